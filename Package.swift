@@ -1,0 +1,42 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "RefundEngine",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "RefundEngine", targets: ["RefundEngine"]),
+        .library(name: "RefundCore", targets: ["RefundCore"]),
+        .library(name: "RefundStorage", targets: ["RefundStorage"]),
+        .executable(name: "refund-demo", targets: ["refund-demo"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
+    ],
+    targets: [
+        // liblz4 from Debian's liblz4-dev, wrapped as a system library.
+        .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
+        // Pure core: money, allocation, model, rules, change values and their binary codec. No I/O, no concurrency.
+        .target(name: "RefundCore", swiftSettings: strict),
+        // Storage: bytes in, bytes out. WAL segments, blocks, checksums, LZ4, snapshots, the file seam.
+        .target(name: "RefundStorage", dependencies: ["CLZ4", "RefundCore"], swiftSettings: strict),
+        // The engine: partitions (actors), commands, gateway, bulk jobs, the public embedding API.
+        .target(name: "RefundEngine", dependencies: ["RefundCore", "RefundStorage"], swiftSettings: strict),
+        .executableTarget(name: "refund-demo", dependencies: ["RefundEngine"], swiftSettings: strict),
+        .testTarget(
+            name: "RefundCoreTests",
+            dependencies: ["RefundCore", .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: strict),
+        .testTarget(
+            name: "RefundStorageTests", dependencies: ["RefundStorage", "RefundCore"], swiftSettings: strict),
+        .testTarget(
+            name: "RefundEngineTests",
+            dependencies: ["RefundEngine", "RefundCore", .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,269 @@
+/// The state of one money movement, and (derived) of a whole refund.
+public enum TransactionStatus: String, Sendable, Codable, Hashable {
+    case pending, succeeded, failed
+}
+
+/// Where a transaction's money goes: a tender's method, or the customer's balance.
+public enum TransactionMethod: String, Sendable, Codable, Hashable {
+    case card, wallet, giftCard = "gift_card", cash, bankTransfer = "bank_transfer", other, balance
+
+    public init(_ tender: TenderMethod) {
+        switch tender {
+        case .card: self = .card
+        case .wallet: self = .wallet
+        case .giftCard: self = .giftCard
+        case .cash: self = .cash
+        case .bankTransfer: self = .bankTransfer
+        case .other: self = .other
+        }
+    }
+}
+
+/// One failed gateway attempt, kept for the audit trail.
+public struct FailedAttempt: Sendable, Equatable, Hashable, Codable {
+    public var attempt: Int
+    public var at: Timestamp
+    public var code: String
+    public var retryable: Bool
+
+    public init(attempt: Int, at: Timestamp, code: String, retryable: Bool) {
+        self.attempt = attempt
+        self.at = at
+        self.code = code
+        self.retryable = retryable
+    }
+}
+
+/// One money movement of a refund: one per tender (methods original, offline) or one to the balance.
+///
+/// Every attempt is kept: `failures` lists each failed attempt; the current attempt (number `attempts`) is the
+/// one whose outcome is `status`.
+public struct RefundTransaction: Sendable, Equatable, Hashable, Codable {
+    /// Tender id; nil for a transaction to the account balance.
+    public var tender: String?
+    public var method: TransactionMethod
+    public var amount: Int64
+    public var status: TransactionStatus
+    /// Attempts made so far (0 while the first is still to be sent to the gateway).
+    public var attempts: Int
+    /// When the next automatic attempt is due (pending transactions waiting for a retry or a first send).
+    public var nextAttemptAt: Timestamp?
+    /// The gateway's reference of the refund, once it gave one.
+    public var gatewayRef: String?
+    public var failures: [FailedAttempt]
+    /// When the status became final.
+    public var settledAt: Timestamp?
+
+    public init(
+        tender: String?, method: TransactionMethod, amount: Int64, status: TransactionStatus, attempts: Int,
+        nextAttemptAt: Timestamp? = nil, gatewayRef: String? = nil, failures: [FailedAttempt] = [],
+        settledAt: Timestamp? = nil
+    ) {
+        self.tender = tender
+        self.method = method
+        self.amount = amount
+        self.status = status
+        self.attempts = attempts
+        self.nextAttemptAt = nextAttemptAt
+        self.gatewayRef = gatewayRef
+        self.failures = failures
+        self.settledAt = settledAt
+    }
+
+    /// True while the gateway has been asked and has not answered (as opposed to waiting for a send or retry).
+    public var awaitingGateway: Bool { status == .pending && nextAttemptAt == nil }
+
+    enum CodingKeys: String, CodingKey {
+        case tender, method, amount, status, attempts, failures
+        case nextAttemptAt = "next_attempt_at", gatewayRef = "gateway_ref", settledAt = "settled_at"
+    }
+}
+
+/// What one line contributed to a refund.
+public struct RefundLine: Sendable, Equatable, Hashable, Codable {
+    public var line: String
+    public var amount: Int64
+    public var feeRetained: Int64
+    public var tax: Int64
+
+    public init(line: String, amount: Int64, feeRetained: Int64, tax: Int64) {
+        self.line = line
+        self.amount = amount
+        self.feeRetained = feeRetained
+        self.tax = tax
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case line, amount, tax
+        case feeRetained = "fee_retained"
+    }
+}
+
+/// How staff resolved a failed refund (contract section 4).
+public enum RecoveryAction: String, Sendable, Codable, CaseIterable, Hashable {
+    case contactedBuyer = "contacted_buyer"
+    case refundedExternally = "refunded_externally"
+    case writtenOff = "written_off"
+    case other
+}
+
+public struct Recovery: Sendable, Equatable, Hashable, Codable {
+    public var action: RecoveryAction
+    public var note: String
+    public var by: String
+    public var at: Timestamp
+
+    public init(action: RecoveryAction, note: String, by: String, at: Timestamp) {
+        self.action = action
+        self.note = note
+        self.by = by
+        self.at = at
+    }
+}
+
+/// A refund or cancellation of some lines of one order (contract section 4).
+public struct Refund: Sendable, Equatable, Hashable, Codable {
+    public var id: String
+    public var orderID: String
+    public var method: RefundMethod
+    /// Money returned: Σ lines' amounts + booking fee.
+    public var amount: Int64
+    public var feeRetained: Int64
+    public var tax: Int64
+    /// The booking fee included in `amount` (refunded only with the order's last active line).
+    public var bookingFee: Int64
+    public var reason: String
+    public var note: String?
+    public var createdAt: Timestamp
+    public var createdBy: String
+    public var restock: Bool
+    public var lines: [RefundLine]
+    public var transactions: [RefundTransaction]
+    public var recovery: Recovery?
+    /// The bulk job that created it, if any.
+    public var jobID: String?
+    /// The buyer request it approved, if any.
+    public var requestID: String?
+    /// When the buyer confirmation was sent again (`refund.resend`).
+    public var resentAt: [Timestamp]
+
+    public init(
+        id: String, orderID: String, method: RefundMethod, amount: Int64, feeRetained: Int64, tax: Int64,
+        bookingFee: Int64, reason: String, note: String?, createdAt: Timestamp, createdBy: String, restock: Bool,
+        lines: [RefundLine], transactions: [RefundTransaction], recovery: Recovery? = nil, jobID: String? = nil,
+        requestID: String? = nil, resentAt: [Timestamp] = []
+    ) {
+        self.id = id
+        self.orderID = orderID
+        self.method = method
+        self.amount = amount
+        self.feeRetained = feeRetained
+        self.tax = tax
+        self.bookingFee = bookingFee
+        self.reason = reason
+        self.note = note
+        self.createdAt = createdAt
+        self.createdBy = createdBy
+        self.restock = restock
+        self.lines = lines
+        self.transactions = transactions
+        self.recovery = recovery
+        self.jobID = jobID
+        self.requestID = requestID
+        self.resentAt = resentAt
+    }
+
+    /// Derived: failed if any transaction failed, else pending if any is pending, else succeeded.
+    public var status: TransactionStatus {
+        var pending = false
+        for transaction in transactions {
+            if transaction.status == .failed { return .failed }
+            if transaction.status == .pending { pending = true }
+        }
+        return pending ? .pending : .succeeded
+    }
+
+    /// In the attention queue: failed and not yet recovered.
+    public var needsAttention: Bool { status == .failed && recovery == nil }
+
+    enum CodingKeys: String, CodingKey {
+        case id, method, amount, tax, reason, note, restock, lines, transactions, recovery, status
+        case orderID = "order_id", feeRetained = "fee_retained", bookingFee = "booking_fee"
+        case createdAt = "created_at", createdBy = "created_by", jobID = "job_id", requestID = "request_id"
+        case resentAt = "resent_at"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decode(String.self, forKey: .id)
+        orderID = try c.decode(String.self, forKey: .orderID)
+        method = try c.decode(RefundMethod.self, forKey: .method)
+        amount = try c.decode(Int64.self, forKey: .amount)
+        feeRetained = try c.decode(Int64.self, forKey: .feeRetained)
+        tax = try c.decode(Int64.self, forKey: .tax)
+        bookingFee = try c.decodeIfPresent(Int64.self, forKey: .bookingFee) ?? 0
+        reason = try c.decode(String.self, forKey: .reason)
+        note = try c.decodeIfPresent(String.self, forKey: .note)
+        createdAt = try c.decode(Timestamp.self, forKey: .createdAt)
+        createdBy = try c.decodeIfPresent(String.self, forKey: .createdBy) ?? ""
+        restock = try c.decodeIfPresent(Bool.self, forKey: .restock) ?? true
+        lines = try c.decode([RefundLine].self, forKey: .lines)
+        transactions = try c.decode([RefundTransaction].self, forKey: .transactions)
+        recovery = try c.decodeIfPresent(Recovery.self, forKey: .recovery)
+        jobID = try c.decodeIfPresent(String.self, forKey: .jobID)
+        requestID = try c.decodeIfPresent(String.self, forKey: .requestID)
+        resentAt = try c.decodeIfPresent([Timestamp].self, forKey: .resentAt) ?? []
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(orderID, forKey: .orderID)
+        try c.encode(status, forKey: .status)
+        try c.encode(method, forKey: .method)
+        try c.encode(amount, forKey: .amount)
+        try c.encode(feeRetained, forKey: .feeRetained)
+        try c.encode(tax, forKey: .tax)
+        try c.encode(bookingFee, forKey: .bookingFee)
+        try c.encode(reason, forKey: .reason)
+        try c.encode(note, forKey: .note)
+        try c.encode(createdAt, forKey: .createdAt)
+        try c.encode(createdBy, forKey: .createdBy)
+        try c.encode(restock, forKey: .restock)
+        try c.encode(lines, forKey: .lines)
+        try c.encode(transactions, forKey: .transactions)
+        try c.encodeIfPresent(recovery, forKey: .recovery)
+        try c.encodeIfPresent(jobID, forKey: .jobID)
+        try c.encodeIfPresent(requestID, forKey: .requestID)
+        if !resentAt.isEmpty { try c.encode(resentAt, forKey: .resentAt) }
+    }
+}
+
+/// Refund ids name their order, so a lookup by refund id goes straight to the order's partition:
+/// `rf_<n>_<order id>` where n counts the order's refunds from 1.
+public enum RefundID {
+    public static func make(order: String, number: Int) -> String { "rf_\(number)_\(order)" }
+
+    /// (order id, number) of a refund id, or nil when it is not one.
+    public static func parse(_ id: String) -> (order: String, number: Int)? {
+        parseNumbered(id, prefix: "rf_")
+    }
+
+    static func parseNumbered(_ id: String, prefix: String) -> (order: String, number: Int)? {
+        guard id.hasPrefix(prefix) else { return nil }
+        let rest = id.dropFirst(prefix.count)
+        guard let underscore = rest.firstIndex(of: "_"), let number = Int(rest[rest.startIndex..<underscore]),
+            number > 0
+        else { return nil }
+        let order = String(rest[rest.index(after: underscore)...])
+        return order.isEmpty ? nil : (order, number)
+    }
+}
+
+/// Buyer request ids: `rq_<n>_<order id>`.
+public enum RequestID {
+    public static func make(order: String, number: Int) -> String { "rq_\(number)_\(order)" }
+    public static func parse(_ id: String) -> (order: String, number: Int)? {
+        RefundID.parseNumbered(id, prefix: "rq_")
+    }
+}

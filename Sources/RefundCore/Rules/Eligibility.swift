@@ -1,0 +1,56 @@
+/// What blocks a refund, per order and per line (contract section 5). Pure: reads the state, changes nothing.
+public enum Eligibility {
+    /// Order-level reasons for a refund with `method`.
+    public static func orderReasons(
+        _ state: OrderState, method: RefundMethod, selfService: Bool, context: RefundContext
+    ) -> [EligibilityReason] {
+        var reasons: [EligibilityReason] = []
+        let order = state.order
+        if order.frozen { reasons.append(.orderFrozen) }
+        if order.syncPending { reasons.append(.syncPending) }
+        if state.hasPendingTransaction { reasons.append(.refundInProgress) }
+        if state.openDispute != nil { reasons.append(.disputed) }
+        if context.childrenActive { reasons.append(.childOrdersActive) }
+        if method != .none {
+            var remaining: Int64 = 0
+            for value in state.tenderRemaining { remaining &+= value }
+            if remaining <= 0 || order.source != .paid { reasons.append(.noPaymentToRefund) }
+        }
+        if selfService {
+            var closed = method != .balance || order.customer == nil
+            if let starts = order.eventStartsAt {
+                let cutoff = starts.adding(milliseconds: -context.selfServiceCutoffHours * 3_600_000)
+                if context.now >= cutoff { closed = true }
+            } else {
+                closed = true
+            }
+            if closed { reasons.append(.selfServiceClosed) }
+        }
+        return reasons
+    }
+
+    /// Line-level reasons for line `index`. `balanceLeft` is the customer balance not yet claimed by earlier
+    /// selected top-up lines of the same refund.
+    public static func lineReasons(
+        _ state: OrderState, index: Int, method: RefundMethod, selfService: Bool, balanceLeft: inout Int64
+    ) -> [EligibilityReason] {
+        var reasons: [EligibilityReason] = []
+        let line = state.order.lines[index]
+        if state.lineStatus[index] != .active { reasons.append(.alreadyRefunded) }
+        let money = method != .none
+        switch line.kind {
+        case .giftVoucher where line.claimed: reasons.append(.giftVoucherClaimed)
+        case .deposit where money: reasons.append(.depositNotRefundable)
+        case .walletTopUp where money:
+            if balanceLeft < line.paidValue {
+                reasons.append(.walletBalanceSpent)
+            } else {
+                balanceLeft -= line.paidValue
+            }
+        default: break
+        }
+        if line.transferred && money { reasons.append(.transferredAfterCheckout) }
+        if selfService && line.kind != .ticket { reasons.append(.selfServiceClosed) }
+        return reasons
+    }
+}

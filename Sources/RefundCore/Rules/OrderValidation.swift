@@ -1,0 +1,75 @@
+/// The rules an order must satisfy to be stored (`order.put`). Any violation is a coded error naming the field.
+public enum OrderValidation {
+    public static func validate(_ order: Order) throws(RefundError) {
+        try Handle.validate(order.id, field: "order.id")
+        try Handle.validate(order.event, field: "order.event")
+        if let customer = order.customer { try Handle.validate(customer, field: "order.customer") }
+        if let parent = order.parent {
+            try Handle.validate(parent, field: "order.parent")
+            guard parent != order.id else { throw RefundError(.invalidField, "order.parent cannot be the order itself") }
+        }
+        if let email = order.email {
+            guard email.utf8.count <= 254, email.contains("@") else {
+                throw RefundError(.invalidField, "order.email '\(email.prefix(40))' is not an email address")
+            }
+        }
+        try nonNegative(order.bookingFee, "order.booking_fee")
+        guard !order.lines.isEmpty else { throw RefundError(.missingField, "order.lines must hold at least one line") }
+
+        var lineIDs = Set<String>()
+        var expected: Int64 = order.bookingFee
+        for (i, line) in order.lines.enumerated() {
+            let field = "order.lines[\(i)]"
+            try Handle.validate(line.id, field: "\(field).id")
+            guard lineIDs.insert(line.id).inserted else {
+                throw RefundError(.duplicateID, "\(field).id '\(line.id)' appears twice in the order")
+            }
+            if let ticketType = line.ticketType { try Handle.validate(ticketType, field: "\(field).ticket_type") }
+            try nonNegative(line.price, "\(field).price")
+            try nonNegative(line.discount, "\(field).discount")
+            try nonNegative(line.tax, "\(field).tax")
+            try nonNegative(line.processingFee, "\(field).processing_fee")
+            try nonNegative(line.platformFee, "\(field).platform_fee")
+            guard line.discount <= line.price else {
+                throw RefundError(.invalidAmount, "\(field).discount \(line.discount) exceeds its price \(line.price)")
+            }
+            guard line.tax <= line.paidValue else {
+                throw RefundError(.invalidAmount, "\(field).tax \(line.tax) exceeds its paid value \(line.paidValue)")
+            }
+            if line.kind == .walletTopUp, order.customer == nil {
+                throw RefundError(.invalidField, "\(field) is a wallet top-up but the order has no customer")
+            }
+            expected = try CheckedMoney.add(expected, line.paidValue, "the order total")
+            expected = try CheckedMoney.add(expected, line.processingFee, "the order total")
+            expected = try CheckedMoney.add(expected, line.platformFee, "the order total")
+        }
+
+        var tenderIDs = Set<String>()
+        var paid: Int64 = 0
+        for (i, tender) in order.tenders.enumerated() {
+            let field = "order.tenders[\(i)]"
+            try Handle.validate(tender.id, field: "\(field).id")
+            guard tenderIDs.insert(tender.id).inserted else {
+                throw RefundError(.duplicateID, "\(field).id '\(tender.id)' appears twice in the order")
+            }
+            try nonNegative(tender.amount, "\(field).amount")
+            if tender.method == .wallet, order.customer == nil {
+                throw RefundError(.invalidField, "\(field) is paid from a wallet but the order has no customer")
+            }
+            if let ref = tender.gatewayRef, ref.isEmpty || ref.utf8.count > 256 {
+                throw RefundError(.invalidField, "\(field).gateway_ref must be 1–256 characters")
+            }
+            paid = try CheckedMoney.add(paid, tender.amount, "the tender total")
+        }
+        guard paid == expected else {
+            throw RefundError(
+                .orderUnbalanced,
+                "tenders sum to \(paid) but lines (paid value + processing_fee + platform_fee) and booking_fee sum to \(expected)"
+            )
+        }
+    }
+
+    private static func nonNegative(_ amount: Int64, _ field: String) throws(RefundError) {
+        guard amount >= 0 else { throw RefundError(.invalidAmount, "\(field) must not be negative, got \(amount)") }
+    }
+}

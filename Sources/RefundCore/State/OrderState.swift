@@ -1,0 +1,338 @@
+/// Where a line stands.
+public enum LineStatus: String, Sendable, Codable, Hashable {
+    case active
+    /// Refunded with money (or to the balance).
+    case refunded
+    /// Removed without money (method `none`).
+    case cancelled
+}
+
+/// Order status (contract section 4).
+public enum OrderStatus: String, Sendable, Codable, Hashable {
+    case completed
+    case partiallyRefunded = "partially_refunded"
+    case refunded
+    case cancelled
+}
+
+/// Money totals of an order. Always `gross = refunded + outstanding + retained + net`.
+public struct OrderTotals: Sendable, Equatable, Hashable, Codable {
+    /// Everything the buyer paid (Σ tenders).
+    public var gross: Int64
+    /// Returned or on its way back (succeeded and pending transactions, and failures recovered as
+    /// `refunded_externally`).
+    public var refunded: Int64
+    /// Owed back but failed and not yet recovered (the attention queue).
+    public var outstanding: Int64
+    /// Kept by the organiser for removed lines: cancellation fees, fees not refunded, lines cancelled
+    /// without money, a booking fee not refunded once no line is left, failures written off.
+    public var retained: Int64
+    /// Still sold: active lines with their fees, and the booking fee while any line is active.
+    public var net: Int64
+}
+
+/// One order and everything that happened to it: the aggregate a partition keeps per order.
+///
+/// Mutated only by ``apply(_:)``; every query is derived from it.
+public struct OrderState: Sendable, Equatable {
+    public private(set) var order: Order
+    public private(set) var lineStatus: [LineStatus]
+    /// Per tender: amount returned or on its way (non-failed transactions).
+    public private(set) var tenderRefunded: [Int64]
+    public private(set) var refunds: [Refund]
+    public private(set) var bookingFeeRefunded: Bool
+    public private(set) var disputes: [Dispute]
+    public private(set) var requests: [RefundRequest]
+    public private(set) var timeline: [TimelineEntry]
+    /// Idempotency keys of this order's refunds: key → (options, refund number). Keys are scoped per order.
+    public private(set) var idempotency: [String: IdempotentRefund]
+    public private(set) var placedAt: Timestamp
+
+    public struct IdempotentRefund: Sendable, Equatable {
+        public var options: RefundOptions
+        public var refund: Int
+    }
+
+    public init(placing order: Order, at: Timestamp, by: String) {
+        self.order = order
+        self.lineStatus = [LineStatus](repeating: .active, count: order.lines.count)
+        self.tenderRefunded = [Int64](repeating: 0, count: order.tenders.count)
+        self.refunds = []
+        self.bookingFeeRefunded = false
+        self.disputes = []
+        self.requests = []
+        self.timeline = [TimelineEntry(at: at, kind: .orderPlaced, by: by)]
+        self.idempotency = [:]
+        self.placedAt = at
+    }
+
+    /// The balance and inventory effects of placing `order` (top-ups credit, wallet spending debits).
+    public static func placementEffects(of order: Order) -> ChangeEffects {
+        var effects = ChangeEffects(customer: order.customer)
+        guard order.customer != nil else { return effects }
+        for line in order.lines where line.kind == .walletTopUp { effects.balanceDelta &+= line.paidValue }
+        for tender in order.tenders where tender.method == .wallet { effects.balanceDelta &-= tender.amount }
+        return effects
+    }
+
+    // MARK: Derived facts
+
+    public var hasPendingTransaction: Bool {
+        refunds.contains { $0.transactions.contains { $0.status == .pending } }
+    }
+
+    public var openDispute: Dispute? { disputes.last.flatMap { $0.isOpen ? $0 : nil } }
+
+    public var activeLineCount: Int { lineStatus.reduce(0) { $0 + ($1 == .active ? 1 : 0) } }
+
+    public var tenderRemaining: [Int64] {
+        var remaining = tenderRefunded
+        for i in remaining.indices { remaining[i] = order.tenders[i].amount &- tenderRefunded[i] }
+        return remaining
+    }
+
+    /// Every line is refunded or cancelled and no money is pending or failed: a parent may go.
+    public var isFullyRefunded: Bool {
+        lineStatus.allSatisfy { $0 != .active } && !refunds.contains { $0.status != .succeeded && $0.recovery == nil }
+    }
+
+    public var status: OrderStatus {
+        var active = 0
+        var refunded = 0
+        for status in lineStatus {
+            switch status {
+            case .active: active += 1
+            case .refunded: refunded += 1
+            case .cancelled: break
+            }
+        }
+        if active == lineStatus.count { return .completed }
+        if active > 0 { return .partiallyRefunded }
+        return refunded > 0 ? .refunded : .cancelled
+    }
+
+    public func refund(number: Int) -> Refund? {
+        number >= 1 && number <= refunds.count ? refunds[number - 1] : nil
+    }
+
+    public var totals: OrderTotals {
+        var gross: Int64 = 0
+        for tender in order.tenders { gross &+= tender.amount }
+        var refunded: Int64 = 0
+        var outstanding: Int64 = 0
+        var writtenOff: Int64 = 0
+        for refund in refunds {
+            for transaction in refund.transactions {
+                switch transaction.status {
+                case .pending, .succeeded: refunded &+= transaction.amount
+                case .failed:
+                    switch refund.recovery?.action {
+                    case .refundedExternally?: refunded &+= transaction.amount
+                    case .writtenOff?: writtenOff &+= transaction.amount
+                    default: outstanding &+= transaction.amount
+                    }
+                }
+            }
+        }
+        var net: Int64 = 0
+        var removedValue: Int64 = 0
+        for (i, line) in order.lines.enumerated() {
+            let value = line.paidValue &+ line.processingFee &+ line.platformFee
+            if lineStatus[i] == .active { net &+= value } else { removedValue &+= value }
+        }
+        let anyActive = lineStatus.contains(.active)
+        if anyActive {
+            net &+= order.bookingFee
+        } else {
+            removedValue &+= order.bookingFee
+        }
+        // What was removed and not sent back is retained: fees kept, lines cancelled without money, booking fee.
+        var sentBack: Int64 = 0
+        for refund in refunds { sentBack &+= refund.amount }
+        let retained = removedValue &- sentBack &+ writtenOff
+        return OrderTotals(gross: gross, refunded: refunded, outstanding: outstanding, retained: retained, net: net)
+    }
+
+    // MARK: Applying changes
+
+    /// Applies a decided change. Cannot fail: every change was validated when it was decided.
+    @discardableResult
+    public mutating func apply(_ change: OrderChange) -> ChangeEffects {
+        var effects = ChangeEffects(customer: order.customer)
+        switch change {
+        case .placed(let order, let at, let by):
+            self = OrderState(placing: order, at: at, by: by)
+            return OrderState.placementEffects(of: order)
+
+        case .replaced(let newOrder, let at, let by):
+            let old = OrderState.placementEffects(of: order)
+            let new = OrderState.placementEffects(of: newOrder)
+            let oldEvent = order.event
+            let oldTimeline = timeline
+            self = OrderState(placing: newOrder, at: placedAt, by: by)
+            timeline = oldTimeline + [TimelineEntry(at: at, kind: .orderReplaced, by: by)]
+            effects = new
+            if old.customer == new.customer {
+                effects.balanceDelta = new.balanceDelta &- old.balanceDelta
+            } else {
+                effects.previousCustomer = old.customer
+                effects.previousBalanceDelta = 0 &- old.balanceDelta
+            }
+            if oldEvent != newOrder.event { effects.movedFromEvent = oldEvent }
+            return effects
+
+        case .refundCreated(let refund, let options):
+            let number = refunds.count + 1
+            let lineMark: LineStatus = refund.method == .none ? .cancelled : .refunded
+            for refundLine in refund.lines {
+                guard let index = order.lineIndex(refundLine.line) else { continue }
+                lineStatus[index] = lineMark
+                let line = order.lines[index]
+                if refund.restock, line.kind == .ticket, let ticketType = line.ticketType {
+                    effects.released.append(ticketType)
+                }
+                if line.kind == .walletTopUp, refund.method != .none, order.customer != nil {
+                    effects.balanceDelta &-= line.paidValue
+                }
+            }
+            if refund.bookingFee > 0 { bookingFeeRefunded = true }
+            if refund.method == .balance, refund.amount > 0 {
+                // Money moved to the balance comes out of the captured tenders, split by what each has left, so
+                // no later refund can send it back to a tender too. Deterministic: replay gives the same split.
+                let remaining = tenderRemaining
+                var total: Int64 = 0
+                for value in remaining { total &+= value }
+                if total >= refund.amount {
+                    let shares = Allocation.splitUnchecked(refund.amount, by: remaining, total: total)
+                    for i in shares.indices { tenderRefunded[i] &+= shares[i] }
+                }
+            }
+            for transaction in refund.transactions {
+                if transaction.status != .failed, let tender = transaction.tender,
+                    let index = order.tenders.firstIndex(where: { $0.id == tender })
+                {
+                    tenderRefunded[index] &+= transaction.amount
+                }
+                if transaction.method == .wallet || transaction.method == .balance {
+                    effects.balanceDelta &+= transaction.amount
+                }
+            }
+            refunds.append(refund)
+            if let options, let key = options.idempotencyKey {
+                idempotency[key] = IdempotentRefund(options: options.withoutIdempotencyKey, refund: number)
+            }
+            timeline.append(
+                TimelineEntry(
+                    at: refund.createdAt, kind: refund.method == .none ? .cancellationCreated : .refundCreated,
+                    by: refund.createdBy, refundID: refund.id, detail: refund.reason))
+            return effects
+
+        case .attemptResult(let number, let index, let result, let at):
+            applyResult(refund: number, transaction: index, result: result, at: at, countsAsAttempt: true)
+            return effects
+
+        case .settled(let number, let index, let result, let at):
+            applyResult(refund: number, transaction: index, result: result, at: at, countsAsAttempt: false)
+            return effects
+
+        case .retried(let number, let at, let by):
+            let r = number - 1
+            for t in refunds[r].transactions.indices where refunds[r].transactions[t].status == .failed {
+                refunds[r].transactions[t].status = .pending
+                refunds[r].transactions[t].nextAttemptAt = at
+                refunds[r].transactions[t].settledAt = nil
+                markTender(refunds[r].transactions[t], sign: 1)
+            }
+            timeline.append(TimelineEntry(at: at, kind: .refundRetried, by: by, refundID: refunds[r].id))
+            return effects
+
+        case .recovered(let number, let recovery):
+            refunds[number - 1].recovery = recovery
+            timeline.append(
+                TimelineEntry(
+                    at: recovery.at, kind: .refundRecovered, by: recovery.by, refundID: refunds[number - 1].id,
+                    detail: "\(recovery.action.rawValue): \(recovery.note)"))
+            return effects
+
+        case .disputeOpened(let reason, let at, let by):
+            disputes.append(Dispute(reason: reason, openedAt: at, openedBy: by))
+            timeline.append(TimelineEntry(at: at, kind: .disputeOpened, by: by, detail: reason))
+            return effects
+
+        case .disputeClosed(let outcome, let note, let at, let by):
+            if let last = disputes.indices.last {
+                disputes[last].outcome = outcome
+                disputes[last].note = note
+                disputes[last].closedAt = at
+                disputes[last].closedBy = by
+            }
+            timeline.append(TimelineEntry(at: at, kind: .disputeClosed, by: by, detail: outcome.rawValue))
+            return effects
+
+        case .requestCreated(let request):
+            requests.append(request)
+            timeline.append(
+                TimelineEntry(at: request.createdAt, kind: .requestCreated, by: request.requestedBy, detail: request.reason))
+            return effects
+
+        case .requestDecided(let number, let approved, let note, let refundID, let at, let by):
+            let r = number - 1
+            requests[r].status = approved ? .approved : .declined
+            requests[r].adminNote = note
+            requests[r].decidedAt = at
+            requests[r].decidedBy = by
+            requests[r].refundID = refundID
+            timeline.append(
+                TimelineEntry(
+                    at: at, kind: approved ? .requestApproved : .requestDeclined, by: by, refundID: refundID,
+                    detail: note))
+            return effects
+
+        case .confirmationResent(let number, let at, let by):
+            refunds[number - 1].resentAt.append(at)
+            timeline.append(TimelineEntry(at: at, kind: .confirmationResent, by: by, refundID: refunds[number - 1].id))
+            return effects
+        }
+    }
+
+    private mutating func applyResult(
+        refund number: Int, transaction index: Int, result: AttemptResult, at: Timestamp, countsAsAttempt: Bool
+    ) {
+        let r = number - 1
+        var transaction = refunds[r].transactions[index]
+        if countsAsAttempt { transaction.attempts += 1 }
+        let refundID = refunds[r].id
+        switch result {
+        case .succeeded(let reference):
+            transaction.status = .succeeded
+            transaction.nextAttemptAt = nil
+            transaction.settledAt = at
+            if let reference { transaction.gatewayRef = reference }
+            timeline.append(TimelineEntry(at: at, kind: .attemptSucceeded, by: nil, refundID: refundID, detail: transaction.tender))
+        case .accepted(let reference):
+            transaction.nextAttemptAt = nil
+            if let reference { transaction.gatewayRef = reference }
+            timeline.append(TimelineEntry(at: at, kind: .attemptAccepted, by: nil, refundID: refundID, detail: transaction.tender))
+        case .failed(let code, let retryable, let retryAt):
+            transaction.failures.append(
+                FailedAttempt(attempt: max(transaction.attempts, 1), at: at, code: code, retryable: retryable))
+            if let retryAt {
+                transaction.nextAttemptAt = retryAt
+                timeline.append(
+                    TimelineEntry(at: at, kind: .retryScheduled, by: nil, refundID: refundID, detail: code))
+            } else {
+                transaction.status = .failed
+                transaction.nextAttemptAt = nil
+                transaction.settledAt = at
+                markTender(transaction, sign: -1)
+                timeline.append(TimelineEntry(at: at, kind: .attemptFailed, by: nil, refundID: refundID, detail: code))
+            }
+        }
+        refunds[r].transactions[index] = transaction
+    }
+
+    private mutating func markTender(_ transaction: RefundTransaction, sign: Int64) {
+        guard let tender = transaction.tender, let i = order.tenders.firstIndex(where: { $0.id == tender }) else { return }
+        tenderRefunded[i] &+= sign &* transaction.amount
+    }
+}

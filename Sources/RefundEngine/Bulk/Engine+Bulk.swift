@@ -1,0 +1,86 @@
+import RefundCore
+
+extension Engine {
+    /// `bulk.cancel_event`: cancels (and refunds) every order of the events that passes the filters. Each order
+    /// is processed on its own: blocked or failing orders are skipped and reported, the rest continue; orders
+    /// with a refund in progress are listed, not touched. Parents go after their children.
+    ///
+    /// Starts the job and returns its id at once; follow it with ``bulkStatus(jobID:)`` or the outbox
+    /// (`bulk.summary` when every order is queued, `bulk.update` when the last pending refund resolves), or
+    /// await ``runBulkCancellation(_:caller:)`` instead.
+    public func startBulkCancellation(_ request: BulkCancelRequest, caller: Caller) async throws(RefundError) -> String {
+        let job = try await prepareBulk(request, caller: caller)
+        Task { await self.execute(job, caller: caller) }
+        return job.id
+    }
+
+    /// Runs a bulk cancellation to the end of its processing (every order queued with the gateway) and returns
+    /// its status.
+    public func runBulkCancellation(_ request: BulkCancelRequest, caller: Caller) async throws(RefundError) -> BulkJobStatus {
+        let job = try await prepareBulk(request, caller: caller)
+        await execute(job, caller: caller)
+        return job.snapshot
+    }
+
+    public func bulkStatus(jobID: String) throws(RefundError) -> BulkJobStatus {
+        guard let job = shared.jobs.job(jobID) else { throw RefundError(.jobNotFound, "no bulk job '\(jobID.prefix(64))'") }
+        return job.snapshot
+    }
+
+    func prepareBulk(_ request: BulkCancelRequest, caller: Caller) async throws(RefundError) -> BulkJob {
+        guard !request.events.isEmpty else { throw RefundError(.missingField, "events must name at least one event") }
+        for (i, event) in request.events.enumerated() { try Handle.validate(event, field: "events[\(i)]") }
+        if case .perLine? = request.options.fee {
+            throw RefundError(.invalidField, "fee: a bulk cancellation takes {\"order\": N} or {\"each\": N}, not per_line")
+        }
+        guard request.options.lines == nil else {
+            throw RefundError(.invalidField, "lines: a bulk cancellation refunds whole orders")
+        }
+        // Permissions and option checks once, up front, against the planner's own rules.
+        try RefundPlanner.checkPermissions(request.options, caller)
+        try RefundPlanner.validateOptions(request.options)
+        let job = BulkJob(id: shared.jobs.nextID(), request: request, total: 0)
+        let parents = self.parents.withLock { $0 }
+        var total = 0
+        await withTaskGroup(of: Int.self) { group in
+            for partition in partitions {
+                group.addTask {
+                    let (first, second) = await partition.bulkSelect(job, parents: parents)
+                    return first + second
+                }
+            }
+            for await count in group { total += count }
+        }
+        job.setTotal(total)
+        shared.jobs.register(job)
+        return job
+    }
+
+    func execute(_ job: BulkJob, caller: Caller) async {
+        let chunk = configuration.bulkChunkSize
+        for phase in 0..<2 {
+            var activeParents = Set<String>()
+            if phase == 1 {
+                // Parents wait until all their children are fully refunded (children were phase 0).
+                for parent in parents.withLock({ $0 }) where await childrenActive(parent) { activeParents.insert(parent) }
+            }
+            let parentsToHold = activeParents
+            await withTaskGroup(of: Void.self) { group in
+                for partition in partitions {
+                    group.addTask {
+                        var cursor: Int? = 0
+                        while let position = cursor {
+                            let step = await partition.bulkStep(
+                                job, phase: phase, cursor: position, chunk: chunk, caller: caller, activeParents: parentsToHold)
+                            if !step.attempts.isEmpty { await self.send(step.attempts, to: partition) }
+                            cursor = step.next
+                        }
+                    }
+                }
+            }
+        }
+        let summary = job.snapshot
+        shared.publishJobEvent(summary, kind: .bulkSummary, text: nil)
+        if let done = job.markQueued() { shared.publishJobEvent(done, kind: .bulkUpdate, text: nil) }
+    }
+}

@@ -1,0 +1,93 @@
+import RefundCore
+
+extension Engine {
+    /// Sends attempts to the gateway in batches and applies the answers to `partition`. Returns the refunds as
+    /// they are after the answers.
+    @discardableResult
+    func send(_ attempts: [PendingAttempt], to partition: Partition) async -> [Refund] {
+        var touched: [Refund] = []
+        var start = 0
+        let batch = configuration.gatewayBatchSize
+        while start < attempts.count {
+            let slice = attempts[start..<min(attempts.count, start + batch)]
+            start += batch
+            let outcomes = await gateway.refund(slice.map(\.request), settlements: settlementChannel)
+            var answers: [AttemptAnswer] = []
+            answers.reserveCapacity(slice.count)
+            for (i, attempt) in slice.enumerated() {
+                // A gateway that answers short leaves the rest pending; the retry scheduler sends them again.
+                guard i < outcomes.count else { break }
+                answers.append(AttemptAnswer(ref: attempt.ref, outcome: outcomes[i]))
+            }
+            touched += await partition.applyAnswers(answers)
+            if outcomes.count < slice.count { await partition.releaseInFlight(slice.dropFirst(outcomes.count).map(\.ref)) }
+        }
+        return touched
+    }
+
+    /// Where a gateway reports late settlements.
+    var settlementChannel: SettlementChannel {
+        SettlementChannel { [weak self] settlements in
+            guard let self else { return }
+            for settlement in settlements {
+                _ = try? await self.settle(
+                    refundID: settlement.refundID, tender: settlement.tenderID, succeeded: settlement.succeeded,
+                    reference: settlement.reference, failureCode: settlement.failureCode, retryable: settlement.retryable)
+            }
+        }
+    }
+
+    /// Sends every attempt that is due now (first sends after a restart, and retries whose backoff has
+    /// passed). Returns how many were sent. The background loop calls this; tests call it with a manual clock.
+    @discardableResult
+    public func runDueAttempts() async -> Int {
+        let now = clock.now()
+        return await withTaskGroup(of: Int.self) { group in
+            for partition in partitions {
+                group.addTask {
+                    var sent = 0
+                    while true {
+                        let due = await partition.dueAttempts(now: now, limit: self.configuration.gatewayBatchSize)
+                        if due.isEmpty { break }
+                        sent += due.count
+                        await self.send(due, to: partition)
+                    }
+                    return sent
+                }
+            }
+            return await group.reduce(0, +)
+        }
+    }
+
+    /// The earliest time an attempt is due, if any.
+    public func nextDueAttempt() async -> Timestamp? {
+        var earliest: Timestamp?
+        for partition in partitions {
+            if let due = await partition.nextDue(), earliest.map({ due < $0 }) ?? true { earliest = due }
+        }
+        return earliest
+    }
+
+    /// Starts the background task that sends due retries (polls every `interval`).
+    public func startRetryScheduler(interval: Duration = .milliseconds(200)) {
+        let task = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                guard let self else { return }
+                await self.runDueAttempts()
+            }
+        }
+        retryLoop.withLock { old in
+            old?.cancel()
+            old = task
+        }
+    }
+
+    /// Stops background work.
+    public func shutdown() {
+        retryLoop.withLock { task in
+            task?.cancel()
+            task = nil
+        }
+    }
+}

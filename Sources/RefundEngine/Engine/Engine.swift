@@ -1,0 +1,373 @@
+import RefundCore
+import Synchronization
+
+/// The refund engine, for embedding: orders in memory in N partition actors (an order's handle picks its
+/// partition), refunds and cancellations by the contract's rules, a payment gateway the embedding service
+/// provides, automatic retries, and bulk event cancellation.
+///
+/// ```swift
+/// let engine = Engine(gateway: SimulatedGateway())
+/// try await engine.putOrder(order)
+/// let refund = try await engine.createRefund(orderID: "ord_1", RefundOptions(method: .original, reason: "event_cancelled"), caller: .staff("ops"))
+/// ```
+public final class Engine: Sendable {
+    public let configuration: EngineConfiguration
+    let shared: EngineShared
+    let partitions: [Partition]
+    let gateway: any PaymentGateway
+    /// Orders named as a parent by some child order: only these need the cross-partition child check.
+    let parents = Mutex<Set<String>>([])
+    /// Serialises refunds of wallet top-ups per customer (they read the balance across partitions, then debit).
+    let topUpLocks = KeyedAsyncLock()
+    let retryLoop = Mutex<Task<Void, Never>?>(nil)
+
+    public init(
+        configuration: EngineConfiguration = EngineConfiguration(), gateway: any PaymentGateway = SimulatedGateway(),
+        clock: any EngineClock = SystemClock()
+    ) {
+        self.configuration = configuration
+        let shared = EngineShared(configuration: configuration, clock: clock)
+        self.shared = shared
+        self.partitions = (0..<configuration.partitions).map { Partition(index: $0, shared: shared) }
+        self.gateway = gateway
+    }
+
+    var clock: any EngineClock { shared.clock }
+
+    @inline(__always)
+    func partition(for orderID: String) -> Partition {
+        partitions[Int(StableHash.fnv1a(orderID) % UInt64(partitions.count))]
+    }
+
+    // MARK: Orders
+
+    /// `order.put`: validates and stores an order. Identical content again is a no-op; different content is
+    /// accepted until the order has a refund (`order_immutable` after).
+    @discardableResult
+    public func putOrder(_ order: Order, caller: String = "checkout") async throws(RefundError) -> OrderView {
+        try OrderValidation.validate(order)
+        if let parent = order.parent { parents.withLock { _ = $0.insert(parent) } }
+        return try await partition(for: order.id).put(order, by: caller)
+    }
+
+    /// Stores many orders, one hop per partition. Returns the rejected ones by index with their errors.
+    public func putOrders(_ orders: [Order], caller: String = "checkout") async -> [(index: Int, error: RefundError)] {
+        var errors: [(index: Int, error: RefundError)] = []
+        var batches = [[(Int, Order)]](repeating: [], count: partitions.count)
+        var newParents: [String] = []
+        for (i, order) in orders.enumerated() {
+            do throws(RefundError) {
+                try OrderValidation.validate(order)
+                if let parent = order.parent { newParents.append(parent) }
+                batches[Int(StableHash.fnv1a(order.id) % UInt64(partitions.count))].append((i, order))
+            } catch {
+                errors.append((i, error))
+            }
+        }
+        if !newParents.isEmpty { parents.withLock { $0.formUnion(newParents) } }
+        await withTaskGroup(of: [(index: Int, error: RefundError)].self) { group in
+            for (p, batch) in batches.enumerated() where !batch.isEmpty {
+                group.addTask {
+                    let failed = await self.partitions[p].putMany(batch.map { $0.1 }, by: caller)
+                    return failed.map { (index: batch[$0.0].0, error: $0.1) }
+                }
+            }
+            for await failed in group { errors += failed }
+        }
+        return errors.sorted { $0.index < $1.index }
+    }
+
+    public func order(_ orderID: String) async throws(RefundError) -> OrderView {
+        try await partition(for: orderID).view(orderID)
+    }
+
+    /// The raw aggregate of an order (for audits and tests).
+    public func orderState(_ orderID: String) async throws(RefundError) -> OrderState {
+        try await partition(for: orderID).state(orderID)
+    }
+
+    public func timeline(_ orderID: String) async throws(RefundError) -> [TimelineEntry] {
+        try await partition(for: orderID).timeline(orderID)
+    }
+
+    // MARK: Refunds
+
+    /// `refund.create`: refunds or cancels lines of an order. Card transactions go to the gateway before this
+    /// returns; a refund the gateway accepted for later confirmation comes back `pending`.
+    @discardableResult
+    public func createRefund(orderID: String, _ options: RefundOptions, caller: Caller) async throws(RefundError) -> Refund {
+        try await create(orderID: orderID, options, caller: caller, requestNumber: nil, adminNote: nil)
+    }
+
+    func create(orderID: String, _ options: RefundOptions, caller: Caller, requestNumber: Int?, adminNote: String?)
+        async throws(RefundError) -> Refund
+    {
+        let partition = partition(for: orderID)
+        let childrenActive = await childrenActive(orderID)
+        var result = try await partition.createRefund(
+            orderID, options, caller: caller, childrenActive: childrenActive, balance: nil, requestNumber: requestNumber,
+            adminNote: adminNote)
+        if case .needsBalance(let customer) = result {
+            // Wallet top-up: read the balance across partitions and debit under a per-customer lock, so two
+            // top-up refunds cannot both spend the same balance. Credits need no lock: they only add.
+            let lock = await topUpLocks.acquire(customer)
+            defer { Task { await lock.release() } }
+            let balance = await self.balance(customer: customer)
+            result = try await partition.createRefund(
+                orderID, options, caller: caller, childrenActive: childrenActive, balance: balance,
+                requestNumber: requestNumber, adminNote: adminNote)
+        }
+        switch result {
+        case .repeated(let refund):
+            return refund
+        case .needsBalance:
+            throw RefundError(.invalidState, "the balance of the order's customer could not be read")
+        case .created(let refund, let attempts):
+            guard !attempts.isEmpty else { return refund }
+            let touched = await send(attempts, to: partition)
+            return touched.last { $0.id == refund.id } ?? refund
+        }
+    }
+
+    /// `refund.preview`: what a refund with these options would do now, what is blocked and why, and the
+    /// methods available. Changes nothing.
+    public func preview(orderID: String, _ options: RefundOptions, caller: Caller) async throws(RefundError) -> RefundPreview {
+        let childrenActive = await childrenActive(orderID)
+        let partition = partition(for: orderID)
+        let summary = await partition.orderSummary(orderID)
+        let balance = summary?.hasTopUps == true ? await self.balance(customer: summary?.customer ?? "") : 0
+        return try await partition.preview(orderID, options, caller: caller, childrenActive: childrenActive, balance: balance)
+    }
+
+    /// `order.cancel`: removes every active line. With `refund` the money goes back by `method`; without it the
+    /// lines are cancelled with no money (method none).
+    @discardableResult
+    public func cancelOrder(
+        orderID: String, refund: Bool, method: RefundMethod = .original, reason: String, note: String? = nil,
+        restock: Bool = true, caller: Caller
+    ) async throws(RefundError) -> Refund {
+        try await createRefund(
+            orderID: orderID,
+            RefundOptions(method: refund ? method : .none, reason: reason, note: note, restock: restock), caller: caller)
+    }
+
+    public enum ModerationOutcome: String, Sendable, Codable, CaseIterable {
+        case invalidateRefund = "invalidate_refund"
+        case invalidateNoRefund = "invalidate_no_refund"
+    }
+
+    /// A moderation outcome: the order is invalidated with reason `moderation`, refunded to the original tenders
+    /// or cancelled without money.
+    @discardableResult
+    public func moderate(orderID: String, outcome: ModerationOutcome, note: String?, caller: Caller) async throws(RefundError)
+        -> Refund
+    {
+        try await createRefund(
+            orderID: orderID,
+            RefundOptions(method: outcome == .invalidateRefund ? .original : .none, reason: "moderation", note: note),
+            caller: caller)
+    }
+
+    public func refund(_ refundID: String) async throws(RefundError) -> Refund {
+        try await partition(forRefund: refundID).refund(refundID).0
+    }
+
+    func partition(forRefund refundID: String) throws(RefundError) -> Partition {
+        guard let parsed = RefundID.parse(refundID) else {
+            throw RefundError(.refundNotFound, "'\(refundID.prefix(140))' is not a refund id")
+        }
+        return partition(for: parsed.order)
+    }
+
+    /// `refund.list`: the refunds of an order, of an event, or with a status.
+    public func refunds(orderID: String? = nil, event: String? = nil, status: TransactionStatus? = nil, limit: Int = 1000)
+        async throws(RefundError) -> [Refund]
+    {
+        if let orderID {
+            let refunds = try await partition(for: orderID).view(orderID).refunds
+            return refunds.filter { status == nil || $0.status == status }.prefix(limit).map { $0 }
+        }
+        return await gather { await $0.refunds(event: event, status: status, limit: limit) }.prefix(limit).map { $0 }
+    }
+
+    /// `refund.settle`: the gateway's late answer for a pending card transaction.
+    @discardableResult
+    public func settle(
+        refundID: String, tender: String, succeeded: Bool, reference: String? = nil, failureCode: String? = nil,
+        retryable: Bool = false
+    ) async throws(RefundError) -> Refund {
+        let partition = try partition(forRefund: refundID)
+        let (refund, attempts) = try await partition.settle(
+            refundID, tender: tender, succeeded: succeeded, reference: reference, failureCode: failureCode,
+            retryable: retryable)
+        if attempts.isEmpty { return refund }
+        return await send(attempts, to: partition).last { $0.id == refundID } ?? refund
+    }
+
+    /// `refund.retry`: a failed refund goes to the gateway again, for the same amounts.
+    @discardableResult
+    public func retry(refundID: String, caller: Caller) async throws(RefundError) -> Refund {
+        let partition = try partition(forRefund: refundID)
+        let (refund, attempts) = try await partition.retry(refundID, caller: caller)
+        if attempts.isEmpty { return refund }
+        return await send(attempts, to: partition).last { $0.id == refundID } ?? refund
+    }
+
+    /// `refund.recover`: records how a failed refund was resolved outside the engine; it leaves the attention
+    /// queue.
+    @discardableResult
+    public func recover(refundID: String, action: RecoveryAction, note: String, caller: Caller) async throws(RefundError)
+        -> Refund
+    {
+        try await partition(forRefund: refundID).recover(refundID, action: action, note: note, caller: caller)
+    }
+
+    /// `refund.resend`: queues the buyer confirmation again.
+    @discardableResult
+    public func resendConfirmation(refundID: String, caller: Caller) async throws(RefundError) -> Refund {
+        try await partition(forRefund: refundID).resend(refundID, caller: caller)
+    }
+
+    /// `refund.receipt`.
+    public func receipt(refundID: String) async throws(RefundError) -> Receipt {
+        let (refund, order) = try await partition(forRefund: refundID).refund(refundID)
+        return Receipt(refund: refund, order: order)
+    }
+
+    /// The attention queue: failed refunds not yet retried successfully or recovered.
+    public func attention(limit: Int = 1000) async -> [Refund] {
+        await gather { await $0.attention(limit: limit) }.prefix(limit).map { $0 }
+    }
+
+    // MARK: Disputes and requests
+
+    @discardableResult
+    public func openDispute(orderID: String, reason: String?, caller: Caller) async throws(RefundError) -> OrderView {
+        try await partition(for: orderID).openDispute(orderID, reason: reason, caller: caller)
+    }
+
+    @discardableResult
+    public func closeDispute(orderID: String, outcome: DisputeOutcome, note: String?, caller: Caller) async throws(RefundError)
+        -> OrderView
+    {
+        try await partition(for: orderID).closeDispute(orderID, outcome: outcome, note: note, caller: caller)
+    }
+
+    /// `refund.request`: a buyer asks for a refund (all lines when `lines` is nil).
+    public func requestRefund(orderID: String, lines: [String]?, reason: String, caller: Caller) async throws(RefundError)
+        -> RefundRequest
+    {
+        try await partition(for: orderID).requestRefund(orderID, lines: lines, reason: reason, caller: caller)
+    }
+
+    /// `refund.approve`: staff approve an open request; the refund is created with `options` (its `lines`
+    /// default to the request's).
+    public func approveRequest(requestID: String, _ options: RefundOptions, note: String?, caller: Caller)
+        async throws(RefundError) -> Refund
+    {
+        guard let parsed = RequestID.parse(requestID) else {
+            throw RefundError(.requestNotFound, "'\(requestID.prefix(140))' is not a request id")
+        }
+        let request = try await partition(for: parsed.order).openRequest(requestID)
+        var options = options
+        if options.lines == nil { options.lines = request.lines }
+        return try await create(orderID: parsed.order, options, caller: caller, requestNumber: parsed.number, adminNote: note)
+    }
+
+    /// `refund.decline`.
+    public func declineRequest(requestID: String, note: String?, caller: Caller) async throws(RefundError) -> RefundRequest {
+        guard let parsed = RequestID.parse(requestID) else {
+            throw RefundError(.requestNotFound, "'\(requestID.prefix(140))' is not a request id")
+        }
+        return try await partition(for: parsed.order).declineRequest(requestID, note: note, caller: caller)
+    }
+
+    public func openRequests(limit: Int = 1000) async -> [RefundRequest] {
+        await gather { await $0.openRequests(limit: limit) }.sorted { $0.createdAt < $1.createdAt }.prefix(limit).map { $0 }
+    }
+
+    // MARK: Balances, inventory, events, stats
+
+    /// `balance.get`: the customer's account balance as the engine has seen it move (top-ups, wallet spending,
+    /// refunds to the wallet or balance, top-up refunds).
+    public func balance(customer: String) async -> Int64 {
+        var total: Int64 = 0
+        for partition in partitions { total &+= await partition.balance(of: customer) }
+        return total
+    }
+
+    /// `inventory.get`: units released back to sale per ticket type.
+    public func inventoryReleased() async -> [String: Int64] {
+        var total: [String: Int64] = [:]
+        for partition in partitions {
+            for (ticketType, units) in await partition.inventoryReleased() { total[ticketType, default: 0] &+= units }
+        }
+        return total
+    }
+
+    /// Outbox events after `cursor`, oldest first (at-least-once: resume from the last sequence handled).
+    public func events(after cursor: UInt64, limit: Int = 1000) async -> [OutboxEvent] {
+        // Read the watermark first: every event at or below it is already appended, or is appended by a
+        // partition before our hop to it runs (reservation and append happen in one actor turn).
+        let watermark = shared.lastSequence
+        var events = shared.engineOutbox.withLock { outbox in
+            outbox.filter { $0.sequence > cursor && $0.sequence <= watermark }
+        }
+        for partition in partitions {
+            events += await partition.events(after: cursor, upTo: watermark, limit: limit)
+        }
+        events.sort { $0.sequence < $1.sequence }
+        return Array(events.prefix(limit))
+    }
+
+    /// Drops handled events up to `sequence`.
+    public func acknowledgeEvents(upTo sequence: UInt64) async {
+        shared.engineOutbox.withLock { $0.removeAll { $0.sequence <= sequence } }
+        for partition in partitions { await partition.acknowledgeEvents(upTo: sequence) }
+    }
+
+    public struct Statistics: Sendable, Equatable, Codable {
+        public var partitions: Int
+        public var orders: Int
+        public var refunds: Int
+        public var pendingOrders: Int
+        public var outboxEvents: Int
+        public var ordersPerPartition: [Int]
+
+        enum CodingKeys: String, CodingKey {
+            case partitions, orders, refunds
+            case pendingOrders = "pending_orders", outboxEvents = "outbox_events", ordersPerPartition = "orders_per_partition"
+        }
+    }
+
+    public func statistics() async -> Statistics {
+        var stats = Statistics(partitions: partitions.count, orders: 0, refunds: 0, pendingOrders: 0, outboxEvents: 0, ordersPerPartition: [])
+        for partition in partitions {
+            let s = await partition.statistics()
+            stats.orders += s.orders
+            stats.refunds += s.refunds
+            stats.pendingOrders += s.pendingOrders
+            stats.outboxEvents += s.outboxEvents
+            stats.ordersPerPartition.append(s.orders)
+        }
+        return stats
+    }
+
+    // MARK: Helpers
+
+    func childrenActive(_ orderID: String) async -> Bool {
+        guard parents.withLock({ $0.contains(orderID) }) else { return false }
+        for partition in partitions where await partition.hasActiveChildren(of: orderID) { return true }
+        return false
+    }
+
+    /// Runs `body` on every partition concurrently and concatenates the results in partition order.
+    func gather<T: Sendable>(_ body: @escaping @Sendable (Partition) async -> [T]) async -> [T] {
+        await withTaskGroup(of: (Int, [T]).self) { group in
+            for (i, partition) in partitions.enumerated() { group.addTask { (i, await body(partition)) } }
+            var parts = [[T]](repeating: [], count: partitions.count)
+            for await (i, part) in group { parts[i] = part }
+            return parts.flatMap { $0 }
+        }
+    }
+}

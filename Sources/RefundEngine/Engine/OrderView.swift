@@ -1,0 +1,50 @@
+import RefundCore
+
+/// An order as queries return it: what the checkout sent, plus where each line and tender stands, status and
+/// totals, refunds, disputes and requests.
+public struct OrderView: Sendable, Equatable, Codable {
+    public struct LineView: Sendable, Equatable, Codable {
+        public var id: String
+        public var kind: LineKind
+        public var ticketType: String?
+        public var paidValue: Int64
+        public var status: LineStatus
+
+        enum CodingKeys: String, CodingKey {
+            case id, kind, status
+            case ticketType = "ticket_type", paidValue = "paid_value"
+        }
+    }
+
+    public struct TenderView: Sendable, Equatable, Codable {
+        public var id: String
+        public var method: TenderMethod
+        public var amount: Int64
+        /// Returned or on its way back.
+        public var refunded: Int64
+    }
+
+    public var order: Order
+    public var status: OrderStatus
+    public var totals: OrderTotals
+    public var lines: [LineView]
+    public var tenders: [TenderView]
+    public var refunds: [Refund]
+    public var disputed: Bool
+    public var requests: [RefundRequest]
+
+    init(_ state: OrderState) {
+        order = state.order
+        status = state.status
+        totals = state.totals
+        lines = state.order.lines.enumerated().map { i, line in
+            LineView(id: line.id, kind: line.kind, ticketType: line.ticketType, paidValue: line.paidValue, status: state.lineStatus[i])
+        }
+        tenders = state.order.tenders.enumerated().map { i, tender in
+            TenderView(id: tender.id, method: tender.method, amount: tender.amount, refunded: state.tenderRefunded[i])
+        }
+        refunds = state.refunds
+        disputed = state.openDispute != nil
+        requests = state.requests
+    }
+}

@@ -1,0 +1,101 @@
+import RefundCore
+
+/// Bulk event cancellation, partition side: the engine asks each partition once to select its orders, then
+/// walks the selection in chunks (one actor hop per chunk of thousands of orders, never one per order).
+extension Partition {
+    /// Selects this partition's orders of the job's events and filters. Parents (orders in `parents`) come
+    /// last, in a second phase, after their children. Returns (orders in phase 1, orders in phase 2).
+    func bulkSelect(_ job: BulkJob, parents: Set<String>) -> (Int, Int) {
+        let request = job.request
+        var first: [Int] = []
+        var second: [Int] = []
+        for event in request.events {
+            guard let eventSlots = byEvent[event] else { continue }
+            for slot in eventSlots {
+                let order = states[slot].order
+                if let channel = request.channel, order.channel != channel { continue }
+                if let method = request.paymentMethod, !order.tenders.contains(where: { $0.method == method }) { continue }
+                if !parents.isEmpty, parents.contains(order.id) { second.append(slot) } else { first.append(slot) }
+            }
+        }
+        bulkSelections[job.id] = [first, second]
+        return (first.count, second.count)
+    }
+
+    /// Processes up to `chunk` orders of phase `phase` from `cursor`. Returns the gateway attempts to send
+    /// and the next cursor (nil when the phase is done).
+    func bulkStep(
+        _ job: BulkJob, phase: Int, cursor: Int, chunk: Int, caller: Caller, activeParents: Set<String>
+    ) -> (attempts: [PendingAttempt], next: Int?) {
+        guard let selection = bulkSelections[job.id]?[phase] else { return ([], nil) }
+        let end = min(selection.count, cursor + chunk)
+        let options = job.request.options
+        let dryRun = job.request.dryRun
+        let now = shared.clock.now()
+        var tally = BulkTally()
+        var attempts: [PendingAttempt] = []
+        var context = context(caller, childrenActive: false, balance: 0, jobID: job.id)
+        for position in cursor..<end {
+            let slot = selection[position]
+            let state = states[slot]
+            tally.processed += 1
+            // Resuming after a crash: an order this job already refunded is counted, never refunded twice.
+            if let done = state.refunds.last(where: { $0.jobID == job.id }) {
+                tally.count(done)
+                continue
+            }
+            if state.hasPendingTransaction {
+                tally.skip(state.order.id, EligibilityReason.refundInProgress.rawValue)
+                continue
+            }
+            if state.activeLineCount == 0 {
+                tally.skip(state.order.id, EligibilityReason.alreadyRefunded.rawValue)
+                continue
+            }
+            context.childrenActive = phase == 1 && activeParents.contains(state.order.id)
+            let plan: RefundPlan
+            do throws(RefundError) {
+                plan = try RefundPlanner.plan(state, options, context: context)
+            } catch {
+                tally.skip(state.order.id, error.code.rawValue)
+                continue
+            }
+            let refund = makeRefund(state, plan, options, context)
+            if dryRun {
+                tally.succeeded += 1
+                tally.refunded &+= refund.amount
+                tally.feeRetained &+= refund.feeRetained
+                continue
+            }
+            commit(slot, [.refundCreated(refund, options: options)])
+            let stored = states[slot].refunds[state.refunds.count]
+            tally.count(stored)
+            if stored.status == .pending { attempts += takeDueAttempts(slot, now: now) }
+        }
+        job.add(tally)
+        if end >= selection.count {
+            if phase == 1 { bulkSelections[job.id] = nil }
+            return (attempts, nil)
+        }
+        return (attempts, end)
+    }
+}
+
+extension BulkTally {
+    mutating func count(_ refund: Refund) {
+        refunded &+= refund.amount
+        feeRetained &+= refund.feeRetained
+        switch refund.status {
+        case .succeeded: succeeded += 1
+        case .pending: pending += 1
+        case .failed:
+            failed += 1
+            failedOrders.append(BulkOrderIssue(orderID: refund.orderID, reason: "refund_failed"))
+        }
+    }
+
+    mutating func skip(_ orderID: String, _ reason: String) {
+        skipped += 1
+        skippedOrders.append(BulkOrderIssue(orderID: orderID, reason: reason))
+    }
+}

@@ -1,0 +1,148 @@
+import RefundCore
+
+extension Partition {
+    /// `order.put`: store a validated order. Identical content: no-op. New content: replaces it while no refund
+    /// exists, else `order_immutable`.
+    func put(_ order: Order, by caller: String) throws(RefundError) -> OrderView {
+        let now = shared.clock.now()
+        if let slot = slots[order.id] {
+            let current = states[slot]
+            if current.order == order { return OrderView(current) }
+            guard current.refunds.isEmpty else {
+                throw RefundError(
+                    .orderImmutable, "order \(order.id) already has refunds; its content can no longer change")
+            }
+            let oldEvent = current.order.event
+            let oldParent = current.order.parent
+            commit(slot, [.replaced(order, at: now, by: caller)])
+            if oldEvent != order.event {
+                byEvent[oldEvent]?.removeAll { $0 == slot }
+                byEvent[order.event, default: []].append(slot)
+            }
+            if oldParent != order.parent {
+                if let oldParent { childrenOf[oldParent]?.removeAll { $0 == slot } }
+                if let parent = order.parent { childrenOf[parent, default: []].append(slot) }
+            }
+            return OrderView(states[slot])
+        }
+        let slot = states.count
+        states.append(OrderState(placing: order, at: now, by: caller))
+        absorb(OrderState.placementEffects(of: order))
+        slots[order.id] = slot
+        byEvent[order.event, default: []].append(slot)
+        if let parent = order.parent { childrenOf[parent, default: []].append(slot) }
+        return OrderView(states[slot])
+    }
+
+    /// Puts many validated orders in one hop (imports, benchmarks). Returns the errors by input index.
+    func putMany(_ orders: [Order], by caller: String) -> [(Int, RefundError)] {
+        var errors: [(Int, RefundError)] = []
+        for (i, order) in orders.enumerated() {
+            do throws(RefundError) {
+                _ = try put(order, by: caller)
+            } catch {
+                errors.append((i, error))
+            }
+        }
+        return errors
+    }
+
+    func view(_ orderID: String) throws(RefundError) -> OrderView { OrderView(states[try slot(orderID)]) }
+
+    func state(_ orderID: String) throws(RefundError) -> OrderState { states[try slot(orderID)] }
+
+    func timeline(_ orderID: String) throws(RefundError) -> [TimelineEntry] { states[try slot(orderID)].timeline }
+
+    func orderSummary(_ orderID: String) -> (customer: String?, hasTopUps: Bool, isParentCandidate: Bool)? {
+        guard let slot = slots[orderID] else { return nil }
+        let order = states[slot].order
+        let topUps = order.lines.indices.contains { states[slot].lineStatus[$0] == .active && order.lines[$0].kind == .walletTopUp }
+        return (order.customer, topUps, true)
+    }
+
+    /// Whether any child order of `parent` held here is not fully refunded.
+    func hasActiveChildren(of parent: String) -> Bool {
+        guard let children = childrenOf[parent] else { return false }
+        return children.contains { !states[$0].isFullyRefunded }
+    }
+
+    func balance(of customer: String) -> Int64 { balances[customer] ?? 0 }
+
+    func inventoryReleased() -> [String: Int64] { released }
+
+    // MARK: Listing
+
+    func refunds(event: String?, status: TransactionStatus?, limit: Int) -> [Refund] {
+        var out: [Refund] = []
+        func scan(_ slot: Int) -> Bool {
+            for refund in states[slot].refunds where status == nil || refund.status == status {
+                out.append(refund)
+                if out.count >= limit { return false }
+            }
+            return true
+        }
+        if let event {
+            for slot in byEvent[event] ?? [] where !scan(slot) { break }
+        } else {
+            for slot in states.indices where !scan(slot) { break }
+        }
+        return out
+    }
+
+    func attention(limit: Int) -> [Refund] {
+        var out: [Refund] = []
+        for slot in pendingOrFailedCandidates() {
+            for refund in states[slot].refunds where refund.needsAttention {
+                out.append(refund)
+                if out.count >= limit { return out }
+            }
+        }
+        return out
+    }
+
+    private func pendingOrFailedCandidates() -> [Int] {
+        states.indices.filter { slot in states[slot].refunds.contains { $0.status == .failed } }
+    }
+
+    func openRequests(limit: Int) -> [RefundRequest] {
+        var out: [RefundRequest] = []
+        for state in states {
+            for request in state.requests where request.status == .open {
+                out.append(request)
+                if out.count >= limit { return out }
+            }
+        }
+        return out
+    }
+
+    /// Events with `sequence < seq ≤ watermark`, at most `limit`.
+    func events(after sequence: UInt64, upTo watermark: UInt64, limit: Int) -> [OutboxEvent] {
+        // The outbox is appended in sequence order per partition: binary search for the start.
+        var low = 0
+        var high = outbox.count
+        while low < high {
+            let mid = (low + high) / 2
+            if outbox[mid].sequence <= sequence { low = mid + 1 } else { high = mid }
+        }
+        var end = low
+        while end < outbox.count, end - low < limit, outbox[end].sequence <= watermark { end += 1 }
+        return Array(outbox[low..<end])
+    }
+
+    /// Drops outbox events up to `sequence` (the subscriber has handled them).
+    func acknowledgeEvents(upTo sequence: UInt64) {
+        outbox.removeAll { $0.sequence <= sequence }
+    }
+
+    func statistics() -> PartitionStatistics {
+        PartitionStatistics(
+            orders: states.count, refunds: refundCount, pendingOrders: pendingSlots.count, outboxEvents: outbox.count)
+    }
+}
+
+struct PartitionStatistics: Sendable {
+    var orders: Int
+    var refunds: Int
+    var pendingOrders: Int
+    var outboxEvents: Int
+}

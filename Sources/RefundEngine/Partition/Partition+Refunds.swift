@@ -1,0 +1,244 @@
+import RefundCore
+
+/// What a partition decided for `refund.create`.
+enum CreateResult: Sendable {
+    /// Created; `attempts` are the gateway requests to send now.
+    case created(Refund, attempts: [PendingAttempt])
+    /// A repeat of an idempotent request: the first result.
+    case repeated(Refund)
+    /// The selection refunds a wallet top-up: the engine must supply the customer's balance and ask again.
+    case needsBalance(customer: String)
+}
+
+extension Partition {
+    func context(_ caller: Caller, childrenActive: Bool, balance: Int64, jobID: String? = nil) -> RefundContext {
+        RefundContext(
+            now: shared.clock.now(), caller: caller, childrenActive: childrenActive, customerBalance: balance,
+            selfServiceCutoffHours: shared.configuration.selfServiceCutoffHours, jobID: jobID)
+    }
+
+    /// `refund.create` (and everything built on it: cancel, approve, moderation).
+    func createRefund(
+        _ orderID: String, _ options: RefundOptions, caller: Caller, childrenActive: Bool, balance: Int64?,
+        requestNumber: Int? = nil, adminNote: String? = nil
+    ) throws(RefundError) -> CreateResult {
+        let slot = try slot(orderID)
+        let state = states[slot]
+        if let key = options.idempotencyKey, let previous = state.idempotency[key] {
+            guard previous.options == options.withoutIdempotencyKey else {
+                throw RefundError(
+                    .idempotencyConflict, "idempotency_key '\(key.prefix(64))' was used with other parameters on order \(orderID)")
+            }
+            return .repeated(state.refunds[previous.refund - 1])
+        }
+        if balance == nil, options.method != .none, let customer = state.order.customer,
+            state.order.lines.indices.contains(where: {
+                state.lineStatus[$0] == .active && state.order.lines[$0].kind == .walletTopUp
+                    && (options.lines?.contains(state.order.lines[$0].id) ?? true)
+            })
+        {
+            return .needsBalance(customer: customer)
+        }
+        let context = context(caller, childrenActive: childrenActive, balance: balance ?? 0)
+        let plan = try RefundPlanner.plan(state, options, context: context)
+        var refund = makeRefund(state, plan, options, context)
+        var changes: [OrderChange] = []
+        if let requestNumber {
+            refund.requestID = RequestID.make(order: orderID, number: requestNumber)
+            changes.append(.refundCreated(refund, options: options.idempotencyKey == nil ? nil : options))
+            changes.append(
+                .requestDecided(
+                    request: requestNumber, approved: true, note: adminNote, refundID: refund.id, at: context.now,
+                    by: caller.id))
+        } else {
+            changes.append(.refundCreated(refund, options: options.idempotencyKey == nil ? nil : options))
+        }
+        commit(slot, changes)
+        return .created(states[slot].refunds[state.refunds.count], attempts: takeDueAttempts(slot, now: context.now))
+    }
+
+    func makeRefund(_ state: OrderState, _ plan: RefundPlan, _ options: RefundOptions, _ context: RefundContext) -> Refund {
+        let number = state.refunds.count + 1
+        return Refund(
+            id: RefundID.make(order: state.order.id, number: number), orderID: state.order.id, method: options.method,
+            amount: plan.amount, feeRetained: plan.feeRetained, tax: plan.tax, bookingFee: plan.bookingFee,
+            reason: options.reason, note: options.note, createdAt: context.now, createdBy: context.caller.id,
+            restock: options.restock, lines: plan.lines, transactions: plan.transactions, jobID: context.jobID)
+    }
+
+    func preview(_ orderID: String, _ options: RefundOptions, caller: Caller, childrenActive: Bool, balance: Int64)
+        throws(RefundError) -> RefundPreview
+    {
+        let state = states[try slot(orderID)]
+        return try RefundPlanner.preview(state, options, context: context(caller, childrenActive: childrenActive, balance: balance))
+    }
+
+    // MARK: Gateway attempts
+
+    /// Pending transactions of the order in `slot` whose attempt is due, marked in flight.
+    func takeDueAttempts(_ slot: Int, now: Timestamp) -> [PendingAttempt] {
+        let state = states[slot]
+        var out: [PendingAttempt] = []
+        for (r, refund) in state.refunds.enumerated() {
+            for (t, transaction) in refund.transactions.enumerated() {
+                guard transaction.status == .pending, let due = transaction.nextAttemptAt, due <= now,
+                    let tenderID = transaction.tender
+                else { continue }
+                let ref = TransactionRef(orderID: state.order.id, refund: r + 1, transaction: t)
+                guard inFlight.insert(ref).inserted else { continue }
+                let tender = state.order.tenders.first { $0.id == tenderID }
+                out.append(
+                    PendingAttempt(
+                        ref: ref,
+                        request: GatewayRequest(
+                            refundID: refund.id, orderID: state.order.id, tenderID: tenderID,
+                            paymentReference: tender?.gatewayRef, amount: transaction.amount,
+                            currency: state.order.currency, attempt: transaction.attempts + 1)))
+            }
+        }
+        return out
+    }
+
+    /// Every due attempt in this partition (the retry scheduler), at most `limit`.
+    func dueAttempts(now: Timestamp, limit: Int) -> [PendingAttempt] {
+        var out: [PendingAttempt] = []
+        for slot in pendingSlots {
+            out += takeDueAttempts(slot, now: now)
+            if out.count >= limit { break }
+        }
+        return out
+    }
+
+    /// The earliest time a pending transaction here is due, if any.
+    func nextDue() -> Timestamp? {
+        var earliest: Timestamp?
+        for slot in pendingSlots {
+            for refund in states[slot].refunds {
+                for transaction in refund.transactions where transaction.status == .pending {
+                    if let due = transaction.nextAttemptAt, earliest.map({ due < $0 }) ?? true { earliest = due }
+                }
+            }
+        }
+        return earliest
+    }
+
+    /// Applies gateway answers; returns the refunds they touched, as they are now.
+    @discardableResult
+    func applyAnswers(_ answers: [AttemptAnswer]) -> [Refund] {
+        let now = shared.clock.now()
+        var touched: [Refund] = []
+        for answer in answers {
+            inFlight.remove(answer.ref)
+            guard let slot = slots[answer.ref.orderID],
+                let refund = states[slot].refund(number: answer.ref.refund),
+                answer.ref.transaction < refund.transactions.count
+            else { continue }
+            let transaction = refund.transactions[answer.ref.transaction]
+            guard transaction.status == .pending, transaction.nextAttemptAt != nil else { continue }
+            let result = attemptResult(answer.outcome, attemptsAfter: transaction.attempts + 1, now: now)
+            commit(slot, [.attemptResult(refund: answer.ref.refund, transaction: answer.ref.transaction, result: result, at: now)])
+            if let updated = states[slot].refund(number: answer.ref.refund) { touched.append(updated) }
+        }
+        return touched
+    }
+
+    func attemptResult(_ outcome: GatewayOutcome, attemptsAfter: Int, now: Timestamp) -> AttemptResult {
+        switch outcome {
+        case .succeeded(let reference): return .succeeded(reference: reference)
+        case .pending(let reference): return .accepted(reference: reference)
+        case .failed(let code, let retryable):
+            let retryAt = retryable ? shared.configuration.retryPolicy.nextAttempt(after: attemptsAfter, at: now) : nil
+            return .failed(code: code, retryable: retryable, retryAt: retryAt)
+        }
+    }
+
+    /// `refund.settle`: the final answer for a transaction the gateway accepted earlier.
+    func settle(_ refundID: String, tender: String, succeeded: Bool, reference: String?, failureCode: String?, retryable: Bool)
+        throws(RefundError) -> (Refund, [PendingAttempt])
+    {
+        let (slot, number) = try locateRefund(refundID)
+        let refund = states[slot].refunds[number - 1]
+        guard let t = refund.transactions.firstIndex(where: { $0.tender == tender }) else {
+            throw RefundError(.tenderNotFound, "refund \(refundID) has no transaction for tender '\(tender.prefix(128))'")
+        }
+        guard refund.transactions[t].awaitingGateway else {
+            throw RefundError(
+                .invalidState,
+                "transaction for tender \(tender) of \(refundID) is \(refund.transactions[t].status.rawValue), not awaiting the gateway")
+        }
+        let now = shared.clock.now()
+        let result: AttemptResult =
+            succeeded
+            ? .succeeded(reference: reference)
+            : attemptResult(
+                .failed(code: failureCode ?? "gateway_failed", retryable: retryable),
+                attemptsAfter: refund.transactions[t].attempts, now: now)
+        commit(slot, [.settled(refund: number, transaction: t, result: result, at: now)])
+        return (states[slot].refunds[number - 1], takeDueAttempts(slot, now: now))
+    }
+
+    /// `refund.retry`: a failed refund tries its failed transactions again, for the same amounts.
+    func retry(_ refundID: String, caller: Caller) throws(RefundError) -> (Refund, [PendingAttempt]) {
+        try caller.require(.refund, for: "retrying a refund")
+        let (slot, number) = try locateRefund(refundID)
+        let refund = states[slot].refunds[number - 1]
+        guard refund.status == .failed else {
+            throw RefundError(.invalidState, "refund \(refundID) is \(refund.status.rawValue); only a failed refund can be retried")
+        }
+        guard refund.recovery == nil else {
+            throw RefundError(.invalidState, "refund \(refundID) was recovered (\(refund.recovery?.action.rawValue ?? "")); it cannot be retried")
+        }
+        let now = shared.clock.now()
+        commit(slot, [.retried(refund: number, at: now, by: caller.id)])
+        // Internal transactions (wallet, balance, offline) never fail, so only card transactions come back.
+        return (states[slot].refunds[number - 1], takeDueAttempts(slot, now: now))
+    }
+
+    /// `refund.recover`: staff record how a failed refund was resolved; it leaves the attention queue.
+    func recover(_ refundID: String, action: RecoveryAction, note: String, caller: Caller) throws(RefundError) -> Refund {
+        try caller.require(.recordRecovery, for: "recording a recovery")
+        guard !note.isEmpty, note.utf8.count <= 4096 else {
+            throw RefundError(.invalidField, "note is required for a recovery (1–4096 bytes)")
+        }
+        let (slot, number) = try locateRefund(refundID)
+        let refund = states[slot].refunds[number - 1]
+        guard refund.needsAttention else {
+            throw RefundError(.invalidState, "refund \(refundID) is not in the attention queue (status \(refund.status.rawValue))")
+        }
+        commit(slot, [.recovered(refund: number, Recovery(action: action, note: note, by: caller.id, at: shared.clock.now()))])
+        return states[slot].refunds[number - 1]
+    }
+
+    /// `refund.resend`: queue the buyer confirmation again (non-failed refunds of orders with an email).
+    func resend(_ refundID: String, caller: Caller) throws(RefundError) -> Refund {
+        let (slot, number) = try locateRefund(refundID)
+        let state = states[slot]
+        let refund = state.refunds[number - 1]
+        guard refund.status != .failed else {
+            throw RefundError(.invalidState, "refund \(refundID) failed; there is no confirmation to resend")
+        }
+        guard let email = state.order.email else {
+            throw RefundError(.invalidState, "order \(state.order.id) has no email to send the confirmation to")
+        }
+        let now = shared.clock.now()
+        commit(slot, [.confirmationResent(refund: number, at: now, by: caller.id)])
+        outbox.append(
+            OutboxEvent(
+                sequence: shared.reserveSequence(1), kind: .confirmationResent, at: now, orderID: state.order.id,
+                refundID: refundID, jobID: nil, notifyEmail: email, amount: refund.amount, currency: state.order.currency,
+                text: nil))
+        return states[slot].refunds[number - 1]
+    }
+
+    func refund(_ refundID: String) throws(RefundError) -> (Refund, Order) {
+        let (slot, number) = try locateRefund(refundID)
+        return (states[slot].refunds[number - 1], states[slot].order)
+    }
+}
+
+extension Partition {
+    /// Attempts that got no answer: no longer in flight, so the scheduler sends them again.
+    func releaseInFlight(_ refs: [TransactionRef]) {
+        for ref in refs { inFlight.remove(ref) }
+    }
+}
