@@ -125,6 +125,9 @@ public enum RefundPlanner {
     {
         let order = state.order
         var selection = Selection()
+        if options.lines == nil, state.activeLineCount == 0 {
+            throw RefundError(.nothingToRefund, "order \(order.id) has no active line left to refund or cancel")
+        }
         for reason in Eligibility.orderReasons(
             state, method: options.method, selfService: options.selfService, context: context)
         {
