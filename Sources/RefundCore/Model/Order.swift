@@ -95,23 +95,117 @@ public struct Tender: Sendable, Equatable, Hashable, Codable {
 }
 
 /// An order as the checkout sends it (contract section 2).
-public struct Order: Sendable, Equatable, Hashable, Codable {
-    public var id: String
-    public var event: String
-    public var eventStartsAt: Timestamp?
+///
+/// A value type whose fields live in one copy-on-write box: the engine copies orders often (into refunds'
+/// context, views, the planner), and a copy is then one retain instead of one per string and array.
+public struct Order: Sendable {
+    @usableFromInline
+    final class Storage: @unchecked Sendable {
+        // @unchecked: written only through `Order.box` after a uniqueness check (copy-on-write).
+        var id: String
+        var event: String
+        var eventStartsAt: Timestamp?
+        var customer: String?
+        var email: String?
+        var currency: Currency
+        var channel: Channel
+        var source: OrderSource
+        var parent: String?
+        var frozen: Bool
+        var syncPending: Bool
+        var bookingFee: Int64
+        var lines: [OrderLine]
+        var tenders: [Tender]
+
+        init(id: String, event: String, eventStartsAt: Timestamp?, customer: String?, email: String?, currency: Currency, channel: Channel, source: OrderSource, parent: String?, frozen: Bool, syncPending: Bool, bookingFee: Int64, lines: [OrderLine], tenders: [Tender]) {
+            self.id = id
+            self.event = event
+            self.eventStartsAt = eventStartsAt
+            self.customer = customer
+            self.email = email
+            self.currency = currency
+            self.channel = channel
+            self.source = source
+            self.parent = parent
+            self.frozen = frozen
+            self.syncPending = syncPending
+            self.bookingFee = bookingFee
+            self.lines = lines
+            self.tenders = tenders
+        }
+
+        func copy() -> Storage {
+            Storage(id: id, event: event, eventStartsAt: eventStartsAt, customer: customer, email: email, currency: currency, channel: channel, source: source, parent: parent, frozen: frozen, syncPending: syncPending, bookingFee: bookingFee, lines: lines, tenders: tenders)
+        }
+    }
+
+    private var storage: Storage
+
+    private var box: Storage {
+        mutating get {
+            if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+            return storage
+        }
+    }
+
+    public var id: String {
+        get { storage.id }
+        _modify { yield &box.id }
+    }
+    public var event: String {
+        get { storage.event }
+        _modify { yield &box.event }
+    }
+    public var eventStartsAt: Timestamp? {
+        get { storage.eventStartsAt }
+        _modify { yield &box.eventStartsAt }
+    }
     /// nil for a box-office order.
-    public var customer: String?
-    public var email: String?
-    public var currency: Currency
-    public var channel: Channel
-    public var source: OrderSource
+    public var customer: String? {
+        get { storage.customer }
+        _modify { yield &box.customer }
+    }
+    public var email: String? {
+        get { storage.email }
+        _modify { yield &box.email }
+    }
+    public var currency: Currency {
+        get { storage.currency }
+        _modify { yield &box.currency }
+    }
+    public var channel: Channel {
+        get { storage.channel }
+        _modify { yield &box.channel }
+    }
+    public var source: OrderSource {
+        get { storage.source }
+        _modify { yield &box.source }
+    }
     /// The parent order of a linked child order.
-    public var parent: String?
-    public var frozen: Bool
-    public var syncPending: Bool
-    public var bookingFee: Int64
-    public var lines: [OrderLine]
-    public var tenders: [Tender]
+    public var parent: String? {
+        get { storage.parent }
+        _modify { yield &box.parent }
+    }
+    public var frozen: Bool {
+        get { storage.frozen }
+        _modify { yield &box.frozen }
+    }
+    public var syncPending: Bool {
+        get { storage.syncPending }
+        _modify { yield &box.syncPending }
+    }
+    public var bookingFee: Int64 {
+        get { storage.bookingFee }
+        _modify { yield &box.bookingFee }
+    }
+    public var lines: [OrderLine] {
+        get { storage.lines }
+        _modify { yield &box.lines }
+    }
+    public var tenders: [Tender] {
+        get { storage.tenders }
+        _modify { yield &box.tenders }
+    }
 
     public init(
         id: String, event: String, eventStartsAt: Timestamp? = nil, customer: String? = nil, email: String? = nil,
@@ -119,20 +213,7 @@ public struct Order: Sendable, Equatable, Hashable, Codable {
         frozen: Bool = false, syncPending: Bool = false, bookingFee: Int64 = 0, lines: [OrderLine],
         tenders: [Tender]
     ) {
-        self.id = id
-        self.event = event
-        self.eventStartsAt = eventStartsAt
-        self.customer = customer
-        self.email = email
-        self.currency = currency
-        self.channel = channel
-        self.source = source
-        self.parent = parent
-        self.frozen = frozen
-        self.syncPending = syncPending
-        self.bookingFee = bookingFee
-        self.lines = lines
-        self.tenders = tenders
+        storage = Storage(id: id, event: event, eventStartsAt: eventStartsAt, customer: customer, email: email, currency: currency, channel: channel, source: source, parent: parent, frozen: frozen, syncPending: syncPending, bookingFee: bookingFee, lines: lines, tenders: tenders)
     }
 
     /// A box-office order has no customer.
@@ -147,19 +228,78 @@ public struct Order: Sendable, Equatable, Hashable, Codable {
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        id = try c.decode(String.self, forKey: .id)
-        event = try c.decode(String.self, forKey: .event)
-        eventStartsAt = try c.decodeIfPresent(Timestamp.self, forKey: .eventStartsAt)
-        customer = try c.decodeIfPresent(String.self, forKey: .customer)
-        email = try c.decodeIfPresent(String.self, forKey: .email)
-        currency = try c.decode(Currency.self, forKey: .currency)
-        channel = try c.decodeIfPresent(Channel.self, forKey: .channel) ?? .online
-        source = try c.decodeIfPresent(OrderSource.self, forKey: .source) ?? .paid
-        parent = try c.decodeIfPresent(String.self, forKey: .parent)
-        frozen = try c.decodeIfPresent(Bool.self, forKey: .frozen) ?? false
-        syncPending = try c.decodeIfPresent(Bool.self, forKey: .syncPending) ?? false
-        bookingFee = try c.decodeIfPresent(Int64.self, forKey: .bookingFee) ?? 0
-        lines = try c.decode([OrderLine].self, forKey: .lines)
-        tenders = try c.decodeIfPresent([Tender].self, forKey: .tenders) ?? []
+        let id = try c.decode(String.self, forKey: .id)
+        let event = try c.decode(String.self, forKey: .event)
+        let eventStartsAt = try c.decodeIfPresent(Timestamp.self, forKey: .eventStartsAt)
+        let customer = try c.decodeIfPresent(String.self, forKey: .customer)
+        let email = try c.decodeIfPresent(String.self, forKey: .email)
+        let currency = try c.decode(Currency.self, forKey: .currency)
+        let channel = try c.decodeIfPresent(Channel.self, forKey: .channel) ?? .online
+        let source = try c.decodeIfPresent(OrderSource.self, forKey: .source) ?? .paid
+        let parent = try c.decodeIfPresent(String.self, forKey: .parent)
+        let frozen = try c.decodeIfPresent(Bool.self, forKey: .frozen) ?? false
+        let syncPending = try c.decodeIfPresent(Bool.self, forKey: .syncPending) ?? false
+        let bookingFee = try c.decodeIfPresent(Int64.self, forKey: .bookingFee) ?? 0
+        let lines = try c.decode([OrderLine].self, forKey: .lines)
+        let tenders = try c.decodeIfPresent([Tender].self, forKey: .tenders) ?? []
+        self.init(
+            id: id, event: event, eventStartsAt: eventStartsAt, customer: customer, email: email, currency: currency,
+            channel: channel, source: source, parent: parent, frozen: frozen, syncPending: syncPending,
+            bookingFee: bookingFee, lines: lines, tenders: tenders)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(event, forKey: .event)
+        try c.encode(eventStartsAt, forKey: .eventStartsAt)
+        try c.encode(customer, forKey: .customer)
+        try c.encode(email, forKey: .email)
+        try c.encode(currency, forKey: .currency)
+        try c.encode(channel, forKey: .channel)
+        try c.encode(source, forKey: .source)
+        try c.encode(parent, forKey: .parent)
+        try c.encode(frozen, forKey: .frozen)
+        try c.encode(syncPending, forKey: .syncPending)
+        try c.encode(bookingFee, forKey: .bookingFee)
+        try c.encode(lines, forKey: .lines)
+        try c.encode(tenders, forKey: .tenders)
+    }
+}
+
+extension Order: Equatable, Hashable, Codable {
+    public static func == (lhs: Order, rhs: Order) -> Bool {
+        if lhs.storage === rhs.storage { return true }
+        return lhs.id == rhs.id
+            && lhs.event == rhs.event
+            && lhs.eventStartsAt == rhs.eventStartsAt
+            && lhs.customer == rhs.customer
+            && lhs.email == rhs.email
+            && lhs.currency == rhs.currency
+            && lhs.channel == rhs.channel
+            && lhs.source == rhs.source
+            && lhs.parent == rhs.parent
+            && lhs.frozen == rhs.frozen
+            && lhs.syncPending == rhs.syncPending
+            && lhs.bookingFee == rhs.bookingFee
+            && lhs.lines == rhs.lines
+            && lhs.tenders == rhs.tenders
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(id)
+        hasher.combine(event)
+        hasher.combine(eventStartsAt)
+        hasher.combine(customer)
+        hasher.combine(email)
+        hasher.combine(currency)
+        hasher.combine(channel)
+        hasher.combine(source)
+        hasher.combine(parent)
+        hasher.combine(frozen)
+        hasher.combine(syncPending)
+        hasher.combine(bookingFee)
+        hasher.combine(lines)
+        hasher.combine(tenders)
     }
 }

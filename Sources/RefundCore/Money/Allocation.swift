@@ -59,4 +59,19 @@ public enum Allocation {
         return shares
     }
 
+    /// The rule for exactly two weights `(a, b)` with `a + b > 0`, without allocating: the per-line tax split
+    /// over (refunded, retained) runs once per refunded line.
+    @inlinable
+    public static func splitTwo(_ amount: Int64, _ a: Int64, _ b: Int64) -> (Int64, Int64) {
+        let total = UInt64(a) &+ UInt64(b)
+        let (q0, r0) = total.dividingFullWidth(UInt64(amount).multipliedFullWidth(by: UInt64(a)))
+        let (q1, r1) = total.dividingFullWidth(UInt64(amount).multipliedFullWidth(by: UInt64(b)))
+        var first = Int64(q0)
+        var second = Int64(q1)
+        if first &+ second < amount {
+            // One unit left over: to the larger remainder, ties to the lower index.
+            if r1 > r0 { second &+= 1 } else { first &+= 1 }
+        }
+        return (first, second)
+    }
 }

@@ -12,9 +12,7 @@ public enum Eligibility {
         if state.openDispute != nil { reasons.append(.disputed) }
         if context.childrenActive { reasons.append(.childOrdersActive) }
         if method != .none {
-            var remaining: Int64 = 0
-            for value in state.tenderRemaining { remaining &+= value }
-            if remaining <= 0 || order.source != .paid { reasons.append(.noPaymentToRefund) }
+            if state.totalRemaining <= 0 || order.source != .paid { reasons.append(.noPaymentToRefund) }
         }
         if selfService {
             var closed = method != .balance || order.customer == nil

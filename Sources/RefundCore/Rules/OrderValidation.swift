@@ -16,12 +16,12 @@ public enum OrderValidation {
         try nonNegative(order.bookingFee, "order.booking_fee")
         guard !order.lines.isEmpty else { throw RefundError(.missingField, "order.lines must hold at least one line") }
 
-        var lineIDs = Set<String>()
         var expected: Int64 = order.bookingFee
         for (i, line) in order.lines.enumerated() {
             let field = "order.lines[\(i)]"
             try Handle.validate(line.id, field: "\(field).id")
-            guard lineIDs.insert(line.id).inserted else {
+            // Orders hold a handful of lines: a scan beats hashing into a Set.
+            guard !order.lines[..<i].contains(where: { $0.id == line.id }) else {
                 throw RefundError(.duplicateID, "\(field).id '\(line.id)' appears twice in the order")
             }
             if let ticketType = line.ticketType { try Handle.validate(ticketType, field: "\(field).ticket_type") }
@@ -44,12 +44,11 @@ public enum OrderValidation {
             expected = try CheckedMoney.add(expected, line.platformFee, "the order total")
         }
 
-        var tenderIDs = Set<String>()
         var paid: Int64 = 0
         for (i, tender) in order.tenders.enumerated() {
             let field = "order.tenders[\(i)]"
             try Handle.validate(tender.id, field: "\(field).id")
-            guard tenderIDs.insert(tender.id).inserted else {
+            guard !order.tenders[..<i].contains(where: { $0.id == tender.id }) else {
                 throw RefundError(.duplicateID, "\(field).id '\(tender.id)' appears twice in the order")
             }
             try nonNegative(tender.amount, "\(field).amount")

@@ -150,7 +150,11 @@ public enum RefundPlanner {
                 }
             }
         } else {
-            for index in order.lines.indices where state.lineStatus[index] == .active {
+            for index in order.lines.indices {
+                guard state.lineStatus[index] == .active else {
+                    selection.skipped.append(BlockedItem(line: order.lines[index].id, reason: .alreadyRefunded))
+                    continue
+                }
                 let reasons = Eligibility.lineReasons(
                     state, index: index, method: options.method, selfService: options.selfService, balanceLeft: &balanceLeft)
                 if reasons.isEmpty {
@@ -199,7 +203,7 @@ public enum RefundPlanner {
             var tax: Int64 = 0
             if money, line.tax > 0, refundable[k] > 0 {
                 // The line's tax split over (refunded, retained) by the allocation rule; the first share is refunded.
-                tax = Allocation.splitUnchecked(line.tax, by: [refunded, fees[k]], total: refundable[k])[0]
+                tax = Allocation.splitTwo(line.tax, refunded, fees[k]).0
             }
             lines.append(RefundLine(line: line.id, amount: refunded, feeRetained: fees[k], tax: tax))
             amount += refunded
@@ -277,9 +281,9 @@ public enum RefundPlanner {
             return [RefundTransaction(tender: nil, method: .balance, amount: amount, status: .succeeded, attempts: 1, settledAt: now)]
         case .original, .offline:
             guard amount > 0 else { return [] }
-            let remaining = state.tenderRemaining
             let total = try checkRemaining(state, amount)
-            let shares = Allocation.splitUnchecked(amount, by: remaining, total: total)
+            let shares =
+                order.tenders.count == 1 ? [amount] : Allocation.splitUnchecked(amount, by: state.tenderRemaining, total: total)
             var transactions: [RefundTransaction] = []
             transactions.reserveCapacity(shares.count)
             for (i, share) in shares.enumerated() where share > 0 {
@@ -300,9 +304,9 @@ public enum RefundPlanner {
     }
 
     @discardableResult
-    static func checkRemaining(_ state: OrderState, _ amount: Int64) throws(RefundError) -> Int64 {
-        var total: Int64 = 0
-        for value in state.tenderRemaining { total = try CheckedMoney.add(total, value, "the remaining tender total") }
+    static func checkRemaining(_ state: borrowing OrderState, _ amount: Int64) throws(RefundError) -> Int64 {
+        // Σ remaining ≤ Σ tenders, which validation proved fits in an Int64.
+        let total = state.totalRemaining
         guard amount <= total else {
             throw RefundError(
                 .invalidState, "refund of \(amount) exceeds the \(total) still refundable on order \(state.order.id)'s tenders")

@@ -35,35 +35,138 @@ public struct OrderTotals: Sendable, Equatable, Hashable, Codable {
 ///
 /// Mutated only by ``apply(_:)``; every query is derived from it.
 public struct OrderState: Sendable, Equatable {
-    public private(set) var order: Order
-    public private(set) var lineStatus: [LineStatus]
-    /// Per tender: amount returned or on its way (non-failed transactions).
-    public private(set) var tenderRefunded: [Int64]
-    public private(set) var refunds: [Refund]
-    public private(set) var bookingFeeRefunded: Bool
-    public private(set) var disputes: [Dispute]
-    public private(set) var requests: [RefundRequest]
-    public private(set) var timeline: [TimelineEntry]
+    /// The fields live in one copy-on-write box: copying an OrderState (passing it to the planner, returning it
+    /// from a partition) is one retain instead of one per field, which the bulk path does for every order.
+    @usableFromInline
+    final class Storage: @unchecked Sendable {
+        // @unchecked: mutated only through `OrderState.box` after a uniqueness check (copy-on-write), so a
+        // Storage shared between values is never written.
+        var order: Order
+        var lineStatus: [LineStatus]
+        var tenderRefunded: [Int64]
+        var refunds: [Refund]
+        var bookingFeeRefunded: Bool
+        var disputes: [Dispute]
+        var requests: [RefundRequest]
+        var timeline: [TimelineEntry]
+        var idempotency: [String: IdempotentRefund]
+        var placedAt: Timestamp
+
+        init(
+            order: Order, lineStatus: [LineStatus], tenderRefunded: [Int64], refunds: [Refund], bookingFeeRefunded: Bool,
+            disputes: [Dispute], requests: [RefundRequest], timeline: [TimelineEntry],
+            idempotency: [String: IdempotentRefund], placedAt: Timestamp
+        ) {
+            self.order = order
+            self.lineStatus = lineStatus
+            self.tenderRefunded = tenderRefunded
+            self.refunds = refunds
+            self.bookingFeeRefunded = bookingFeeRefunded
+            self.disputes = disputes
+            self.requests = requests
+            self.timeline = timeline
+            self.idempotency = idempotency
+            self.placedAt = placedAt
+        }
+
+        func copy() -> Storage {
+            Storage(
+                order: order, lineStatus: lineStatus, tenderRefunded: tenderRefunded, refunds: refunds,
+                bookingFeeRefunded: bookingFeeRefunded, disputes: disputes, requests: requests, timeline: timeline,
+                idempotency: idempotency, placedAt: placedAt)
+        }
+    }
+
+    private var storage: Storage
+
+    /// The box, made unique first: every mutation goes through here.
+    private var box: Storage {
+        mutating get {
+            if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+            return storage
+        }
+    }
+
+    public private(set) var order: Order {
+        get { storage.order }
+        _modify { yield &box.order }
+    }
+    public private(set) var lineStatus: [LineStatus] {
+        get { storage.lineStatus }
+        _modify { yield &box.lineStatus }
+    }
+    /// Per tender: amount claimed by refunds: returned, on its way, or owed by a failed transaction (which a
+    /// retry sends again for the same amount).
+    public private(set) var tenderRefunded: [Int64] {
+        get { storage.tenderRefunded }
+        _modify { yield &box.tenderRefunded }
+    }
+    public private(set) var refunds: [Refund] {
+        get { storage.refunds }
+        _modify { yield &box.refunds }
+    }
+    public private(set) var bookingFeeRefunded: Bool {
+        get { storage.bookingFeeRefunded }
+        _modify { yield &box.bookingFeeRefunded }
+    }
+    public private(set) var disputes: [Dispute] {
+        get { storage.disputes }
+        _modify { yield &box.disputes }
+    }
+    public private(set) var requests: [RefundRequest] {
+        get { storage.requests }
+        _modify { yield &box.requests }
+    }
+    public private(set) var timeline: [TimelineEntry] {
+        get { storage.timeline }
+        _modify { yield &box.timeline }
+    }
     /// Idempotency keys of this order's refunds: key → (options, refund number). Keys are scoped per order.
-    public private(set) var idempotency: [String: IdempotentRefund]
-    public private(set) var placedAt: Timestamp
+    public private(set) var idempotency: [String: IdempotentRefund] {
+        get { storage.idempotency }
+        _modify { yield &box.idempotency }
+    }
+    public var placedAt: Timestamp { storage.placedAt }
+
+    public static func == (lhs: OrderState, rhs: OrderState) -> Bool {
+        if lhs.storage === rhs.storage { return true }
+        let a = lhs.storage
+        let b = rhs.storage
+        return a.order == b.order && a.lineStatus == b.lineStatus && a.tenderRefunded == b.tenderRefunded
+            && a.refunds == b.refunds && a.bookingFeeRefunded == b.bookingFeeRefunded && a.disputes == b.disputes
+            && a.requests == b.requests && a.timeline == b.timeline && a.idempotency == b.idempotency
+            && a.placedAt == b.placedAt
+    }
 
     public struct IdempotentRefund: Sendable, Equatable {
         public var options: RefundOptions
         public var refund: Int
+
+        public init(options: RefundOptions, refund: Int) {
+            self.options = options
+            self.refund = refund
+        }
     }
 
     public init(placing order: Order, at: Timestamp, by: String) {
-        self.order = order
-        self.lineStatus = [LineStatus](repeating: .active, count: order.lines.count)
-        self.tenderRefunded = [Int64](repeating: 0, count: order.tenders.count)
-        self.refunds = []
-        self.bookingFeeRefunded = false
-        self.disputes = []
-        self.requests = []
-        self.timeline = [TimelineEntry(at: at, kind: .orderPlaced, by: by)]
-        self.idempotency = [:]
-        self.placedAt = at
+        storage = Storage(
+            order: order, lineStatus: [LineStatus](repeating: .active, count: order.lines.count),
+            tenderRefunded: [Int64](repeating: 0, count: order.tenders.count), refunds: [], bookingFeeRefunded: false,
+            disputes: [], requests: [], timeline: [TimelineEntry(at: at, kind: .orderPlaced, by: by)], idempotency: [:],
+            placedAt: at)
+    }
+
+    /// Restores a state exactly as it was saved (snapshots; see ``OrderStateCodec``). Nothing is derived or checked
+    /// here: `lineStatus` must have one entry per order line and `tenderRefunded` one per tender.
+    public init(
+        restoring order: Order, lineStatus: [LineStatus], tenderRefunded: [Int64], refunds: [Refund],
+        bookingFeeRefunded: Bool, disputes: [Dispute], requests: [RefundRequest], timeline: [TimelineEntry],
+        idempotency: [String: IdempotentRefund], placedAt: Timestamp
+    ) {
+        storage = Storage(
+            order: order, lineStatus: lineStatus, tenderRefunded: tenderRefunded, refunds: refunds,
+            bookingFeeRefunded: bookingFeeRefunded, disputes: disputes, requests: requests, timeline: timeline,
+            idempotency: idempotency, placedAt: placedAt)
     }
 
     /// The balance and inventory effects of placing `order` (top-ups credit, wallet spending debits).
@@ -78,12 +181,27 @@ public struct OrderState: Sendable, Equatable {
     // MARK: Derived facts
 
     public var hasPendingTransaction: Bool {
-        refunds.contains { $0.transactions.contains { $0.status == .pending } }
+        for refund in refunds {
+            for transaction in refund.transactions where transaction.status == .pending { return true }
+        }
+        return false
+    }
+
+    /// The derived status of refund `number` (1-based), read in place.
+    public func refundStatus(number: Int) -> TransactionStatus? {
+        number >= 1 && number <= refunds.count ? refunds[number - 1].status : nil
     }
 
     public var openDispute: Dispute? { disputes.last.flatMap { $0.isOpen ? $0 : nil } }
 
     public var activeLineCount: Int { lineStatus.reduce(0) { $0 + ($1 == .active ? 1 : 0) } }
+
+    /// Σ over tenders of what is left to refund.
+    public var totalRemaining: Int64 {
+        var total: Int64 = 0
+        for i in tenderRefunded.indices { total &+= order.tenders[i].amount &- tenderRefunded[i] }
+        return total
+    }
 
     public var tenderRemaining: [Int64] {
         var remaining = tenderRefunded
@@ -241,7 +359,6 @@ public struct OrderState: Sendable, Equatable {
                 refunds[r].transactions[t].status = .pending
                 refunds[r].transactions[t].nextAttemptAt = at
                 refunds[r].transactions[t].settledAt = nil
-                markTender(refunds[r].transactions[t], sign: 1)
             }
             timeline.append(TimelineEntry(at: at, kind: .refundRetried, by: by, refundID: refunds[r].id))
             return effects
@@ -324,15 +441,11 @@ public struct OrderState: Sendable, Equatable {
                 transaction.status = .failed
                 transaction.nextAttemptAt = nil
                 transaction.settledAt = at
-                markTender(transaction, sign: -1)
+                // The tender's share stays claimed: the money is still owed to it (retry) or dealt with outside
+                // (recovery). Releasing it would let a later refund send the same money to the tender again.
                 timeline.append(TimelineEntry(at: at, kind: .attemptFailed, by: nil, refundID: refundID, detail: code))
             }
         }
         refunds[r].transactions[index] = transaction
-    }
-
-    private mutating func markTender(_ transaction: RefundTransaction, sign: Int64) {
-        guard let tender = transaction.tender, let i = order.tenders.firstIndex(where: { $0.id == tender }) else { return }
-        tenderRefunded[i] &+= sign &* transaction.amount
     }
 }

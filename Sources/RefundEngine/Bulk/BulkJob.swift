@@ -61,6 +61,32 @@ public struct BulkJobStatus: Sendable, Equatable, Codable {
     }
 }
 
+/// Status transitions of a job's refunds, gathered by a partition over a batch.
+struct BulkJobDelta: Sendable {
+    var pending = 0
+    var succeeded = 0
+    var failed = 0
+    var newlyFailed: [String] = []
+    var recovered: [String] = []
+
+    mutating func record(order: String, from: TransactionStatus, to: TransactionStatus) {
+        switch from {
+        case .pending: pending -= 1
+        case .succeeded: succeeded -= 1
+        case .failed:
+            failed -= 1
+            recovered.append(order)
+        }
+        switch to {
+        case .pending: pending += 1
+        case .succeeded: succeeded += 1
+        case .failed:
+            failed += 1
+            newlyFailed.append(order)
+        }
+    }
+}
+
 /// Counts a partition gathers over a chunk of orders and adds to its job in one step.
 struct BulkTally: Sendable {
     var processed = 0
@@ -111,23 +137,17 @@ final class BulkJob: Sendable {
         status.withLock { $0.absorb(tally) }
     }
 
-    /// A refund of this job changed its derived status. Returns the status when this made the job complete.
-    func transition(order: String, from: TransactionStatus, to: TransactionStatus) -> BulkJobStatus? {
+    /// Refunds of this job changed their derived status. Returns the status when this made the job complete.
+    func apply(_ delta: BulkJobDelta) -> BulkJobStatus? {
         status.withLock { s in
-            switch from {
-            case .pending: s.pending -= 1
-            case .succeeded: s.succeeded -= 1
-            case .failed:
-                s.failed -= 1
-                s.failedOrders.removeAll { $0.orderID == order }
+            s.pending += delta.pending
+            s.succeeded += delta.succeeded
+            s.failed += delta.failed
+            if !delta.recovered.isEmpty {
+                let recovered = Set(delta.recovered)
+                s.failedOrders.removeAll { recovered.contains($0.orderID) }
             }
-            switch to {
-            case .pending: s.pending += 1
-            case .succeeded: s.succeeded += 1
-            case .failed:
-                s.failed += 1
-                s.failedOrders.append(BulkOrderIssue(orderID: order, reason: "refund_failed"))
-            }
+            s.failedOrders += delta.newlyFailed.map { BulkOrderIssue(orderID: $0, reason: "refund_failed") }
             return completeIfDone(&s)
         }
     }

@@ -72,7 +72,7 @@ extension Engine {
                         while let position = cursor {
                             let step = await partition.bulkStep(
                                 job, phase: phase, cursor: position, chunk: chunk, caller: caller, activeParents: parentsToHold)
-                            if !step.attempts.isEmpty { await self.send(step.attempts, to: partition) }
+                            if !step.attempts.isEmpty { await self.send(step.attempts, to: partition, collect: false) }
                             cursor = step.next
                         }
                     }

@@ -4,7 +4,7 @@ extension Engine {
     /// Sends attempts to the gateway in batches and applies the answers to `partition`. Returns the refunds as
     /// they are after the answers.
     @discardableResult
-    func send(_ attempts: [PendingAttempt], to partition: Partition) async -> [Refund] {
+    func send(_ attempts: [PendingAttempt], to partition: Partition, collect: Bool = true) async -> [Refund] {
         var touched: [Refund] = []
         var start = 0
         let batch = configuration.gatewayBatchSize
@@ -19,7 +19,7 @@ extension Engine {
                 guard i < outcomes.count else { break }
                 answers.append(AttemptAnswer(ref: attempt.ref, outcome: outcomes[i]))
             }
-            touched += await partition.applyAnswers(answers)
+            touched += await partition.applyAnswers(answers, collect: collect)
             if outcomes.count < slice.count { await partition.releaseInFlight(slice.dropFirst(outcomes.count).map(\.ref)) }
         }
         return touched
@@ -50,7 +50,7 @@ extension Engine {
                         let due = await partition.dueAttempts(now: now, limit: self.configuration.gatewayBatchSize)
                         if due.isEmpty { break }
                         sent += due.count
-                        await self.send(due, to: partition)
+                        await self.send(due, to: partition, collect: false)
                     }
                     return sent
                 }

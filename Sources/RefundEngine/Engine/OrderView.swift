@@ -41,7 +41,14 @@ public struct OrderView: Sendable, Equatable, Codable {
             LineView(id: line.id, kind: line.kind, ticketType: line.ticketType, paidValue: line.paidValue, status: state.lineStatus[i])
         }
         tenders = state.order.tenders.enumerated().map { i, tender in
-            TenderView(id: tender.id, method: tender.method, amount: tender.amount, refunded: state.tenderRefunded[i])
+            // Claimed minus what failed transactions still owe it (unless recovered as refunded externally).
+            var owed: Int64 = 0
+            for refund in state.refunds where refund.recovery?.action != .refundedExternally {
+                for transaction in refund.transactions where transaction.tender == tender.id && transaction.status == .failed {
+                    owed &+= transaction.amount
+                }
+            }
+            return TenderView(id: tender.id, method: tender.method, amount: tender.amount, refunded: state.tenderRefunded[i] &- owed)
         }
         refunds = state.refunds
         disputed = state.openDispute != nil

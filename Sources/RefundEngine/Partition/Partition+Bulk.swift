@@ -37,30 +37,31 @@ extension Partition {
         var context = context(caller, childrenActive: false, balance: 0, jobID: job.id)
         for position in cursor..<end {
             let slot = selection[position]
-            let state = states[slot]
+            // `states[slot]` is read in place throughout: copying an OrderState retains every field.
             tally.processed += 1
+            let refundsBefore = states[slot].refunds.count
             // Resuming after a crash: an order this job already refunded is counted, never refunded twice.
-            if let done = state.refunds.last(where: { $0.jobID == job.id }) {
+            if refundsBefore > 0, let done = states[slot].refunds.last(where: { $0.jobID == job.id }) {
                 tally.count(done)
                 continue
             }
-            if state.hasPendingTransaction {
-                tally.skip(state.order.id, EligibilityReason.refundInProgress.rawValue)
+            if states[slot].hasPendingTransaction {
+                tally.skip(states[slot].order.id, EligibilityReason.refundInProgress.rawValue)
                 continue
             }
-            if state.activeLineCount == 0 {
-                tally.skip(state.order.id, EligibilityReason.alreadyRefunded.rawValue)
+            if states[slot].activeLineCount == 0 {
+                tally.skip(states[slot].order.id, EligibilityReason.alreadyRefunded.rawValue)
                 continue
             }
-            context.childrenActive = phase == 1 && activeParents.contains(state.order.id)
+            context.childrenActive = phase == 1 && activeParents.contains(states[slot].order.id)
             let plan: RefundPlan
             do throws(RefundError) {
-                plan = try RefundPlanner.plan(state, options, context: context)
+                plan = try RefundPlanner.plan(states[slot], options, context: context)
             } catch {
-                tally.skip(state.order.id, error.code.rawValue)
+                tally.skip(states[slot].order.id, error.code.rawValue)
                 continue
             }
-            let refund = makeRefund(state, plan, options, context)
+            let refund = makeRefund(states[slot], plan, options, context)
             if dryRun {
                 tally.succeeded += 1
                 tally.refunded &+= refund.amount
@@ -68,9 +69,10 @@ extension Partition {
                 continue
             }
             commit(slot, [.refundCreated(refund, options: options)])
-            let stored = states[slot].refunds[state.refunds.count]
-            tally.count(stored)
-            if stored.status == .pending { attempts += takeDueAttempts(slot, now: now) }
+            tally.count(states[slot].refunds[refundsBefore])
+            if states[slot].refundStatus(number: refundsBefore + 1) == .pending {
+                attempts += takeDueAttempts(slot, now: now)
+            }
         }
         job.add(tally)
         if end >= selection.count {

@@ -25,19 +25,20 @@ extension Partition {
             }
             return OrderView(states[slot])
         }
-        let slot = states.count
-        states.append(OrderState(placing: order, at: now, by: caller))
-        absorb(OrderState.placementEffects(of: order))
-        slots[order.id] = slot
-        byEvent[order.event, default: []].append(slot)
-        if let parent = order.parent { childrenOf[parent, default: []].append(slot) }
-        return OrderView(states[slot])
+        insert(order, by: caller)
+        return OrderView(states[states.count - 1])
     }
 
     /// Puts many validated orders in one hop (imports, benchmarks). Returns the errors by input index.
     func putMany(_ orders: [Order], by caller: String) -> [(Int, RefundError)] {
         var errors: [(Int, RefundError)] = []
+        states.reserveCapacity(states.count + orders.count)
+        slots.reserveCapacity(slots.count + orders.count)
         for (i, order) in orders.enumerated() {
+            if slots[order.id] == nil {
+                insert(order, by: caller)  // the common case: a new order, no view built
+                continue
+            }
             do throws(RefundError) {
                 _ = try put(order, by: caller)
             } catch {
@@ -45,6 +46,15 @@ extension Partition {
             }
         }
         return errors
+    }
+
+    private func insert(_ order: Order, by caller: String) {
+        let slot = states.count
+        states.append(OrderState(placing: order, at: shared.clock.now(), by: caller))
+        absorb(OrderState.placementEffects(of: order))
+        slots[order.id] = slot
+        byEvent[order.event, default: []].append(slot)
+        if let parent = order.parent { childrenOf[parent, default: []].append(slot) }
     }
 
     func view(_ orderID: String) throws(RefundError) -> OrderView { OrderView(states[try slot(orderID)]) }
@@ -124,9 +134,30 @@ extension Partition {
             let mid = (low + high) / 2
             if outbox[mid].sequence <= sequence { low = mid + 1 } else { high = mid }
         }
-        var end = low
-        while end < outbox.count, end - low < limit, outbox[end].sequence <= watermark { end += 1 }
-        return Array(outbox[low..<end])
+        var events: [OutboxEvent] = []
+        var index = low
+        while index < outbox.count, events.count < limit, outbox[index].sequence <= watermark {
+            events.append(event(outbox[index]))
+            index += 1
+        }
+        return events
+    }
+
+    /// Renders a compact outbox record with what the order and refund say now.
+    func event(_ record: OutboxRecord) -> OutboxEvent {
+        let state = states[Int(record.slot)]
+        let refund = state.refunds[Int(record.refund) - 1]
+        var text: String?
+        switch record.kind {
+        case .refundFailed: text = refund.transactions.compactMap { $0.failures.last?.code }.first
+        case .refundAccepted, .orderCancelled:
+            text = refund.jobID.flatMap { shared.jobs.job($0)?.request.options.emailText }
+        default: break
+        }
+        return OutboxEvent(
+            sequence: record.sequence, kind: record.kind, at: record.at, orderID: state.order.id, refundID: refund.id,
+            jobID: refund.jobID, notifyEmail: record.notify ? state.order.email : nil, amount: refund.amount,
+            currency: state.order.currency, text: text)
     }
 
     /// Drops outbox events up to `sequence` (the subscriber has handled them).

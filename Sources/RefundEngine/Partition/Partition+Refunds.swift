@@ -77,23 +77,27 @@ extension Partition {
 
     /// Pending transactions of the order in `slot` whose attempt is due, marked in flight.
     func takeDueAttempts(_ slot: Int, now: Timestamp) -> [PendingAttempt] {
-        let state = states[slot]
         var out: [PendingAttempt] = []
-        for (r, refund) in state.refunds.enumerated() {
-            for (t, transaction) in refund.transactions.enumerated() {
-                guard transaction.status == .pending, let due = transaction.nextAttemptAt, due <= now,
-                    let tenderID = transaction.tender
+        // Read in place: copying refunds here would retain every field of every refund of the order.
+        for r in states[slot].refunds.indices {
+            for t in states[slot].refunds[r].transactions.indices {
+                guard states[slot].refunds[r].transactions[t].status == .pending,
+                    let due = states[slot].refunds[r].transactions[t].nextAttemptAt, due <= now,
+                    let tenderID = states[slot].refunds[r].transactions[t].tender
                 else { continue }
-                let ref = TransactionRef(orderID: state.order.id, refund: r + 1, transaction: t)
+                let orderID = states[slot].order.id
+                let ref = TransactionRef(orderID: orderID, refund: r + 1, transaction: t)
                 guard inFlight.insert(ref).inserted else { continue }
-                let tender = state.order.tenders.first { $0.id == tenderID }
+                let tenders = states[slot].order.tenders
                 out.append(
                     PendingAttempt(
                         ref: ref,
                         request: GatewayRequest(
-                            refundID: refund.id, orderID: state.order.id, tenderID: tenderID,
-                            paymentReference: tender?.gatewayRef, amount: transaction.amount,
-                            currency: state.order.currency, attempt: transaction.attempts + 1)))
+                            refundID: states[slot].refunds[r].id, orderID: orderID, tenderID: tenderID,
+                            paymentReference: tenders.first { $0.id == tenderID }?.gatewayRef,
+                            amount: states[slot].refunds[r].transactions[t].amount,
+                            currency: states[slot].order.currency,
+                            attempt: states[slot].refunds[r].transactions[t].attempts + 1)))
             }
         }
         return out
@@ -123,22 +127,26 @@ extension Partition {
     }
 
     /// Applies gateway answers; returns the refunds they touched, as they are now.
+    /// Applies gateway answers; with `collect`, returns the refunds they touched, as they are now.
     @discardableResult
-    func applyAnswers(_ answers: [AttemptAnswer]) -> [Refund] {
+    func applyAnswers(_ answers: [AttemptAnswer], collect: Bool) -> [Refund] {
         let now = shared.clock.now()
         var touched: [Refund] = []
         for answer in answers {
-            inFlight.remove(answer.ref)
-            guard let slot = slots[answer.ref.orderID],
-                let refund = states[slot].refund(number: answer.ref.refund),
-                answer.ref.transaction < refund.transactions.count
+            let ref = answer.ref
+            inFlight.remove(ref)
+            guard let slot = slots[ref.orderID], ref.refund >= 1, ref.refund <= states[slot].refunds.count,
+                ref.transaction < states[slot].refunds[ref.refund - 1].transactions.count
             else { continue }
-            let transaction = refund.transactions[answer.ref.transaction]
-            guard transaction.status == .pending, transaction.nextAttemptAt != nil else { continue }
-            let result = attemptResult(answer.outcome, attemptsAfter: transaction.attempts + 1, now: now)
-            commit(slot, [.attemptResult(refund: answer.ref.refund, transaction: answer.ref.transaction, result: result, at: now)])
-            if let updated = states[slot].refund(number: answer.ref.refund) { touched.append(updated) }
+            let status = states[slot].refunds[ref.refund - 1].transactions[ref.transaction].status
+            let due = states[slot].refunds[ref.refund - 1].transactions[ref.transaction].nextAttemptAt
+            let attempts = states[slot].refunds[ref.refund - 1].transactions[ref.transaction].attempts
+            guard status == .pending, due != nil else { continue }
+            let result = attemptResult(answer.outcome, attemptsAfter: attempts + 1, now: now)
+            commit(slot, [.attemptResult(refund: ref.refund, transaction: ref.transaction, result: result, at: now)])
+            if collect { touched.append(states[slot].refunds[ref.refund - 1]) }
         }
+        flushJobDeltas()
         return touched
     }
 
@@ -174,6 +182,7 @@ extension Partition {
                 .failed(code: failureCode ?? "gateway_failed", retryable: retryable),
                 attemptsAfter: refund.transactions[t].attempts, now: now)
         commit(slot, [.settled(refund: number, transaction: t, result: result, at: now)])
+        flushJobDeltas()
         return (states[slot].refunds[number - 1], takeDueAttempts(slot, now: now))
     }
 
@@ -190,6 +199,7 @@ extension Partition {
         }
         let now = shared.clock.now()
         commit(slot, [.retried(refund: number, at: now, by: caller.id)])
+        flushJobDeltas()
         // Internal transactions (wallet, balance, offline) never fail, so only card transactions come back.
         return (states[slot].refunds[number - 1], takeDueAttempts(slot, now: now))
     }
@@ -217,16 +227,16 @@ extension Partition {
         guard refund.status != .failed else {
             throw RefundError(.invalidState, "refund \(refundID) failed; there is no confirmation to resend")
         }
-        guard let email = state.order.email else {
+        guard state.order.email != nil else {
             throw RefundError(.invalidState, "order \(state.order.id) has no email to send the confirmation to")
         }
         let now = shared.clock.now()
+
         commit(slot, [.confirmationResent(refund: number, at: now, by: caller.id)])
         outbox.append(
-            OutboxEvent(
-                sequence: shared.reserveSequence(1), kind: .confirmationResent, at: now, orderID: state.order.id,
-                refundID: refundID, jobID: nil, notifyEmail: email, amount: refund.amount, currency: state.order.currency,
-                text: nil))
+            OutboxRecord(
+                sequence: shared.reserveSequence(1), at: now, slot: Int32(slot), refund: Int32(number),
+                kind: .confirmationResent, notify: true))
         return states[slot].refunds[number - 1]
     }
 

@@ -20,7 +20,8 @@ actor Partition {
     var balances: [String: Int64] = [:]
     /// Ticket type → units released by this partition's refunds.
     var released: [String: Int64] = [:]
-    var outbox: [OutboxEvent] = []
+    /// Outbox records: compact (no references), turned into ``OutboxEvent``s when read.
+    var outbox: [OutboxRecord] = []
     /// Orders holding a pending transaction (scanned for due attempts).
     var pendingSlots: Set<Int> = []
     /// Gateway attempts sent and not yet answered (not logged: after a crash they are sent again, under the
@@ -29,6 +30,8 @@ actor Partition {
     var refundCount = 0
     /// Bulk jobs in progress: job id → the slots of each phase.
     var bulkSelections: [String: [[Int]]] = [:]
+    /// Bulk-job status transitions not yet handed to their jobs (see ``flushJobDeltas()``).
+    var jobDeltas: [String: BulkJobDelta] = [:]
 
     init(index: Int, shared: EngineShared) {
         self.index = index
@@ -46,7 +49,7 @@ actor Partition {
             switch change {
             case .attemptResult(let refund, _, _, _), .settled(let refund, _, _, _), .retried(let refund, _, _):
                 touched = refund
-                before = states[slot].refund(number: refund)?.status
+                before = states[slot].refundStatus(number: refund)
             default: break
             }
             let effects = states[slot].apply(change)
@@ -55,8 +58,8 @@ actor Partition {
                 refundCount += 1
                 refundCreated(slot, refund, notify: options?.notify ?? true, emailText: options?.emailText)
             }
-            if let number = touched, let before, let refund = states[slot].refund(number: number), refund.status != before {
-                statusChanged(slot, refund, from: before)
+            if let number = touched, let before, let after = states[slot].refundStatus(number: number), after != before {
+                statusChanged(slot, states[slot].refunds[number - 1], number: number, from: before)
             }
         }
         if states[slot].hasPendingTransaction { pendingSlots.insert(slot) } else { pendingSlots.remove(slot) }
@@ -73,47 +76,53 @@ actor Partition {
     }
 
     private func refundCreated(_ slot: Int, _ refund: Refund, notify: Bool, emailText: String?) {
-        let order = states[slot].order
-        let email = notify ? order.email : nil
-        let first = shared.reserveSequence(refund.status == .succeeded && refund.method != .none ? 2 : 1)
+        let number = Int32(states[slot].refunds.count)
+        let completed = refund.status == .succeeded && refund.method != .none
+        let first = shared.reserveSequence(completed ? 2 : 1)
         outbox.append(
-            OutboxEvent(
-                sequence: first, kind: refund.method == .none ? .orderCancelled : .refundAccepted, at: refund.createdAt,
-                orderID: order.id, refundID: refund.id, jobID: refund.jobID, notifyEmail: email, amount: refund.amount,
-                currency: order.currency, text: emailText))
-        if refund.status == .succeeded && refund.method != .none {
+            OutboxRecord(
+                sequence: first, at: refund.createdAt, slot: Int32(slot), refund: number,
+                kind: refund.method == .none ? .orderCancelled : .refundAccepted, notify: notify))
+        if completed {
             outbox.append(
-                OutboxEvent(
-                    sequence: first + 1, kind: .refundCompleted, at: refund.createdAt, orderID: order.id,
-                    refundID: refund.id, jobID: refund.jobID, notifyEmail: nil, amount: refund.amount,
-                    currency: order.currency, text: nil))
+                OutboxRecord(
+                    sequence: first + 1, at: refund.createdAt, slot: Int32(slot), refund: number, kind: .refundCompleted,
+                    notify: false))
         }
     }
 
-    private func statusChanged(_ slot: Int, _ refund: Refund, from before: TransactionStatus) {
-        let order = states[slot].order
+    private func statusChanged(_ slot: Int, _ refund: Refund, number: Int, from before: TransactionStatus) {
         let now = shared.clock.now()
         switch refund.status {
         case .succeeded:
             outbox.append(
-                OutboxEvent(
-                    sequence: shared.reserveSequence(1), kind: .refundCompleted, at: now, orderID: order.id,
-                    refundID: refund.id, jobID: refund.jobID, notifyEmail: nil, amount: refund.amount,
-                    currency: order.currency, text: nil))
+                OutboxRecord(
+                    sequence: shared.reserveSequence(1), at: now, slot: Int32(slot), refund: Int32(number),
+                    kind: .refundCompleted, notify: false))
         case .failed:
             outbox.append(
-                OutboxEvent(
-                    sequence: shared.reserveSequence(1), kind: .refundFailed, at: now, orderID: order.id,
-                    refundID: refund.id, jobID: refund.jobID, notifyEmail: nil, amount: refund.amount,
-                    currency: order.currency, text: refund.transactions.compactMap { $0.failures.last?.code }.first))
+                OutboxRecord(
+                    sequence: shared.reserveSequence(1), at: now, slot: Int32(slot), refund: Int32(number),
+                    kind: .refundFailed, notify: false))
         case .pending:
             break
         }
-        if let jobID = refund.jobID, let job = shared.jobs.job(jobID),
-            let done = job.transition(order: order.id, from: before, to: refund.status)
-        {
-            shared.publishJobEvent(done, kind: .bulkUpdate, text: nil)
+        let order = states[slot].order
+        if let jobID = refund.jobID {
+            jobDeltas[jobID, default: BulkJobDelta()].record(order: order.id, from: before, to: refund.status)
         }
+    }
+
+    /// Hands the bulk-job transitions gathered since the last flush to their jobs, one lock each per batch
+    /// instead of one per refund. Called at the end of every operation that can settle a transaction.
+    func flushJobDeltas() {
+        guard !jobDeltas.isEmpty else { return }
+        for (jobID, delta) in jobDeltas {
+            if let job = shared.jobs.job(jobID), let done = job.apply(delta) {
+                shared.publishJobEvent(done, kind: .bulkUpdate, text: nil)
+            }
+        }
+        jobDeltas.removeAll(keepingCapacity: true)
     }
 
     // MARK: Lookup helpers
@@ -138,6 +147,17 @@ actor Partition {
         else { throw RefundError(.refundNotFound, "no refund '\(refundID.prefix(140))'") }
         return (slot, parsed.number)
     }
+}
+
+/// An outbox entry as a partition keeps it: 32 bytes, no references (a bulk cancellation writes two per order).
+struct OutboxRecord: Sendable {
+    var sequence: UInt64
+    var at: Timestamp
+    var slot: Int32
+    var refund: Int32
+    var kind: OutboxEvent.Kind
+    /// Whether the buyer should get a confirmation (the refund's `notify`).
+    var notify: Bool
 }
 
 /// A transaction of a refund of an order: what a gateway answer applies to.
