@@ -55,6 +55,10 @@ extension RefundError.Code {
     public static let disputeNotOpen: Self = "dispute_not_open"
     // Engine
     public static let engineStopped: Self = "engine_stopped"
+    /// The data directory holds a damaged log or snapshot (start with repair to cut it off).
+    public static let dataCorrupt: Self = "data_corrupt"
+    /// The data directory could not be read or written, or does not match the configuration.
+    public static let storageFailed: Self = "storage_failed"
 }
 
 /// Something a refund cannot touch, and why (a reason code of contract section 5).

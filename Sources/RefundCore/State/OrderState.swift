@@ -287,7 +287,12 @@ public struct OrderState: Sendable, Equatable {
             let new = OrderState.placementEffects(of: newOrder)
             let oldEvent = order.event
             let oldTimeline = timeline
+            let oldDisputes = disputes
+            let oldRequests = requests
             self = OrderState(placing: newOrder, at: placedAt, by: by)
+            // A replacement changes what was sold, not what happened to the order: disputes and buyer requests stay.
+            disputes = oldDisputes
+            requests = oldRequests
             timeline = oldTimeline + [TimelineEntry(at: at, kind: .orderReplaced, by: by)]
             effects = new
             if old.customer == new.customer {

@@ -192,6 +192,12 @@ final class BulkJobRegistry: Sendable {
     }
 
     func register(_ job: BulkJob) { jobs.withLock { $0[job.id] = job } }
+
+    /// Keeps new ids after a recovered `job_<n>`.
+    func advance(past id: String) {
+        guard id.hasPrefix("job_"), let number = Int(id.dropFirst(4)) else { return }
+        counter.withLock { $0 = max($0, number) }
+    }
     func job(_ id: String) -> BulkJob? { jobs.withLock { $0[id] } }
     var all: [BulkJob] { jobs.withLock { Array($0.values) } }
 }

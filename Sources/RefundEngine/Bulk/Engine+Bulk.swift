@@ -1,4 +1,5 @@
 import RefundCore
+import RefundStorage
 
 extension Engine {
     /// `bulk.cancel_event`: cancels (and refunds) every order of the events that passes the filters. Each order
@@ -40,6 +41,19 @@ extension Engine {
         try RefundPlanner.checkPermissions(request.options, caller)
         try RefundPlanner.validateOptions(request.options)
         let job = BulkJob(id: shared.jobs.nextID(), request: request, total: 0)
+        await select(job)
+        if let control, !request.dryRun {
+            do throws(StorageError) {
+                try await control.started(job, caller: caller)
+            } catch {
+                throw RefundError(.engineStopped, "the control log failed (\(error.message)); the job was not started")
+            }
+        }
+        return job
+    }
+
+    /// Selects the job's orders in every partition, sets its total and registers it.
+    func select(_ job: BulkJob) async {
         let parents = self.parents.withLock { $0 }
         var total = 0
         await withTaskGroup(of: Int.self) { group in
@@ -53,7 +67,6 @@ extension Engine {
         }
         job.setTotal(total)
         shared.jobs.register(job)
-        return job
     }
 
     func execute(_ job: BulkJob, caller: Caller) async {
@@ -72,7 +85,16 @@ extension Engine {
                         while let position = cursor {
                             let step = await partition.bulkStep(
                                 job, phase: phase, cursor: position, chunk: chunk, caller: caller, activeParents: parentsToHold)
-                            if !step.attempts.isEmpty { await self.send(step.attempts, to: partition, collect: false) }
+                            // The chunk's refunds are durable (one group commit) before any money moves.
+                            do throws(RefundError) {
+                                try await self.durable(partition)
+                            } catch {
+                                return
+                            }
+                            if !step.attempts.isEmpty {
+                                await self.send(step.attempts, to: partition, collect: false)
+                                try? await self.durable(partition)
+                            }
                             cursor = step.next
                         }
                     }
@@ -80,7 +102,46 @@ extension Engine {
             }
         }
         let summary = job.snapshot
+        if let control, !job.request.dryRun { try? await control.queued(summary) }
         shared.publishJobEvent(summary, kind: .bulkSummary, text: nil)
         if let done = job.markQueued() { shared.publishJobEvent(done, kind: .bulkUpdate, text: nil) }
+    }
+}
+
+extension Engine {
+    /// Rebuilds bulk jobs from the control log after a restart: queued jobs get their counts back from the
+    /// refunds they made; jobs a crash interrupted are selected again and resumed (an order the job already
+    /// refunded is counted, never refunded twice). Returns the ids of the resumed jobs.
+    func restoreJobs(_ records: [ControlLog.Record]) async -> [String] {
+        var started: [ControlLog.StartedJob] = []
+        var queued: [String: ControlLog.QueuedJob] = [:]
+        for record in records {
+            switch record {
+            case .started(let job): started.append(job)
+            case .queued(let job): queued[job.id] = job
+            }
+        }
+        var resumed: [String] = []
+        for record in started {
+            shared.jobs.advance(past: record.id)
+            let job = BulkJob(id: record.id, request: record.request, total: 0)
+            if let done = queued[record.id] {
+                var tally = BulkTally()
+                for partition in partitions { tally.add(await partition.jobTally(record.id)) }
+                tally.skipped = done.skipped.count
+                tally.skippedOrders = done.skipped
+                tally.processed = done.total
+                job.setTotal(done.total)
+                job.add(tally)
+                shared.jobs.register(job)
+                _ = job.markQueued()
+            } else {
+                await select(job)
+                resumed.append(record.id)
+                let caller = record.caller
+                Task { await self.execute(job, caller: caller) }
+            }
+        }
+        return resumed
     }
 }

@@ -50,7 +50,10 @@ extension Engine {
                         let due = await partition.dueAttempts(now: now, limit: self.configuration.gatewayBatchSize)
                         if due.isEmpty { break }
                         sent += due.count
+                        // Nothing goes to the gateway before the change that made it due is durable.
+                        if (try? await self.durable(partition)) == nil { break }
                         await self.send(due, to: partition, collect: false)
+                        try? await self.durable(partition)
                     }
                     return sent
                 }

@@ -21,15 +21,36 @@ public final class Engine: Sendable {
     let topUpLocks = KeyedAsyncLock()
     let retryLoop = Mutex<Task<Void, Never>?>(nil)
 
-    public init(
+    /// The data directory, for a durable engine (see ``open(configuration:durability:gateway:clock:)``).
+    let durability: DurabilityOptions?
+    /// The control log: bulk jobs started and finished.
+    let control: ControlLog?
+    /// Partitions with a snapshot being written.
+    let snapshotting = Mutex<Set<Int>>([])
+    let recoveredSummary = Mutex<RecoverySummary?>(nil)
+
+    /// An in-memory engine: nothing is logged (tests, simulations, caches of a system of record).
+    public convenience init(
         configuration: EngineConfiguration = EngineConfiguration(), gateway: any PaymentGateway = SimulatedGateway(),
         clock: any EngineClock = SystemClock()
     ) {
-        self.configuration = configuration
+        self.init(
+            configuration: configuration, gateway: gateway, clock: clock,
+            journals: [PartitionJournal?](repeating: nil, count: max(1, configuration.partitions)), durability: nil,
+            control: nil, recovery: nil)
+    }
+
+    init(
+        configuration: EngineConfiguration, gateway: any PaymentGateway, clock: any EngineClock,
+        journals: [PartitionJournal?], durability: DurabilityOptions?, control: ControlLog?, recovery: RecoverySummary?
+    ) {
         let shared = EngineShared(configuration: configuration, clock: clock)
+        self.configuration = configuration
         self.shared = shared
-        self.partitions = (0..<configuration.partitions).map { Partition(index: $0, shared: shared) }
+        self.partitions = journals.enumerated().map { Partition(index: $0.offset, shared: shared, journal: $0.element) }
         self.gateway = gateway
+        self.durability = durability
+        self.control = control
     }
 
     var clock: any EngineClock { shared.clock }
@@ -47,7 +68,10 @@ public final class Engine: Sendable {
     public func putOrder(_ order: Order, caller: String = "checkout") async throws(RefundError) -> OrderView {
         try OrderValidation.validate(order)
         if let parent = order.parent { parents.withLock { _ = $0.insert(parent) } }
-        return try await partition(for: order.id).put(order, by: caller)
+        let partition = partition(for: order.id)
+        let view = try await partition.put(order, by: caller)
+        try await durable(partition)
+        return view
     }
 
     /// Stores many orders, one hop per partition. Returns the rejected ones by index with their errors.
@@ -68,7 +92,13 @@ public final class Engine: Sendable {
         await withTaskGroup(of: [(index: Int, error: RefundError)].self) { group in
             for (p, batch) in batches.enumerated() where !batch.isEmpty {
                 group.addTask {
-                    let failed = await self.partitions[p].putMany(batch.map { $0.1 }, by: caller)
+                    let partition = self.partitions[p]
+                    let failed = await partition.putMany(batch.map { $0.1 }, by: caller)
+                    do throws(RefundError) {
+                        try await self.durable(partition)
+                    } catch {
+                        return batch.map { (index: $0.0, error: error) }
+                    }
                     return failed.map { (index: batch[$0.0].0, error: $0.1) }
                 }
             }
@@ -78,16 +108,25 @@ public final class Engine: Sendable {
     }
 
     public func order(_ orderID: String) async throws(RefundError) -> OrderView {
-        try await partition(for: orderID).view(orderID)
+        let partition = partition(for: orderID)
+        let view = try await partition.view(orderID)
+        try await durable(partition)
+        return view
     }
 
     /// The raw aggregate of an order (for audits and tests).
     public func orderState(_ orderID: String) async throws(RefundError) -> OrderState {
-        try await partition(for: orderID).state(orderID)
+        let partition = partition(for: orderID)
+        let state = try await partition.state(orderID)
+        try await durable(partition)
+        return state
     }
 
     public func timeline(_ orderID: String) async throws(RefundError) -> [TimelineEntry] {
-        try await partition(for: orderID).timeline(orderID)
+        let partition = partition(for: orderID)
+        let timeline = try await partition.timeline(orderID)
+        try await durable(partition)
+        return timeline
     }
 
     // MARK: Refunds
@@ -117,6 +156,7 @@ public final class Engine: Sendable {
                 orderID, options, caller: caller, childrenActive: childrenActive, balance: balance,
                 requestNumber: requestNumber, adminNote: adminNote)
         }
+        try await durable(partition)
         switch result {
         case .repeated(let refund):
             return refund
@@ -125,6 +165,7 @@ public final class Engine: Sendable {
         case .created(let refund, let attempts):
             guard !attempts.isEmpty else { return refund }
             let touched = await send(attempts, to: partition)
+            try await durable(partition)
             return touched.last { $0.id == refund.id } ?? refund
         }
     }
@@ -136,7 +177,9 @@ public final class Engine: Sendable {
         let partition = partition(for: orderID)
         let summary = await partition.orderSummary(orderID)
         let balance = summary?.hasTopUps == true ? await self.balance(customer: summary?.customer ?? "") : 0
-        return try await partition.preview(orderID, options, caller: caller, childrenActive: childrenActive, balance: balance)
+        let preview = try await partition.preview(orderID, options, caller: caller, childrenActive: childrenActive, balance: balance)
+        try await durable(partition)
+        return preview
     }
 
     /// `order.cancel`: removes every active line. With `refund` the money goes back by `method`; without it the
@@ -169,7 +212,10 @@ public final class Engine: Sendable {
     }
 
     public func refund(_ refundID: String) async throws(RefundError) -> Refund {
-        try await partition(forRefund: refundID).refund(refundID).0
+        let partition = try partition(forRefund: refundID)
+        let refund = try await partition.refund(refundID).0
+        try await durable(partition)
+        return refund
     }
 
     func partition(forRefund refundID: String) throws(RefundError) -> Partition {
@@ -184,7 +230,7 @@ public final class Engine: Sendable {
         async throws(RefundError) -> [Refund]
     {
         if let orderID {
-            let refunds = try await partition(for: orderID).view(orderID).refunds
+            let refunds = try await order(orderID).refunds
             return refunds.filter { status == nil || $0.status == status }.prefix(limit).map { $0 }
         }
         return await gather { await $0.refunds(event: event, status: status, limit: limit) }.prefix(limit).map { $0 }
@@ -200,8 +246,11 @@ public final class Engine: Sendable {
         let (refund, attempts) = try await partition.settle(
             refundID, tender: tender, succeeded: succeeded, reference: reference, failureCode: failureCode,
             retryable: retryable)
+        try await durable(partition)
         if attempts.isEmpty { return refund }
-        return await send(attempts, to: partition).last { $0.id == refundID } ?? refund
+        let touched = await send(attempts, to: partition)
+        try await durable(partition)
+        return touched.last { $0.id == refundID } ?? refund
     }
 
     /// `refund.retry`: a failed refund goes to the gateway again, for the same amounts.
@@ -209,8 +258,11 @@ public final class Engine: Sendable {
     public func retry(refundID: String, caller: Caller) async throws(RefundError) -> Refund {
         let partition = try partition(forRefund: refundID)
         let (refund, attempts) = try await partition.retry(refundID, caller: caller)
+        try await durable(partition)
         if attempts.isEmpty { return refund }
-        return await send(attempts, to: partition).last { $0.id == refundID } ?? refund
+        let touched = await send(attempts, to: partition)
+        try await durable(partition)
+        return touched.last { $0.id == refundID } ?? refund
     }
 
     /// `refund.recover`: records how a failed refund was resolved outside the engine; it leaves the attention
@@ -219,13 +271,19 @@ public final class Engine: Sendable {
     public func recover(refundID: String, action: RecoveryAction, note: String, caller: Caller) async throws(RefundError)
         -> Refund
     {
-        try await partition(forRefund: refundID).recover(refundID, action: action, note: note, caller: caller)
+        let partition = try partition(forRefund: refundID)
+        let refund = try await partition.recover(refundID, action: action, note: note, caller: caller)
+        try await durable(partition)
+        return refund
     }
 
     /// `refund.resend`: queues the buyer confirmation again.
     @discardableResult
     public func resendConfirmation(refundID: String, caller: Caller) async throws(RefundError) -> Refund {
-        try await partition(forRefund: refundID).resend(refundID, caller: caller)
+        let partition = try partition(forRefund: refundID)
+        let refund = try await partition.resend(refundID, caller: caller)
+        try await durable(partition)
+        return refund
     }
 
     /// `refund.receipt`.
@@ -243,21 +301,30 @@ public final class Engine: Sendable {
 
     @discardableResult
     public func openDispute(orderID: String, reason: String?, caller: Caller) async throws(RefundError) -> OrderView {
-        try await partition(for: orderID).openDispute(orderID, reason: reason, caller: caller)
+        let partition = partition(for: orderID)
+        let view = try await partition.openDispute(orderID, reason: reason, caller: caller)
+        try await durable(partition)
+        return view
     }
 
     @discardableResult
     public func closeDispute(orderID: String, outcome: DisputeOutcome, note: String?, caller: Caller) async throws(RefundError)
         -> OrderView
     {
-        try await partition(for: orderID).closeDispute(orderID, outcome: outcome, note: note, caller: caller)
+        let partition = partition(for: orderID)
+        let view = try await partition.closeDispute(orderID, outcome: outcome, note: note, caller: caller)
+        try await durable(partition)
+        return view
     }
 
     /// `refund.request`: a buyer asks for a refund (all lines when `lines` is nil).
     public func requestRefund(orderID: String, lines: [String]?, reason: String, caller: Caller) async throws(RefundError)
         -> RefundRequest
     {
-        try await partition(for: orderID).requestRefund(orderID, lines: lines, reason: reason, caller: caller)
+        let partition = partition(for: orderID)
+        let request = try await partition.requestRefund(orderID, lines: lines, reason: reason, caller: caller)
+        try await durable(partition)
+        return request
     }
 
     /// `refund.approve`: staff approve an open request; the refund is created with `options` (its `lines`
@@ -279,7 +346,10 @@ public final class Engine: Sendable {
         guard let parsed = RequestID.parse(requestID) else {
             throw RefundError(.requestNotFound, "'\(requestID.prefix(140))' is not a request id")
         }
-        return try await partition(for: parsed.order).declineRequest(requestID, note: note, caller: caller)
+        let partition = partition(for: parsed.order)
+        let request = try await partition.declineRequest(requestID, note: note, caller: caller)
+        try await durable(partition)
+        return request
     }
 
     public func openRequests(limit: Int = 1000) async -> [RefundRequest] {
@@ -351,6 +421,16 @@ public final class Engine: Sendable {
             stats.ordersPerPartition.append(s.orders)
         }
         return stats
+    }
+
+    /// Every order's state, sorted by order id (audits, and comparing two engines in tests).
+    public func allOrderStates() async -> [OrderState] {
+        await gather { await $0.allStates() }.sorted { $0.order.id < $1.order.id }
+    }
+
+    /// A hash of the canonical dump of every order (``CanonicalDump``): equal for equal states.
+    public func canonicalHash() async -> UInt64 {
+        CanonicalDump.hash(await allOrderStates())
     }
 
     // MARK: Helpers

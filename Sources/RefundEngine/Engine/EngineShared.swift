@@ -12,6 +12,14 @@ final class EngineShared: Sendable {
     /// Engine-level events (bulk summaries and updates); per-order events live in their partitions.
     let engineOutbox = Mutex<[OutboxEvent]>([])
 
+    /// Set once any log fails: the whole engine then refuses changes and reads (the "fsyncgate" rule: a failed
+    /// write or fsync is never retried, and nothing after it can be acknowledged).
+    let stopped = Mutex<RefundError?>(nil)
+
+    func stop(_ error: RefundError) {
+        stopped.withLock { if $0 == nil { $0 = error } }
+    }
+
     init(configuration: EngineConfiguration, clock: any EngineClock) {
         self.configuration = configuration
         self.clock = clock
@@ -23,6 +31,17 @@ final class EngineShared: Sendable {
     }
 
     var lastSequence: UInt64 { outboxSequence.load(ordering: .relaxed) }
+
+    /// Moves the outbox counter past `sequence` (replay hands out logged numbers again).
+    func advanceSequence(past sequence: UInt64) {
+        var current = outboxSequence.load(ordering: .relaxed)
+        while current < sequence {
+            let (exchanged, original) = outboxSequence.compareExchange(
+                expected: current, desired: sequence, ordering: .relaxed)
+            if exchanged { return }
+            current = original
+        }
+    }
 
     func publishJobEvent(_ status: BulkJobStatus, kind: OutboxEvent.Kind, text: String?) {
         // Reserved and appended under one lock, so a reader never sees a hole below the watermark.

@@ -83,6 +83,17 @@ extension Partition {
     }
 }
 
+extension Partition {
+    /// The refunds job `jobID` made here, counted as a bulk tally (rebuilding a job's status after a restart).
+    func jobTally(_ jobID: String) -> BulkTally {
+        var tally = BulkTally()
+        for state in states {
+            for refund in state.refunds where refund.jobID == jobID { tally.count(refund) }
+        }
+        return tally
+    }
+}
+
 extension BulkTally {
     mutating func count(_ refund: Refund) {
         refunded &+= refund.amount

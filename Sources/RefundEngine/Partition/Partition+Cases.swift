@@ -3,6 +3,7 @@ import RefundCore
 /// Disputes and buyer refund requests.
 extension Partition {
     func openDispute(_ orderID: String, reason: String?, caller: Caller) throws(RefundError) -> OrderView {
+        try ensureRunning()
         try caller.require(.refund, for: "opening a dispute")
         let slot = try slot(orderID)
         guard states[slot].openDispute == nil else {
@@ -16,6 +17,7 @@ extension Partition {
     func closeDispute(_ orderID: String, outcome: DisputeOutcome, note: String?, caller: Caller) throws(RefundError)
         -> OrderView
     {
+        try ensureRunning()
         try caller.require(.refund, for: "closing a dispute")
         let slot = try slot(orderID)
         guard states[slot].openDispute != nil else {
@@ -29,6 +31,7 @@ extension Partition {
     func requestRefund(_ orderID: String, lines: [String]?, reason: String, caller: Caller) throws(RefundError)
         -> RefundRequest
     {
+        try ensureRunning()
         let slot = try slot(orderID)
         let state = states[slot]
         guard !reason.isEmpty, reason.utf8.count <= 4096 else {
@@ -63,6 +66,7 @@ extension Partition {
     }
 
     func declineRequest(_ requestID: String, note: String?, caller: Caller) throws(RefundError) -> RefundRequest {
+        try ensureRunning()
         try caller.require(.refund, for: "declining a refund request")
         let request = try openRequest(requestID)
         guard let parsed = RequestID.parse(requestID), let slot = slots[parsed.order] else {

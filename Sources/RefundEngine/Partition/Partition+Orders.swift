@@ -4,6 +4,7 @@ extension Partition {
     /// `order.put`: store a validated order. Identical content: no-op. New content: replaces it while no refund
     /// exists, else `order_immutable`.
     func put(_ order: Order, by caller: String) throws(RefundError) -> OrderView {
+        try ensureRunning()
         let now = shared.clock.now()
         if let slot = slots[order.id] {
             let current = states[slot]
@@ -12,17 +13,7 @@ extension Partition {
                 throw RefundError(
                     .orderImmutable, "order \(order.id) already has refunds; its content can no longer change")
             }
-            let oldEvent = current.order.event
-            let oldParent = current.order.parent
             commit(slot, [.replaced(order, at: now, by: caller)])
-            if oldEvent != order.event {
-                byEvent[oldEvent]?.removeAll { $0 == slot }
-                byEvent[order.event, default: []].append(slot)
-            }
-            if oldParent != order.parent {
-                if let oldParent { childrenOf[oldParent]?.removeAll { $0 == slot } }
-                if let parent = order.parent { childrenOf[parent, default: []].append(slot) }
-            }
             return OrderView(states[slot])
         }
         insert(order, by: caller)
@@ -32,6 +23,7 @@ extension Partition {
     /// Puts many validated orders in one hop (imports, benchmarks). Returns the errors by input index.
     func putMany(_ orders: [Order], by caller: String) -> [(Int, RefundError)] {
         var errors: [(Int, RefundError)] = []
+        if let stopped { return orders.indices.map { ($0, stopped) } }
         states.reserveCapacity(states.count + orders.count)
         slots.reserveCapacity(slots.count + orders.count)
         for (i, order) in orders.enumerated() {
@@ -48,13 +40,15 @@ extension Partition {
         return errors
     }
 
-    private func insert(_ order: Order, by caller: String) {
+    func insert(_ order: Order, by caller: String, at now: Timestamp? = nil) {
+        let at = now ?? shared.clock.now()
         let slot = states.count
-        states.append(OrderState(placing: order, at: shared.clock.now(), by: caller))
+        states.append(OrderState(placing: order, at: at, by: caller))
         absorb(OrderState.placementEffects(of: order))
         slots[order.id] = slot
         byEvent[order.event, default: []].append(slot)
         if let parent = order.parent { childrenOf[parent, default: []].append(slot) }
+        log(slot, [.placed(order, at: at, by: caller)])
     }
 
     func view(_ orderID: String) throws(RefundError) -> OrderView { OrderView(states[try slot(orderID)]) }
@@ -77,6 +71,8 @@ extension Partition {
     }
 
     func balance(of customer: String) -> Int64 { balances[customer] ?? 0 }
+
+    func allStates() -> [OrderState] { states }
 
     func inventoryReleased() -> [String: Int64] { released }
 

@@ -22,6 +22,7 @@ extension Partition {
         _ orderID: String, _ options: RefundOptions, caller: Caller, childrenActive: Bool, balance: Int64?,
         requestNumber: Int? = nil, adminNote: String? = nil
     ) throws(RefundError) -> CreateResult {
+        try ensureRunning()
         let slot = try slot(orderID)
         let state = states[slot]
         if let key = options.idempotencyKey, let previous = state.idempotency[key] {
@@ -164,6 +165,7 @@ extension Partition {
     func settle(_ refundID: String, tender: String, succeeded: Bool, reference: String?, failureCode: String?, retryable: Bool)
         throws(RefundError) -> (Refund, [PendingAttempt])
     {
+        try ensureRunning()
         let (slot, number) = try locateRefund(refundID)
         let refund = states[slot].refunds[number - 1]
         guard let t = refund.transactions.firstIndex(where: { $0.tender == tender }) else {
@@ -188,6 +190,7 @@ extension Partition {
 
     /// `refund.retry`: a failed refund tries its failed transactions again, for the same amounts.
     func retry(_ refundID: String, caller: Caller) throws(RefundError) -> (Refund, [PendingAttempt]) {
+        try ensureRunning()
         try caller.require(.refund, for: "retrying a refund")
         let (slot, number) = try locateRefund(refundID)
         let refund = states[slot].refunds[number - 1]
@@ -206,6 +209,7 @@ extension Partition {
 
     /// `refund.recover`: staff record how a failed refund was resolved; it leaves the attention queue.
     func recover(_ refundID: String, action: RecoveryAction, note: String, caller: Caller) throws(RefundError) -> Refund {
+        try ensureRunning()
         try caller.require(.recordRecovery, for: "recording a recovery")
         guard !note.isEmpty, note.utf8.count <= 4096 else {
             throw RefundError(.invalidField, "note is required for a recovery (1–4096 bytes)")
@@ -221,6 +225,7 @@ extension Partition {
 
     /// `refund.resend`: queue the buyer confirmation again (non-failed refunds of orders with an email).
     func resend(_ refundID: String, caller: Caller) throws(RefundError) -> Refund {
+        try ensureRunning()
         let (slot, number) = try locateRefund(refundID)
         let state = states[slot]
         let refund = state.refunds[number - 1]
@@ -233,10 +238,6 @@ extension Partition {
         let now = shared.clock.now()
 
         commit(slot, [.confirmationResent(refund: number, at: now, by: caller.id)])
-        outbox.append(
-            OutboxRecord(
-                sequence: shared.reserveSequence(1), at: now, slot: Int32(slot), refund: Int32(number),
-                kind: .confirmationResent, notify: true))
         return states[slot].refunds[number - 1]
     }
 

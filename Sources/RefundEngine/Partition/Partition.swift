@@ -1,4 +1,5 @@
 import RefundCore
+import RefundStorage
 
 /// One shard of the store: the orders whose handle hashes here, and everything derived from them (event index,
 /// account-balance movements, inventory released, outbox events). An actor: operations on one order are
@@ -33,9 +34,56 @@ actor Partition {
     /// Bulk-job status transitions not yet handed to their jobs (see ``flushJobDeltas()``).
     var jobDeltas: [String: BulkJobDelta] = [:]
 
-    init(index: Int, shared: EngineShared) {
+    /// The partition's write-ahead log; nil for an in-memory engine.
+    nonisolated let journal: PartitionJournal?
+    /// Set when the log failed: the partition refuses everything after (nothing more can be acknowledged).
+    var stopped: RefundError?
+    /// True while replaying the log at start-up: changes are applied, not logged again.
+    var replaying = false
+    /// Outbox sequence ranges reserved by the commit in progress (logged with it).
+    var commitReservations: [(first: UInt64, count: Int)] = []
+    /// During replay: the ranges the original commit reserved, handed out again in order.
+    var replayReservations: [(first: UInt64, count: Int)] = []
+
+    init(index: Int, shared: EngineShared, journal: PartitionJournal? = nil) {
         self.index = index
         self.shared = shared
+        self.journal = journal
+    }
+
+    /// Throws `engine_stopped` once the log has failed.
+    func ensureRunning() throws(RefundError) {
+        if let stopped { throw stopped }
+        if let engineStopped = shared.stopped.withLock({ $0 }) {
+            stopped = engineStopped
+            throw engineStopped
+        }
+    }
+
+    /// Reserves `count` consecutive outbox sequence numbers (the same ones again during a replay).
+    func reserveSequence(_ count: Int) -> UInt64 {
+        if replaying, !replayReservations.isEmpty {
+            let range = replayReservations.removeFirst()
+            shared.advanceSequence(past: range.first + UInt64(range.count) - 1)
+            return range.first
+        }
+        let first = shared.reserveSequence(count)
+        commitReservations.append((first, count))
+        return first
+    }
+
+    /// Logs a decided commit of the order in `slot`. A failed append stops the partition: the change is in
+    /// memory but can never be acknowledged, and nothing after it may be.
+    func log(_ slot: Int, _ changes: [OrderChange]) {
+        defer { commitReservations.removeAll(keepingCapacity: true) }
+        guard let journal, !replaying else { return }
+        do throws(StorageError) {
+            _ = try journal.append(orderID: states[slot].order.id, changes: changes, outbox: commitReservations)
+        } catch {
+            let failure = RefundError(.engineStopped, "the write-ahead log failed (\(error.message)); the engine accepts no more changes")
+            stopped = failure
+            shared.stop(failure)
+        }
     }
 
     // MARK: Commit
@@ -44,6 +92,13 @@ actor Partition {
     /// and bulk jobs.
     func commit(_ slot: Int, _ changes: [OrderChange]) {
         for change in changes {
+            if case .replaced(let newOrder, _, _) = change { reindex(slot, replacingWith: newOrder) }
+            if case .confirmationResent(let number, let at, _) = change {
+                outbox.append(
+                    OutboxRecord(
+                        sequence: reserveSequence(1), at: at, slot: Int32(slot), refund: Int32(number),
+                        kind: .confirmationResent, notify: true))
+            }
             var before: TransactionStatus?
             var touched: Int?
             switch change {
@@ -63,6 +118,20 @@ actor Partition {
             }
         }
         if states[slot].hasPendingTransaction { pendingSlots.insert(slot) } else { pendingSlots.remove(slot) }
+        log(slot, changes)
+    }
+
+    /// Keeps the event and parent indexes right when an order's content is replaced.
+    private func reindex(_ slot: Int, replacingWith order: Order) {
+        let old = states[slot].order
+        if old.event != order.event {
+            byEvent[old.event]?.removeAll { $0 == slot }
+            byEvent[order.event, default: []].append(slot)
+        }
+        if old.parent != order.parent {
+            if let parent = old.parent { childrenOf[parent]?.removeAll { $0 == slot } }
+            if let parent = order.parent { childrenOf[parent, default: []].append(slot) }
+        }
     }
 
     func absorb(_ effects: ChangeEffects) {
@@ -78,7 +147,7 @@ actor Partition {
     private func refundCreated(_ slot: Int, _ refund: Refund, notify: Bool, emailText: String?) {
         let number = Int32(states[slot].refunds.count)
         let completed = refund.status == .succeeded && refund.method != .none
-        let first = shared.reserveSequence(completed ? 2 : 1)
+        let first = reserveSequence(completed ? 2 : 1)
         outbox.append(
             OutboxRecord(
                 sequence: first, at: refund.createdAt, slot: Int32(slot), refund: number,
@@ -97,12 +166,12 @@ actor Partition {
         case .succeeded:
             outbox.append(
                 OutboxRecord(
-                    sequence: shared.reserveSequence(1), at: now, slot: Int32(slot), refund: Int32(number),
+                    sequence: reserveSequence(1), at: now, slot: Int32(slot), refund: Int32(number),
                     kind: .refundCompleted, notify: false))
         case .failed:
             outbox.append(
                 OutboxRecord(
-                    sequence: shared.reserveSequence(1), at: now, slot: Int32(slot), refund: Int32(number),
+                    sequence: reserveSequence(1), at: now, slot: Int32(slot), refund: Int32(number),
                     kind: .refundFailed, notify: false))
         case .pending:
             break

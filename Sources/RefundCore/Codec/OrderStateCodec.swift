@@ -1,0 +1,162 @@
+/// The versioned binary encoding of a whole ``OrderState``, for snapshots.
+///
+/// Layout:
+///
+///     u8       version (``version``)
+///     Order
+///     uvarint  line count, then one LineStatus code byte per order line (must equal the order's line count)
+///     uvarint  tender count, then one svarint per tender (must equal the order's tender count)
+///     uvarint  refund count, Refund…
+///     bool     booking fee refunded
+///     uvarint  dispute count, Dispute…
+///     uvarint  request count, RefundRequest…
+///     uvarint  timeline count, TimelineEntry…
+///     uvarint  idempotency count, then (key string, RefundOptions, svarint refund number)… in ascending key order
+///     svarint  placed-at milliseconds
+///
+/// Decoding rebuilds the state with ``OrderState/init(restoring:lineStatus:tenderRefunded:refunds:bookingFeeRefunded:disputes:requests:timeline:idempotency:placedAt:)``
+/// so `decode(encode(s)) == s`. Encoding is deterministic; decoding is strict (see ``ChangeCodec``).
+public enum OrderStateCodec {
+    public static let version: UInt8 = 1
+
+    /// Appends one encoded state to `writer`.
+    public static func encode(_ state: OrderState, into writer: inout BinaryWriter) {
+        Snapshot(state: state).append(to: &writer, estimate: estimatedSize(state))
+    }
+
+    /// One state as bytes.
+    public static func encode(_ state: OrderState) -> [UInt8] {
+        Snapshot(state: state).encodedBytes(estimate: estimatedSize(state))
+    }
+
+    private struct Snapshot: SinkEncodable {
+        let state: OrderState
+
+        func encode<S: ByteSink>(to writer: inout S) {
+            writer.u8(OrderStateCodec.version)
+            writer.write(state.order)
+            writer.length(state.lineStatus.count)
+            for status in state.lineStatus { writer.u8(status.wireCode) }
+            writer.length(state.tenderRefunded.count)
+            for amount in state.tenderRefunded { writer.svarint(amount) }
+            writer.length(state.refunds.count)
+            for refund in state.refunds { writer.write(refund) }
+            writer.bool(state.bookingFeeRefunded)
+            writer.length(state.disputes.count)
+            for dispute in state.disputes { writer.write(dispute) }
+            writer.length(state.requests.count)
+            for request in state.requests { writer.write(request) }
+            writer.length(state.timeline.count)
+            for entry in state.timeline { writer.write(entry) }
+            writer.length(state.idempotency.count)
+            if !state.idempotency.isEmpty {
+                for (key, entry) in state.idempotency.sorted(by: { $0.key < $1.key }) {
+                    writer.string(key)
+                    writer.write(entry.options)
+                    writer.int(entry.refund)
+                }
+            }
+            writer.timestamp(state.placedAt)
+        }
+    }
+
+    /// Decodes one whole encoded state; trailing bytes are an error.
+    public static func decode(_ bytes: [UInt8]) throws(BinaryDecodingError) -> OrderState {
+        var reader = BinaryReader(bytes)
+        let state = try decode(from: &reader)
+        try reader.expectEnd()
+        return state
+    }
+
+    /// Decodes one whole encoded state from a slice (no copy); trailing bytes are an error.
+    public static func decode(_ bytes: ArraySlice<UInt8>) throws(BinaryDecodingError) -> OrderState {
+        var reader = BinaryReader(bytes)
+        let state = try decode(from: &reader)
+        try reader.expectEnd()
+        return state
+    }
+
+    /// Decodes one state from the reader's position, leaving the reader after it (for several states in a row).
+    public static func decode(from reader: inout BinaryReader) throws(BinaryDecodingError) -> OrderState {
+        let start = reader.offset
+        let found = try reader.u8()
+        guard found == version else {
+            throw BinaryDecodingError(message: "unknown order state version \(found)", offset: start)
+        }
+        let order = try reader.readOrder()
+
+        let lineStart = reader.offset
+        let lineCount = try reader.length("line status")
+        guard lineCount == order.lines.count else {
+            throw BinaryDecodingError(
+                message: "\(lineCount) line statuses for an order of \(order.lines.count) lines", offset: lineStart)
+        }
+        var lineStatus: [LineStatus] = []
+        lineStatus.reserveCapacity(lineCount)
+        for _ in 0..<lineCount { lineStatus.append(try reader.code("line status", LineStatus.init(wireCode:))) }
+
+        let tenderStart = reader.offset
+        let tenderCount = try reader.length("tender refunded")
+        guard tenderCount == order.tenders.count else {
+            throw BinaryDecodingError(
+                message: "\(tenderCount) tender amounts for an order of \(order.tenders.count) tenders",
+                offset: tenderStart)
+        }
+        var tenderRefunded: [Int64] = []
+        tenderRefunded.reserveCapacity(tenderCount)
+        for _ in 0..<tenderCount { tenderRefunded.append(try reader.svarint()) }
+
+        let refundCount = try reader.length("refund")
+        var refunds: [Refund] = []
+        refunds.reserveCapacity(refundCount)
+        for _ in 0..<refundCount { refunds.append(try reader.readRefund()) }
+
+        let bookingFeeRefunded = try reader.bool()
+
+        let disputeCount = try reader.length("dispute")
+        var disputes: [Dispute] = []
+        disputes.reserveCapacity(disputeCount)
+        for _ in 0..<disputeCount { disputes.append(try reader.readDispute()) }
+
+        let requestCount = try reader.length("request")
+        var requests: [RefundRequest] = []
+        requests.reserveCapacity(requestCount)
+        for _ in 0..<requestCount { requests.append(try reader.readRefundRequest()) }
+
+        let timelineCount = try reader.length("timeline entry")
+        var timeline: [TimelineEntry] = []
+        timeline.reserveCapacity(timelineCount)
+        for _ in 0..<timelineCount { timeline.append(try reader.readTimelineEntry()) }
+
+        let keyCount = try reader.length("idempotency key")
+        var idempotency: [String: OrderState.IdempotentRefund] = [:]
+        idempotency.reserveCapacity(keyCount)
+        var previous: String?
+        for _ in 0..<keyCount {
+            let keyStart = reader.offset
+            let key = try reader.string()
+            if let previous, !(previous < key) {
+                throw BinaryDecodingError(message: "idempotency keys not in strictly ascending order", offset: keyStart)
+            }
+            let options = try reader.readRefundOptions()
+            let refund = try reader.int("refund number")
+            idempotency[key] = OrderState.IdempotentRefund(options: options, refund: refund)
+            previous = key
+        }
+
+        let placedAt = try reader.timestamp()
+        return OrderState(
+            restoring: order, lineStatus: lineStatus, tenderRefunded: tenderRefunded, refunds: refunds,
+            bookingFeeRefunded: bookingFeeRefunded, disputes: disputes, requests: requests, timeline: timeline,
+            idempotency: idempotency, placedAt: placedAt)
+    }
+
+    /// A cheap guess of the encoded size, so the writer allocates once in the common case.
+    static func estimatedSize(_ state: OrderState) -> Int {
+        var size = 160 + state.order.lines.count * 56 + state.order.tenders.count * 40
+        for refund in state.refunds { size += 112 + refund.lines.count * 24 + refund.transactions.count * 40 }
+        size += state.disputes.count * 48 + state.requests.count * 96 + state.timeline.count * 40
+        size += state.idempotency.count * 96
+        return size
+    }
+}

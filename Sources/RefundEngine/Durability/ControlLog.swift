@@ -1,0 +1,117 @@
+import RefundCore
+import RefundStorage
+
+/// The engine's control log (`<data>/control/`): bulk jobs started and queued, so a crash mid-job resumes it
+/// and `bulk.status` survives a restart. Low volume; one record per job event.
+///
+///     u8 kind 2 (job started): string job id, uvarint event count, strings, u8 payment method (0: any),
+///        u8 channel (0: any), RefundOptions (RefundOptionsCodec), bool dry run, string caller id,
+///        uvarint permission count, strings
+///     u8 kind 3 (job queued): string job id, uvarint total, uvarint skipped count, (string order, string reason)…
+final class ControlLog: Sendable {
+    static let jobStarted: UInt8 = 2
+    static let jobQueued: UInt8 = 3
+
+    let log: WriteAheadLog
+
+    init(log: WriteAheadLog) { self.log = log }
+
+    struct StartedJob {
+        var id: String
+        var request: BulkCancelRequest
+        var caller: Caller
+    }
+
+    struct QueuedJob {
+        var id: String
+        var total: Int
+        var skipped: [BulkOrderIssue]
+    }
+
+    func started(_ job: BulkJob, caller: Caller) async throws(StorageError) {
+        var w = BinaryWriter(capacity: 256)
+        w.u8(Self.jobStarted)
+        w.string(job.id)
+        w.uvarint(UInt64(job.request.events.count))
+        for event in job.request.events { w.string(event) }
+        w.u8(job.request.paymentMethod.map { UInt8(TenderMethod.allCases.firstIndex(of: $0) ?? 0) + 1 } ?? 0)
+        w.u8(job.request.channel.map { UInt8(Channel.allCases.firstIndex(of: $0) ?? 0) + 1 } ?? 0)
+        RefundOptionsCodec.encode(job.request.options, into: &w)
+        w.bool(job.request.dryRun)
+        w.string(caller.id)
+        let permissions = caller.permissions.map(\.rawValue).sorted()
+        w.uvarint(UInt64(permissions.count))
+        for permission in permissions { w.string(permission) }
+        try await log.waitDurable(try log.append(w.take()))
+    }
+
+    func queued(_ status: BulkJobStatus) async throws(StorageError) {
+        var w = BinaryWriter(capacity: 64 + status.skippedOrders.count * 32)
+        w.u8(Self.jobQueued)
+        w.string(status.jobID)
+        w.uvarint(UInt64(status.total))
+        w.uvarint(UInt64(status.skippedOrders.count))
+        for issue in status.skippedOrders {
+            w.string(issue.orderID)
+            w.string(issue.reason)
+        }
+        try await log.waitDurable(try log.append(w.take()))
+    }
+
+    enum Record {
+        case started(StartedJob)
+        case queued(QueuedJob)
+    }
+
+    static func decode(_ bytes: [UInt8]) throws(BinaryDecodingError) -> Record {
+        var r = BinaryReader(bytes)
+        let kind = try r.u8()
+        switch kind {
+        case jobStarted:
+            let id = try r.string()
+            var events: [String] = []
+            for _ in 0..<(try bounded(&r)) { events.append(try r.string()) }
+            let method = try r.u8()
+            let channel = try r.u8()
+            guard Int(method) <= TenderMethod.allCases.count, Int(channel) <= Channel.allCases.count else {
+                throw BinaryDecodingError(message: "unknown filter code", offset: r.offset)
+            }
+            let options = try RefundOptionsCodec.decode(from: &r)
+            let dryRun = try r.bool()
+            let callerID = try r.string()
+            var permissions = Set<Permission>()
+            for _ in 0..<(try bounded(&r)) {
+                let raw = try r.string()
+                guard let permission = Permission(rawValue: raw) else {
+                    throw BinaryDecodingError(message: "unknown permission \(raw)", offset: r.offset)
+                }
+                permissions.insert(permission)
+            }
+            try r.expectEnd()
+            let request = BulkCancelRequest(
+                events: events, paymentMethod: method == 0 ? nil : TenderMethod.allCases[Int(method) - 1],
+                channel: channel == 0 ? nil : Channel.allCases[Int(channel) - 1], options: options, dryRun: dryRun)
+            return .started(StartedJob(id: id, request: request, caller: Caller(id: callerID, permissions: permissions)))
+        case jobQueued:
+            let id = try r.string()
+            let total = try r.uvarint()
+            var skipped: [BulkOrderIssue] = []
+            for _ in 0..<(try bounded(&r)) {
+                skipped.append(BulkOrderIssue(orderID: try r.string(), reason: try r.string()))
+            }
+            try r.expectEnd()
+            return .queued(QueuedJob(id: id, total: Int(clamping: total), skipped: skipped))
+        default:
+            throw BinaryDecodingError(message: "unknown control record kind \(kind)", offset: 0)
+        }
+    }
+
+    private static func bounded(_ r: inout BinaryReader) throws(BinaryDecodingError) -> Int {
+        let offset = r.offset
+        let count = try r.uvarint()
+        guard count <= UInt64(r.remaining) else {
+            throw BinaryDecodingError(message: "count \(count) exceeds the bytes left", offset: offset)
+        }
+        return Int(count)
+    }
+}

@@ -1,0 +1,125 @@
+import RefundCore
+
+/// A partition's whole state at one log position: what a snapshot holds.
+struct PartitionImage: Sendable {
+    var sequence: UInt64
+    var states: [OrderState]
+    var balances: [String: Int64]
+    var released: [String: Int64]
+    var outbox: [OutboxRecord]
+}
+
+/// Binary layout of a partition snapshot payload (compressed and checksummed by `SnapshotStore`):
+///
+///     u8       version (1)
+///     uvarint  order count, then each order state (``OrderStateCodec``) in slot order
+///     uvarint  balance count, then (string customer, svarint amount) in ascending customer order
+///     uvarint  inventory count, then (string ticket type, svarint units) in ascending order
+///     uvarint  outbox count, then (uvarint sequence, svarint at, uvarint slot, uvarint refund, u8 kind, bool notify)
+enum PartitionImageCodec {
+    static let version: UInt8 = 1
+
+    static func encode(_ image: PartitionImage) -> [UInt8] {
+        var writer = BinaryWriter(capacity: 64 + image.states.count * 512)
+        writer.u8(version)
+        writer.uvarint(UInt64(image.states.count))
+        for state in image.states { OrderStateCodec.encode(state, into: &writer) }
+        writer.uvarint(UInt64(image.balances.count))
+        for (customer, amount) in image.balances.sorted(by: { $0.key < $1.key }) {
+            writer.string(customer)
+            writer.svarint(amount)
+        }
+        writer.uvarint(UInt64(image.released.count))
+        for (ticketType, units) in image.released.sorted(by: { $0.key < $1.key }) {
+            writer.string(ticketType)
+            writer.svarint(units)
+        }
+        writer.uvarint(UInt64(image.outbox.count))
+        for record in image.outbox {
+            writer.uvarint(record.sequence)
+            writer.svarint(record.at.milliseconds)
+            writer.uvarint(UInt64(record.slot))
+            writer.uvarint(UInt64(record.refund))
+            writer.u8(record.kind.wireCode)
+            writer.bool(record.notify)
+        }
+        return writer.take()
+    }
+
+    static func decode(_ bytes: [UInt8], sequence: UInt64) throws(BinaryDecodingError) -> PartitionImage {
+        var reader = BinaryReader(bytes)
+        let found = try reader.u8()
+        guard found == version else { throw BinaryDecodingError(message: "unknown snapshot version \(found)", offset: 0) }
+        let count = try bounded(&reader, "order")
+        var states: [OrderState] = []
+        states.reserveCapacity(count)
+        for _ in 0..<count { states.append(try OrderStateCodec.decode(from: &reader)) }
+        var balances: [String: Int64] = [:]
+        for _ in 0..<(try bounded(&reader, "balance")) {
+            let customer = try reader.string()
+            balances[customer] = try reader.svarint()
+        }
+        var released: [String: Int64] = [:]
+        for _ in 0..<(try bounded(&reader, "inventory")) {
+            let ticketType = try reader.string()
+            released[ticketType] = try reader.svarint()
+        }
+        let outboxCount = try bounded(&reader, "outbox")
+        var outbox: [OutboxRecord] = []
+        outbox.reserveCapacity(outboxCount)
+        for _ in 0..<outboxCount {
+            let sequence = try reader.uvarint()
+            let at = Timestamp(milliseconds: try reader.svarint())
+            let slot = try reader.uvarint()
+            let refund = try reader.uvarint()
+            let offset = reader.offset
+            guard let kind = OutboxEvent.Kind(wireCode: try reader.u8()) else {
+                throw BinaryDecodingError(message: "unknown outbox kind", offset: offset)
+            }
+            let notify = try reader.bool()
+            guard slot < UInt64(states.count), refund >= 1, refund <= UInt64(states[Int(slot)].refunds.count) else {
+                throw BinaryDecodingError(message: "outbox record points at no refund", offset: offset)
+            }
+            outbox.append(
+                OutboxRecord(sequence: sequence, at: at, slot: Int32(slot), refund: Int32(refund), kind: kind, notify: notify))
+        }
+        try reader.expectEnd()
+        return PartitionImage(sequence: sequence, states: states, balances: balances, released: released, outbox: outbox)
+    }
+
+    private static func bounded(_ reader: inout BinaryReader, _ what: String) throws(BinaryDecodingError) -> Int {
+        let offset = reader.offset
+        let count = try reader.uvarint()
+        guard count <= UInt64(reader.remaining) else {
+            throw BinaryDecodingError(message: "\(what) count \(count) exceeds the bytes left", offset: offset)
+        }
+        return Int(count)
+    }
+}
+
+extension OutboxEvent.Kind {
+    var wireCode: UInt8 {
+        switch self {
+        case .refundAccepted: 1
+        case .refundCompleted: 2
+        case .refundFailed: 3
+        case .orderCancelled: 4
+        case .confirmationResent: 5
+        case .bulkSummary: 6
+        case .bulkUpdate: 7
+        }
+    }
+
+    init?(wireCode: UInt8) {
+        switch wireCode {
+        case 1: self = .refundAccepted
+        case 2: self = .refundCompleted
+        case 3: self = .refundFailed
+        case 4: self = .orderCancelled
+        case 5: self = .confirmationResent
+        case 6: self = .bulkSummary
+        case 7: self = .bulkUpdate
+        default: return nil
+        }
+    }
+}
