@@ -28,6 +28,8 @@ let package = Package(
         // The engine: partitions (actors), commands, gateway, bulk jobs, the public embedding API.
         .target(name: "RefundEngine", dependencies: ["RefundCore", "RefundStorage"], swiftSettings: strict),
         .executableTarget(name: "refund-demo", dependencies: ["RefundEngine"], swiftSettings: strict),
+        // The subject of the kill -9 crash tests (Tests/RefundEngineTests/CrashTests.swift).
+        .executableTarget(name: "refund-crashtest", dependencies: ["RefundEngine"], swiftSettings: strict),
         .testTarget(
             name: "RefundCoreTests",
             dependencies: ["RefundCore", .product(name: "PropertyBased", package: "swift-property-based")],
@@ -36,7 +38,10 @@ let package = Package(
             name: "RefundStorageTests", dependencies: ["RefundStorage", "RefundCore"], swiftSettings: strict),
         .testTarget(
             name: "RefundEngineTests",
-            dependencies: ["RefundEngine", "RefundCore", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: [
+                "RefundEngine", "RefundCore", "RefundStorage", "refund-crashtest",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             swiftSettings: strict),
     ]
 )

@@ -12,7 +12,13 @@ public enum Eligibility {
         if state.openDispute != nil { reasons.append(.disputed) }
         if context.childrenActive { reasons.append(.childOrdersActive) }
         if method != .none {
-            if state.totalRemaining <= 0 || order.source != .paid { reasons.append(.noPaymentToRefund) }
+            // Nothing was paid, or what was paid is used up while lines are still active (an order whose every
+            // line is refunded is not "unpaid": its lines answer already_refunded).
+            var gross: Int64 = 0
+            for tender in order.tenders { gross &+= tender.amount }
+            if order.source != .paid || gross == 0 || (state.totalRemaining <= 0 && state.activeLineCount > 0) {
+                reasons.append(.noPaymentToRefund)
+            }
         }
         if selfService {
             var closed = method != .balance || order.customer == nil
