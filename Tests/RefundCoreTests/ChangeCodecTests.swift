@@ -335,6 +335,41 @@ private func decodingError(_ body: () throws(BinaryDecodingError) -> Void) -> Bi
         #expect(writer.bytes == ChangeCodec.encode(orderID: "x", all))
     }
 
+    /// The fast sink, the byte counter and a plain BinaryWriter agree, including when a record outgrows the size
+    /// estimate (the fallback paths).
+    @Test func everySinkWritesTheSameBytes() throws {
+        let long = String(repeating: "é✓x", count: 5_000)
+        var bigRefund = CodecFixtures.fullRefund
+        bigRefund.reason = long
+        var bigOptions = CodecFixtures.fullOptions
+        bigOptions.fee = .perLine(Dictionary(uniqueKeysWithValues: (0..<300).map { ("line_\($0)", Int64($0)) }))
+        let cases: [[OrderChange]] = all.map { [$0] } + [
+            all, [.refundCreated(bigRefund, options: bigOptions)], [.disputeOpened(reason: long, at: CodecFixtures.t0, by: long)],
+        ]
+        for changes in cases {
+            var plain = BinaryWriter(capacity: 0)
+            plain.u8(ChangeCodec.version)
+            plain.string("ord")
+            plain.length(changes.count)
+            for change in changes { plain.write(change) }
+            var counter = ByteCounter()
+            counter.u8(ChangeCodec.version)
+            counter.string("ord")
+            counter.length(changes.count)
+            for change in changes { counter.write(change) }
+
+            let fast = ChangeCodec.encode(orderID: "ord", changes)
+            #expect(fast == plain.bytes)
+            #expect(counter.count == fast.count)
+            var writer = BinaryWriter(capacity: 0)
+            writer.u8(7)
+            ChangeCodec.encode(orderID: "ord", changes, into: &writer)
+            #expect(writer.bytes == [7] + fast)
+            #expect(try ChangeCodec.decode(fast).changes == changes)
+        }
+        #expect(ChangeCodec.estimatedSize(orderID: "ord", [.disputeOpened(reason: long, at: CodecFixtures.t0, by: "s")]) < long.utf8.count)
+    }
+
     @Test func perLineFeeOrderDoesNotMatter() throws {
         let keys = (0..<50).map { "line_\($0)" }
         var forward: [String: Int64] = [:]

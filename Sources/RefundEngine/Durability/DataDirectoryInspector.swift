@@ -1,0 +1,263 @@
+import Foundation
+import RefundCore
+import RefundStorage
+
+/// Reads a data directory without changing it: verifies every log record and snapshot, lists segments and
+/// snapshots, and dumps log records as JSON lines. Backs `refundctl wal`.
+public struct DataDirectoryInspector: Sendable {
+    public struct FileInfo: Sendable, Codable, Equatable {
+        public var file: String
+        public var bytes: Int64
+    }
+
+    public struct SnapshotInfo: Sendable, Codable, Equatable {
+        public var file: String
+        public var bytes: Int64
+        /// The log position it covers; nil when the file is unreadable.
+        public var sequence: UInt64?
+        public var orders: Int?
+        public var error: String?
+    }
+
+    public struct LogInfo: Sendable, Codable, Equatable {
+        public var name: String
+        public var segments: [FileInfo]
+        public var snapshots: [SnapshotInfo]
+        public var records: Int
+        public var firstSequence: UInt64?
+        public var lastSequence: UInt64?
+        public var problems: [String]
+
+        enum CodingKeys: String, CodingKey {
+            case name, segments, snapshots, records, problems
+            case firstSequence = "first_sequence", lastSequence = "last_sequence"
+        }
+    }
+
+    public struct Report: Sendable, Codable, Equatable {
+        public var directory: String
+        public var logs: [LogInfo]
+        public var ok: Bool { logs.allSatisfy { $0.problems.isEmpty } }
+
+        enum CodingKeys: String, CodingKey {
+            case directory, logs, ok
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(directory, forKey: .directory)
+            try c.encode(logs, forKey: .logs)
+            try c.encode(ok, forKey: .ok)
+        }
+
+        public init(directory: String, logs: [LogInfo]) {
+            self.directory = directory
+            self.logs = logs
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            directory = try c.decode(String.self, forKey: .directory)
+            logs = try c.decode([LogInfo].self, forKey: .logs)
+        }
+    }
+
+    public let directory: String
+    public let fileSystem: any StorageFileSystem
+
+    public init(directory: String, fileSystem: any StorageFileSystem = PosixFileSystem()) {
+        self.directory = directory
+        self.fileSystem = fileSystem
+    }
+
+    /// The logs in the directory: `p0`, `p1`, … and `control`.
+    public func logNames() -> [String] {
+        let names = (try? fileSystem.listDirectory(directory)) ?? []
+        let partitions = names.filter { $0.hasPrefix("p") && Int($0.dropFirst()) != nil }.sorted {
+            (Int($0.dropFirst()) ?? 0) < (Int($1.dropFirst()) ?? 0)
+        }
+        return partitions + (names.contains("control") ? ["control"] : [])
+    }
+
+    /// Reads and checks everything: every block checksum, every record's encoding, every snapshot.
+    public func verify() -> Report {
+        Report(directory: directory, logs: logNames().map(inspect))
+    }
+
+    func inspect(_ name: String) -> LogInfo {
+        let path = storagePath(directory, name)
+        var info = LogInfo(name: name, segments: [], snapshots: [], records: 0, problems: [])
+        let reader = LogReader(directory: path, fileSystem: fileSystem)
+        do throws(StorageError) {
+            for file in try reader.segmentFiles() {
+                info.segments.append(FileInfo(file: file, bytes: (try? fileSystem.fileSize(storagePath(path, file))) ?? -1))
+            }
+            var iterator = try reader.records(from: 0)
+            while let record = try iterator.next() {
+                if info.firstSequence == nil { info.firstSequence = record.sequence }
+                info.lastSequence = record.sequence
+                info.records += 1
+                if let problem = decodeProblem(name, record) {
+                    info.problems.append("record \(record.sequence): \(problem)")
+                }
+            }
+        } catch {
+            info.problems.append("\(error.path ?? path)\(error.offset.map { " at byte \($0)" } ?? ""): \(error.message)")
+        }
+        if name != "control", let store = try? SnapshotStore(directory: path, fileSystem: fileSystem) {
+            for file in (try? store.snapshotFiles()) ?? [] {
+                var snapshot = SnapshotInfo(
+                    file: file, bytes: (try? fileSystem.fileSize(storagePath(path, file))) ?? -1, sequence: nil, orders: nil,
+                    error: nil)
+                do {
+                    let bytes = try fileSystem.readFile(storagePath(path, file))
+                    let decoded = try SnapshotStore.decode(bytes, path: file)
+                    let image = try PartitionImageCodec.decode(decoded.payload, sequence: decoded.sequence)
+                    snapshot.sequence = decoded.sequence
+                    snapshot.orders = image.states.count
+                } catch {
+                    snapshot.error = "\(error)"
+                    info.problems.append("snapshot \(file): \(error)")
+                }
+                info.snapshots.append(snapshot)
+            }
+        }
+        return info
+    }
+
+    private func decodeProblem(_ name: String, _ record: LogRecord) -> String? {
+        do {
+            if name == "control" { _ = try ControlLog.decode(record.bytes) } else { _ = try PartitionJournal.decode(record.bytes) }
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    /// Writes every record of the named logs (all when empty) as one JSON object per line.
+    public func dumpRecords(logs: [String] = [], from sequence: UInt64 = 0, to output: (String) -> Void) throws(StorageError) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        for name in logs.isEmpty ? logNames() : logs {
+            var iterator = try LogReader(directory: storagePath(directory, name), fileSystem: fileSystem).records(from: sequence)
+            while let record = try iterator.next() {
+                let line: DumpLine
+                if name == "control" {
+                    line = DumpLine(log: name, sequence: record.sequence, orderID: nil, changes: nil, control: try? describe(ControlLog.decode(record.bytes)), error: nil)
+                } else {
+                    do {
+                        let entry = try PartitionJournal.decode(record.bytes)
+                        line = DumpLine(
+                            log: name, sequence: record.sequence, orderID: entry.orderID, changes: entry.changes.map(ChangeJSON.init),
+                            control: nil, error: nil)
+                    } catch {
+                        line = DumpLine(log: name, sequence: record.sequence, orderID: nil, changes: nil, control: nil, error: "\(error)")
+                    }
+                }
+                if let data = try? encoder.encode(line) { output(String(decoding: data, as: UTF8.self)) }
+            }
+        }
+    }
+
+    private func describe(_ record: ControlLog.Record) -> String {
+        switch record {
+        case .started(let job):
+            "job_started \(job.id) events=\(job.request.events.joined(separator: ",")) method=\(job.request.options.method.rawValue) by=\(job.caller.id)"
+        case .queued(let job): "job_queued \(job.id) total=\(job.total) skipped=\(job.skipped.count)"
+        }
+    }
+}
+
+struct DumpLine: Encodable {
+    var log: String
+    var sequence: UInt64
+    var orderID: String?
+    var changes: [ChangeJSON]?
+    var control: String?
+    var error: String?
+
+    enum CodingKeys: String, CodingKey {
+        case log, sequence, changes, control, error
+        case orderID = "order_id"
+    }
+}
+
+/// One ``OrderChange`` as JSON: `{"type": "...", ...fields}`.
+struct ChangeJSON: Encodable {
+    let change: OrderChange
+
+    init(_ change: OrderChange) { self.change = change }
+
+    enum Key: String, CodingKey {
+        case type, order, at, by, refund, options, transaction, result, recovery, reason, outcome, note, request
+        case approved
+        case refundID = "refund_id"
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        switch change {
+        case .placed(let order, let at, let by):
+            try c.encode("placed", forKey: .type)
+            try c.encode(order, forKey: .order)
+            try c.encode(at, forKey: .at)
+            try c.encode(by, forKey: .by)
+        case .replaced(let order, let at, let by):
+            try c.encode("replaced", forKey: .type)
+            try c.encode(order, forKey: .order)
+            try c.encode(at, forKey: .at)
+            try c.encode(by, forKey: .by)
+        case .refundCreated(let refund, let options):
+            try c.encode("refund_created", forKey: .type)
+            try c.encode(refund, forKey: .refund)
+            try c.encodeIfPresent(options, forKey: .options)
+        case .attemptResult(let refund, let transaction, let result, let at),
+            .settled(let refund, let transaction, let result, let at):
+            if case .attemptResult = change {
+                try c.encode("attempt_result", forKey: .type)
+            } else {
+                try c.encode("settled", forKey: .type)
+            }
+            try c.encode(refund, forKey: .refund)
+            try c.encode(transaction, forKey: .transaction)
+            try c.encode(String(describing: result), forKey: .result)
+            try c.encode(at, forKey: .at)
+        case .retried(let refund, let at, let by):
+            try c.encode("retried", forKey: .type)
+            try c.encode(refund, forKey: .refund)
+            try c.encode(at, forKey: .at)
+            try c.encode(by, forKey: .by)
+        case .recovered(let refund, let recovery):
+            try c.encode("recovered", forKey: .type)
+            try c.encode(refund, forKey: .refund)
+            try c.encode(recovery, forKey: .recovery)
+        case .disputeOpened(let reason, let at, let by):
+            try c.encode("dispute_opened", forKey: .type)
+            try c.encodeIfPresent(reason, forKey: .reason)
+            try c.encode(at, forKey: .at)
+            try c.encode(by, forKey: .by)
+        case .disputeClosed(let outcome, let note, let at, let by):
+            try c.encode("dispute_closed", forKey: .type)
+            try c.encode(outcome, forKey: .outcome)
+            try c.encodeIfPresent(note, forKey: .note)
+            try c.encode(at, forKey: .at)
+            try c.encode(by, forKey: .by)
+        case .requestCreated(let request):
+            try c.encode("request_created", forKey: .type)
+            try c.encode(request, forKey: .request)
+        case .requestDecided(let request, let approved, let note, let refundID, let at, let by):
+            try c.encode("request_decided", forKey: .type)
+            try c.encode(request, forKey: .request)
+            try c.encode(approved, forKey: .approved)
+            try c.encodeIfPresent(note, forKey: .note)
+            try c.encodeIfPresent(refundID, forKey: .refundID)
+            try c.encode(at, forKey: .at)
+            try c.encode(by, forKey: .by)
+        case .confirmationResent(let refund, let at, let by):
+            try c.encode("confirmation_resent", forKey: .type)
+            try c.encode(refund, forKey: .refund)
+            try c.encode(at, forKey: .at)
+            try c.encode(by, forKey: .by)
+        }
+    }
+}
