@@ -1,9 +1,17 @@
 import Foundation
 import RefundCore
 import RefundEngine
+import RefundStorage
 
-/// CPU time of the process so far (user + system), in microseconds: a steadier measure than wall time on a
-/// busy machine.
+// The demo: a generated event of orders cancelled in bulk through the Swift API, printing the summary.
+//
+// Usage: refund-demo [orders] [--partitions N] [--data DIR] [--memory] [--fsync always|never|interval:MS]
+//
+// By default the engine is durable, on ./refund-data/demo (recreated on each run), with fsync=always: the
+// orders are loaded, a snapshot is taken, the event is previewed with a dry run and then cancelled; the demo
+// then closes the engine and opens the directory again to time recovery.
+
+/// CPU time of the process so far (user + system), in microseconds: steadier than wall time on a busy machine.
 func cpuMicroseconds() -> Int {
     var usage = rusage()
     getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
@@ -18,37 +26,101 @@ func residentBytes() -> Int {
     return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
 }
 
-// The demo: a generated event of orders cancelled in bulk through the Swift API, printing the summary.
-// Usage: refund-demo [orders] [partitions]
-let arguments = CommandLine.arguments.dropFirst()
-let orderCount = arguments.first.flatMap { Int($0) } ?? 100_000
-let partitions = arguments.dropFirst().first.flatMap { Int($0) } ?? EngineConfiguration.activeProcessorCount
+/// Bytes of files under `directory` whose name ends with `suffix`.
+func bytes(under directory: String, suffix: String) -> Int {
+    guard let walker = FileManager.default.enumerator(atPath: directory) else { return 0 }
+    var total = 0
+    for case let path as String in walker where path.hasSuffix(suffix) {
+        total += (try? FileManager.default.attributesOfItem(atPath: directory + "/" + path)[.size] as? Int) ?? 0
+    }
+    return total
+}
 
-let engine = Engine(configuration: EngineConfiguration(partitions: partitions), gateway: SimulatedGateway())
-let event = SyntheticEvent(event: "evt_demo", orders: orderCount)
+func seconds(_ duration: Duration) -> Double {  // timing only, never money
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+}
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+    exit(2)
+}
+
+var orderCount = 100_000
+var partitions = EngineConfiguration.activeProcessorCount
+var directory: String? = "./refund-data/demo"
+var fsync = FsyncPolicy.always
+var arguments = Array(CommandLine.arguments.dropFirst())
+while !arguments.isEmpty {
+    let argument = arguments.removeFirst()
+    switch argument {
+    case "--partitions": partitions = arguments.isEmpty ? 0 : Int(arguments.removeFirst()) ?? 0
+    case "--data": directory = arguments.isEmpty ? nil : arguments.removeFirst()
+    case "--memory": directory = nil
+    case "--fsync":
+        let value = arguments.isEmpty ? "" : arguments.removeFirst()
+        if value == "always" {
+            fsync = .always
+        } else if value == "never" {
+            fsync = .never
+        } else if value.hasPrefix("interval:"), let ms = Int(value.dropFirst(9)) {
+            fsync = .interval(milliseconds: ms)
+        } else {
+            fail("--fsync takes always, never or interval:<ms>")
+        }
+    case "-h", "--help":
+        print("usage: refund-demo [orders] [--partitions N] [--data DIR] [--memory] [--fsync always|never|interval:MS]")
+        exit(0)
+    default:
+        guard let count = Int(argument), count > 0 else { fail("unknown argument \(argument); try --help") }
+        orderCount = count
+    }
+}
+guard partitions > 0 else { fail("--partitions takes a positive number") }
+
 let clock = ContinuousClock()
+let configuration = EngineConfiguration(partitions: partitions)
+let event = SyntheticEvent(event: "evt_demo", orders: orderCount)
+let engine: Engine
+if let directory {
+    try? FileManager.default.removeItem(atPath: directory)
+    engine = try await Engine.open(
+        configuration: configuration,
+        durability: DurabilityOptions(directory: directory, fsync: fsync, snapshotEveryRecords: 0))
+} else {
+    engine = Engine(configuration: configuration)
+}
+print("RefundEngine demo: \(orderCount) orders of event \(event.event), \(partitions) partitions, "
+    + (directory.map { "data in \($0), fsync \(fsync)" } ?? "in memory"))
 
-print("RefundEngine demo: \(orderCount) orders of event \(event.event), \(partitions) partitions")
 let residentBefore = residentBytes()
+let orders = event.allOrders()
 let loadStart = clock.now
-let rejected = await engine.putOrders(event.allOrders())
+let rejected = await engine.putOrders(orders)
 print("loaded \(orderCount - rejected.count) orders in \(clock.now - loadStart) (\(rejected.count) rejected)")
+if directory != nil {
+    let snapshotStart = clock.now
+    try await engine.snapshot()
+    print("snapshot of \(orderCount) orders written in \(clock.now - snapshotStart)")
+}
 
 let request = BulkCancelRequest(
     events: [event.event],
     options: RefundOptions(method: .original, fee: .order(200), reason: "event_cancelled", emailText: "Sorry, the show is off."))
 let caller = Caller.staff("demo")
 
-let dry = try await engine.runBulkCancellation({ var r = request; r.dryRun = true; return r }(), caller: caller)
+var dryRun = request
+dryRun.dryRun = true
+let dry = try await engine.runBulkCancellation(dryRun, caller: caller)
 print("dry run: would refund \(dry.succeeded) orders, \(Currency.gbp.format(dry.refunded)), retain \(Currency.gbp.format(dry.feeRetained)); skip \(dry.skipped)")
 
+let logBefore = directory.map { bytes(under: $0, suffix: ".log") } ?? 0
 let start = clock.now
 let cpuStart = cpuMicroseconds()
 let status = try await engine.runBulkCancellation(request, caller: caller)
 let elapsed = clock.now - start
 let cpu = cpuMicroseconds() - cpuStart
 let residentAfter = residentBytes()
-let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18  // timing only, never money
+let logBytes = (directory.map { bytes(under: $0, suffix: ".log") } ?? 0) - logBefore
 print("""
 
 Bulk cancellation \(status.jobID): \(status.state.rawValue)
@@ -59,9 +131,24 @@ Bulk cancellation \(status.jobID): \(status.state.rawValue)
   skipped     \(status.skipped)
   refunded    \(Currency.gbp.format(status.refunded))
   fee kept    \(Currency.gbp.format(status.feeRetained))
-  time        \(elapsed) (\(Int(Double(status.processed) / max(seconds, 1e-9))) orders/s)
+  time        \(elapsed) (\(Int(Double(status.processed) / max(seconds(elapsed), 1e-9))) orders/s)
   cpu         \(cpu / 1000) ms (\(cpu * 1000 / max(status.processed, 1)) ns of CPU per order)
   memory      \((residentAfter - residentBefore) / max(orderCount, 1)) bytes resident per order (orders + refunds + outbox)
 """)
+if directory != nil {
+    print("  log         \(logBytes / max(status.succeeded, 1)) bytes per refund (compressed, both records: refund + gateway answer)")
+}
 let stats = await engine.statistics()
 print("engine: \(stats.orders) orders, \(stats.refunds) refunds, \(stats.outboxEvents) outbox events, per partition \(stats.ordersPerPartition)")
+
+if let directory {
+    let hash = await engine.canonicalHash()
+    try await engine.close()
+    let recoveryStart = clock.now
+    let reopened = try await Engine.open(configuration: configuration, durability: DurabilityOptions(directory: directory))
+    let recoveryTime = clock.now - recoveryStart
+    let same = await reopened.canonicalHash() == hash
+    print("recovery: reopened \(orderCount) orders in \(recoveryTime), state \(same ? "identical" : "DIFFERENT")")
+    try await reopened.close()
+    if !same { exit(1) }
+}

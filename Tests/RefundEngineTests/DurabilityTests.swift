@@ -2,6 +2,7 @@ import Foundation
 import RefundCore
 import RefundEngine
 import RefundStorage
+import Synchronization
 import Testing
 
 /// A fresh directory under the system temp folder, removed when the test ends.
@@ -235,5 +236,64 @@ struct EngineImage: Equatable {
         #expect(!damaged.ok)
         #expect(damaged.logs[0].problems.first?.contains(segment) == true)
         #expect(FileManager.default.contents(atPath: p0 + "/" + segment)?.count == size)
+    }
+}
+
+/// A gateway that answers its first `answering` batches and then never answers again (the process "dies"
+/// with refunds committed and attempts in flight).
+final class StallingGateway: PaymentGateway {
+    let answering: Int
+    private let calls = Mutex(0)
+
+    init(answering: Int) { self.answering = answering }
+
+    func refund(_ requests: [GatewayRequest], settlements: SettlementChannel) async -> [GatewayOutcome] {
+        let call = calls.withLock {
+            $0 += 1
+            return $0
+        }
+        if call > answering { try? await Task.sleep(for: .seconds(3600)) }
+        return requests.map { _ in .succeeded(reference: nil) }
+    }
+}
+
+@Suite struct BulkResumeTests {
+    @Test func anInterruptedJobResumesAndRefundsNoOrderTwice() async throws {
+        let dir = TemporaryDirectory("resume")
+        let configuration = EngineConfiguration(partitions: 2, bulkChunkSize: 40)
+        let first = try await Engine.open(
+            configuration: configuration, durability: DurabilityOptions(directory: dir.path), gateway: StallingGateway(answering: 3),
+            clock: ManualClock(Fixtures.t0))
+        #expect(await first.putOrders(SyntheticEvent(event: "evt_r", orders: 600).allOrders()).isEmpty)
+        let jobID = try await first.startBulkCancellation(
+            BulkCancelRequest(events: ["evt_r"], options: RefundOptions(method: .original, reason: "event_cancelled")),
+            caller: Fixtures.staff)
+        // Wait until the job is stuck: some orders processed, not all.
+        var stuck = try first.bulkStatus(jobID: jobID)
+        for _ in 0..<500 where stuck.processed == 0 {
+            try await Task.sleep(for: .milliseconds(5))
+            stuck = try first.bulkStatus(jobID: jobID)
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        stuck = try first.bulkStatus(jobID: jobID)
+        #expect(stuck.state == .running && stuck.processed < 600)
+
+        // "Restart": a new engine on the same directory; the old one is abandoned with its gateway stuck.
+        let second = try await Engine.open(
+            configuration: configuration, durability: DurabilityOptions(directory: dir.path), gateway: SimulatedGateway(),
+            clock: ManualClock(Fixtures.t0))
+        #expect(try #require(second.recoverySummary).resumedJobs == [jobID])
+        var status = try second.bulkStatus(jobID: jobID)
+        for _ in 0..<1000 where status.state != .completed {
+            await second.runDueAttempts()  // attempts the first process never got answered
+            try await Task.sleep(for: .milliseconds(5))
+            status = try second.bulkStatus(jobID: jobID)
+        }
+        #expect(status.state == .completed)
+        #expect(status.total == 600 && status.succeeded == 600 && status.skipped == 0)
+        for state in await second.allOrderStates() {
+            #expect(state.refunds.count == 1, "\(state.order.id) has \(state.refunds.count) refunds")
+            #expect(state.refunds.first?.status == .succeeded)
+        }
     }
 }

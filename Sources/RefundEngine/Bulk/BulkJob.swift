@@ -61,28 +61,30 @@ public struct BulkJobStatus: Sendable, Equatable, Codable {
     }
 }
 
-/// Status transitions of a job's refunds, gathered by a partition over a batch.
-struct BulkJobDelta: Sendable {
-    var pending = 0
+/// What one partition's refunds of one job add up to, derived from the refunds themselves (kept up to date by
+/// the partition as refunds are created and settle, rebuilt by replay): so the counts are right whatever order
+/// processing, settlement and recovery happen in.
+struct JobRefundCounts: Sendable, Equatable {
     var succeeded = 0
+    var pending = 0
     var failed = 0
-    var newlyFailed: [String] = []
-    var recovered: [String] = []
+    var refunded: Int64 = 0
+    var feeRetained: Int64 = 0
+    var failedOrders: [String] = []
 
-    mutating func record(order: String, from: TransactionStatus, to: TransactionStatus) {
-        switch from {
-        case .pending: pending -= 1
-        case .succeeded: succeeded -= 1
+    mutating func add(_ refund: Refund) {
+        refunded &+= refund.amount
+        feeRetained &+= refund.feeRetained
+        move(refund.orderID, to: refund.status, by: 1)
+    }
+
+    mutating func move(_ order: String, to status: TransactionStatus, by count: Int) {
+        switch status {
+        case .succeeded: succeeded += count
+        case .pending: pending += count
         case .failed:
-            failed -= 1
-            recovered.append(order)
-        }
-        switch to {
-        case .pending: pending += 1
-        case .succeeded: succeeded += 1
-        case .failed:
-            failed += 1
-            newlyFailed.append(order)
+            failed += count
+            if count > 0 { failedOrders.append(order) } else { failedOrders.removeAll { $0 == order } }
         }
     }
 }
@@ -116,7 +118,10 @@ struct BulkTally: Sendable {
 final class BulkJob: Sendable {
     let id: String
     let request: BulkCancelRequest
+    /// Processed and skipped orders (and, for a dry run, what would be refunded), from the partitions' tallies.
     private let status: Mutex<BulkJobStatus>
+    /// Per partition: the job's refunds as they stand.
+    private let refundCounts = Mutex<[Int: JobRefundCounts]>([:])
     /// Set once every order was processed and the first gateway answers are in (the summary is out).
     private let queued = Mutex(false)
 
@@ -129,7 +134,20 @@ final class BulkJob: Sendable {
                 pending: 0, failed: 0, skipped: 0, refunded: 0, feeRetained: 0, skippedOrders: [], failedOrders: []))
     }
 
-    var snapshot: BulkJobStatus { status.withLock { $0 } }
+    /// The status: tallies plus the refund counts of every partition.
+    var snapshot: BulkJobStatus {
+        let counts = refundCounts.withLock { $0 }
+        var s = status.withLock { $0 }
+        for (_, c) in counts.sorted(by: { $0.key < $1.key }) {
+            s.succeeded += c.succeeded
+            s.pending += c.pending
+            s.failed += c.failed
+            s.refunded &+= c.refunded
+            s.feeRetained &+= c.feeRetained
+            s.failedOrders += c.failedOrders.map { BulkOrderIssue(orderID: $0, reason: "refund_failed") }
+        }
+        return s
+    }
 
     func setTotal(_ total: Int) { status.withLock { $0.total = total } }
 
@@ -137,31 +155,31 @@ final class BulkJob: Sendable {
         status.withLock { $0.absorb(tally) }
     }
 
-    /// Refunds of this job changed their derived status. Returns the status when this made the job complete.
-    func apply(_ delta: BulkJobDelta) -> BulkJobStatus? {
-        status.withLock { s in
-            s.pending += delta.pending
-            s.succeeded += delta.succeeded
-            s.failed += delta.failed
-            if !delta.recovered.isEmpty {
-                let recovered = Set(delta.recovered)
-                s.failedOrders.removeAll { recovered.contains($0.orderID) }
-            }
-            s.failedOrders += delta.newlyFailed.map { BulkOrderIssue(orderID: $0, reason: "refund_failed") }
-            return completeIfDone(&s)
-        }
+    /// A partition's refunds of this job now add up to `counts`. Returns the status when this completed the job.
+    func update(partition: Int, _ counts: JobRefundCounts) -> BulkJobStatus? {
+        refundCounts.withLock { $0[partition] = counts }
+        return completeIfDone()
     }
 
     /// Marks the job queued (all orders processed). Returns the status if it is also complete.
     func markQueued() -> BulkJobStatus? {
         queued.withLock { $0 = true }
-        return status.withLock { completeIfDone(&$0) }
+        return completeIfDone()
     }
 
-    private func completeIfDone(_ s: inout BulkJobStatus) -> BulkJobStatus? {
-        guard s.state == .running, s.pending == 0, s.processed >= s.total, queued.withLock({ $0 }) else { return nil }
-        s.state = .completed
-        return s
+    private func completeIfDone() -> BulkJobStatus? {
+        guard queued.withLock({ $0 }) else { return nil }
+        let current = snapshot
+        guard current.state == .running, current.pending == 0, current.processed >= current.total else { return nil }
+        let won = status.withLock { s in
+            guard s.state == .running else { return false }
+            s.state = .completed
+            return true
+        }
+        guard won else { return nil }
+        var done = current
+        done.state = .completed
+        return done
     }
 }
 

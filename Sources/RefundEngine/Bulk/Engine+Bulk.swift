@@ -127,16 +127,17 @@ extension Engine {
             let job = BulkJob(id: record.id, request: record.request, total: 0)
             if let done = queued[record.id] {
                 var tally = BulkTally()
-                for partition in partitions { tally.add(await partition.jobTally(record.id)) }
                 tally.skipped = done.skipped.count
                 tally.skippedOrders = done.skipped
                 tally.processed = done.total
                 job.setTotal(done.total)
                 job.add(tally)
                 shared.jobs.register(job)
+                for partition in partitions { await partition.publishJobCounts(record.id) }
                 _ = job.markQueued()
             } else {
                 await select(job)
+                for partition in partitions { await partition.publishJobCounts(record.id) }
                 resumed.append(record.id)
                 let caller = record.caller
                 Task { await self.execute(job, caller: caller) }

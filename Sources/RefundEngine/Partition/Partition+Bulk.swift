@@ -41,9 +41,8 @@ extension Partition {
             tally.processed += 1
             let refundsBefore = states[slot].refunds.count
             // Resuming after a crash: an order this job already refunded is counted, never refunded twice.
-            if refundsBefore > 0, let done = states[slot].refunds.last(where: { $0.jobID == job.id }) {
-                tally.count(done)
-                continue
+            if refundsBefore > 0, states[slot].refunds.contains(where: { $0.jobID == job.id }) {
+                continue  // its refund is already in the job's refund counts
             }
             if states[slot].hasPendingTransaction {
                 tally.skip(states[slot].order.id, EligibilityReason.refundInProgress.rawValue)
@@ -69,12 +68,12 @@ extension Partition {
                 continue
             }
             commit(slot, [.refundCreated(refund, options: options)])
-            tally.count(states[slot].refunds[refundsBefore])
             if states[slot].refundStatus(number: refundsBefore + 1) == .pending {
                 attempts += takeDueAttempts(slot, now: now)
             }
         }
         job.add(tally)
+        flushJobDeltas()
         if end >= selection.count {
             if phase == 1 { bulkSelections[job.id] = nil }
             return (attempts, nil)
@@ -83,30 +82,7 @@ extension Partition {
     }
 }
 
-extension Partition {
-    /// The refunds job `jobID` made here, counted as a bulk tally (rebuilding a job's status after a restart).
-    func jobTally(_ jobID: String) -> BulkTally {
-        var tally = BulkTally()
-        for state in states {
-            for refund in state.refunds where refund.jobID == jobID { tally.count(refund) }
-        }
-        return tally
-    }
-}
-
 extension BulkTally {
-    mutating func count(_ refund: Refund) {
-        refunded &+= refund.amount
-        feeRetained &+= refund.feeRetained
-        switch refund.status {
-        case .succeeded: succeeded += 1
-        case .pending: pending += 1
-        case .failed:
-            failed += 1
-            failedOrders.append(BulkOrderIssue(orderID: refund.orderID, reason: "refund_failed"))
-        }
-    }
-
     mutating func skip(_ orderID: String, _ reason: String) {
         skipped += 1
         skippedOrders.append(BulkOrderIssue(orderID: orderID, reason: reason))

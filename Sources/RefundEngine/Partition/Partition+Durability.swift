@@ -28,9 +28,18 @@ extension Partition {
             }
             refundCount += states[slot].refunds.count
             if states[slot].hasPendingTransaction { pendingSlots.insert(slot) }
+            for refund in states[slot].refunds {
+                if let jobID = refund.jobID { jobCounts[jobID, default: JobRefundCounts()].add(refund) }
+            }
         }
         if let last = outbox.last { shared.advanceSequence(past: last.sequence) }
         return parents
+    }
+
+    /// Hands this partition's counts of job `jobID` to the (recovered) job.
+    func publishJobCounts(_ jobID: String) {
+        if let job = shared.jobs.job(jobID) { _ = job.update(partition: index, jobCounts[jobID] ?? JobRefundCounts()) }
+        dirtyJobs.remove(jobID)
     }
 
     /// Applies logged commits again, in log order, without logging them. Returns the parents named by orders

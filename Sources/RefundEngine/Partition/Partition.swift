@@ -31,8 +31,10 @@ actor Partition {
     var refundCount = 0
     /// Bulk jobs in progress: job id → the slots of each phase.
     var bulkSelections: [String: [[Int]]] = [:]
-    /// Bulk-job status transitions not yet handed to their jobs (see ``flushJobDeltas()``).
-    var jobDeltas: [String: BulkJobDelta] = [:]
+    /// Per bulk job: its refunds in this partition, counted by status (see ``JobRefundCounts``).
+    var jobCounts: [String: JobRefundCounts] = [:]
+    /// Jobs whose counts changed since the last ``flushJobDeltas()``.
+    var dirtyJobs: Set<String> = []
 
     /// The partition's write-ahead log; nil for an in-memory engine.
     nonisolated let journal: PartitionJournal?
@@ -111,6 +113,10 @@ actor Partition {
             absorb(effects)
             if case .refundCreated(let refund, let options) = change {
                 refundCount += 1
+                if let jobID = refund.jobID {
+                    jobCounts[jobID, default: JobRefundCounts()].add(refund)
+                    dirtyJobs.insert(jobID)
+                }
                 refundCreated(slot, refund, notify: options?.notify ?? true, emailText: options?.emailText)
             }
             if let number = touched, let before, let after = states[slot].refundStatus(number: number), after != before {
@@ -178,20 +184,24 @@ actor Partition {
         }
         let order = states[slot].order
         if let jobID = refund.jobID {
-            jobDeltas[jobID, default: BulkJobDelta()].record(order: order.id, from: before, to: refund.status)
+            jobCounts[jobID, default: JobRefundCounts()].move(order.id, to: before, by: -1)
+            jobCounts[jobID, default: JobRefundCounts()].move(order.id, to: refund.status, by: 1)
+            dirtyJobs.insert(jobID)
         }
     }
 
-    /// Hands the bulk-job transitions gathered since the last flush to their jobs, one lock each per batch
-    /// instead of one per refund. Called at the end of every operation that can settle a transaction.
+    /// Hands the refund counts of the bulk jobs touched since the last flush to their jobs: one lock per job
+    /// per batch, not per refund. Called at the end of every operation that can create or settle a job's refund.
     func flushJobDeltas() {
-        guard !jobDeltas.isEmpty else { return }
-        for (jobID, delta) in jobDeltas {
-            if let job = shared.jobs.job(jobID), let done = job.apply(delta) {
+        guard !dirtyJobs.isEmpty else { return }
+        for jobID in dirtyJobs {
+            if let job = shared.jobs.job(jobID), let counts = jobCounts[jobID],
+                let done = job.update(partition: index, counts)
+            {
                 shared.publishJobEvent(done, kind: .bulkUpdate, text: nil)
             }
         }
-        jobDeltas.removeAll(keepingCapacity: true)
+        dirtyJobs.removeAll(keepingCapacity: true)
     }
 
     // MARK: Lookup helpers
