@@ -67,7 +67,7 @@ extension Partition {
                 tally.feeRetained &+= refund.feeRetained
                 continue
             }
-            commit(slot, [.refundCreated(refund, options: options)])
+            commit(slot, [.refundCreated(refund, options: Partition.recorded(options))])
             if states[slot].refundStatus(number: refundsBefore + 1) == .pending {
                 attempts += takeDueAttempts(slot, now: now)
             }

@@ -46,13 +46,13 @@ extension Partition {
         var changes: [OrderChange] = []
         if let requestNumber {
             refund.requestID = RequestID.make(order: orderID, number: requestNumber)
-            changes.append(.refundCreated(refund, options: options.idempotencyKey == nil ? nil : options))
+            changes.append(.refundCreated(refund, options: Partition.recorded(options)))
             changes.append(
                 .requestDecided(
                     request: requestNumber, approved: true, note: adminNote, refundID: refund.id, at: context.now,
                     by: caller.id))
         } else {
-            changes.append(.refundCreated(refund, options: options.idempotencyKey == nil ? nil : options))
+            changes.append(.refundCreated(refund, options: Partition.recorded(options)))
         }
         commit(slot, changes)
         return .created(states[slot].refunds[state.refunds.count], attempts: takeDueAttempts(slot, now: context.now))
@@ -248,6 +248,13 @@ extension Partition {
 }
 
 extension Partition {
+    /// The options a refund's change keeps: only when they matter later (an idempotency key to compare
+    /// repeats against, or notify off, which the outbox must honour). Bulk refunds log no options otherwise:
+    /// that keeps their log records small.
+    static func recorded(_ options: RefundOptions) -> RefundOptions? {
+        options.idempotencyKey != nil || !options.notify ? options : nil
+    }
+
     /// Attempts that got no answer: no longer in flight, so the scheduler sends them again.
     func releaseInFlight(_ refs: [TransactionRef]) {
         for ref in refs { inFlight.remove(ref) }
