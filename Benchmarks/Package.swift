@@ -15,6 +15,14 @@ let benchmarkTargets: [(name: String, dependencies: [Target.Dependency])] = [
         ]
     ),
     (
+        "DurableBenchmarks",
+        [
+            .product(name: "RefundEngine", package: "RefundEngine"),
+            .product(name: "RefundCore", package: "RefundEngine"),
+            .product(name: "RefundStorage", package: "RefundEngine"),
+        ]
+    ),
+    (
         "BulkCancelBenchmarks",
         [
             .product(name: "RefundEngine", package: "RefundEngine"),

@@ -168,7 +168,8 @@ extension Engine {
         guard let journal = partition.journal else { return }
         let image = await partition.captureImage()
         do throws(StorageError) {
-            try await journal.log.waitDurable(max(image.sequence, 1))
+            // A partition that never logged anything has nothing to wait for (and a snapshot covering 0).
+            if image.sequence > 0 { try await journal.log.waitDurable(image.sequence) }
         } catch {
             throw RefundError(.engineStopped, "the write-ahead log failed (\(error.message))")
         }
