@@ -14,9 +14,16 @@ let package = Package(
         .library(name: "RefundCore", targets: ["RefundCore"]),
         .library(name: "RefundStorage", targets: ["RefundStorage"]),
         .executable(name: "refund-demo", targets: ["refund-demo"]),
+        .library(name: "RefundServer", targets: ["RefundServer"]),
+        .executable(name: "refundd", targets: ["refundd"]),
     ],
     dependencies: [
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.24.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
     ],
     targets: [
         // liblz4 from Debian's liblz4-dev, wrapped as a system library.
@@ -28,6 +35,27 @@ let package = Package(
         // The engine: partitions (actors), commands, gateway, bulk jobs, the public embedding API.
         .target(name: "RefundEngine", dependencies: ["RefundCore", "RefundStorage"], swiftSettings: strict),
         .executableTarget(name: "refund-demo", dependencies: ["RefundEngine"], swiftSettings: strict),
+        // The socket face: the line-delimited JSON protocol over TCP / Unix sockets (SwiftNIO).
+        .target(
+            name: "RefundServer",
+            dependencies: [
+                "RefundEngine", "RefundCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        // The daemon: flags and environment, the engine, the server, graceful shutdown.
+        .executableTarget(
+            name: "refundd",
+            dependencies: [
+                "RefundServer", "RefundEngine", "RefundCore", "RefundStorage",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
         // The subject of the kill -9 crash tests (Tests/RefundEngineTests/CrashTests.swift).
         .executableTarget(name: "refund-crashtest", dependencies: ["RefundEngine"], swiftSettings: strict),
         .testTarget(
@@ -43,5 +71,7 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: strict),
+        .testTarget(
+            name: "RefundServerTests", dependencies: ["RefundServer", "RefundCore", "refundd"], swiftSettings: strict),
     ]
 )

@@ -279,10 +279,16 @@ import Testing
         var state = Fixtures.place(order)
         let (_, effects) = try state.refund(
             Fixtures.options(lines: ["l2"], method: .offline), context: Fixtures.context(balance: 2000))
-        // The top-up is taken back (−2000) and the wallet tender's share credited.
+        // The top-up is taken back (−2000). The wallet tender's share of an offline refund is handed back outside
+        // the engine, so it credits nothing; with method original it goes back to the wallet.
         let walletShare = state.refunds[0].transactions.first { $0.method == .wallet }?.amount ?? 0
         #expect(walletShare > 0)
-        #expect(effects.balanceDelta == -2000 + walletShare)
+        #expect(effects.balanceDelta == -2000)
+        var online = Fixtures.place(order)
+        let (_, originalEffects) = try online.refund(
+            Fixtures.options(lines: ["l2"], method: .original), context: Fixtures.context(balance: 2000))
+        let onlineWallet = online.refunds[0].transactions.first { $0.method == .wallet }?.amount ?? 0
+        #expect(originalEffects.balanceDelta == -2000 + onlineWallet)
     }
 
     @Test func boxOfficeOrdersHaveNoBalanceEffects() {

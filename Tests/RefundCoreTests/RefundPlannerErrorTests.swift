@@ -35,13 +35,15 @@ import Testing
     func permissionDenied(_ c: PermissionCase) throws {
         var all = Set(Permission.allCases)
         all.remove(c.permission)
-        let caller = Caller(id: "usr_7", permissions: all)
+        // Self-service is the order's own customer acting; everything else is staff.
+        let id = c.options.selfService ? (state.order.customer ?? "usr_7") : "usr_7"
+        let caller = Caller(id: id, permissions: all)
         let error = try #require(planError(state, c.options, context: Fixtures.context(caller: caller)))
         #expect(error.code == .permissionDenied)
         #expect(error.message.contains("'\(c.permission.rawValue)'"))
-        #expect(error.message.contains("usr_7"))
+        #expect(error.message.contains(id))
         // With the permission the same request is not refused for permissions.
-        let allowed = Caller(id: "usr_7", permissions: Set(Permission.allCases))
+        let allowed = Caller(id: id, permissions: Set(Permission.allCases))
         let retry = refundError { _ = try RefundPlanner.plan(state, c.options, context: Fixtures.context(caller: allowed)) }
         #expect(retry?.code != .permissionDenied)
     }

@@ -85,6 +85,11 @@ import Testing
         options.lines = ["l2"]
         let late = await #expect(throws: RefundError.self) { try await engine.createRefund(orderID: "ord_ss", options, caller: buyer) }
         #expect(late?.code == .init(rawValue: "self_service_closed"))
+        // Only the order's own customer can use self-service.
+        let stranger = await #expect(throws: RefundError.self) {
+            try await engine.createRefund(orderID: "ord_ss", options, caller: .customer("cus_other"))
+        }
+        #expect(stranger?.code == .permissionDenied)
         // Staff cannot use the self-service path without the permission.
         clock.set(Fixtures.t0)
         let staffSelf = await #expect(throws: RefundError.self) { try await engine.createRefund(orderID: "ord_ss", options, caller: Fixtures.staff) }

@@ -84,6 +84,14 @@ import Testing
         #expect(await engine.inventoryReleased() == ["tt_ga": 2])  // ord_c kept its stock
     }
 
+    @Test func offlineRefundOfAWalletShareCreditsNoBalance() async throws {
+        let engine = Fixtures.engine()
+        try await engine.putOrder(Fixtures.contractOrder())
+        let refund = try await engine.createRefund(orderID: "ord_1", Fixtures.options(.offline), caller: Fixtures.staff)
+        #expect(refund.transactions.map(\.method) == [.card, .wallet])
+        #expect(await engine.balance(customer: "cus_9") == -1884)  // only the checkout's wallet spending
+    }
+
     @Test func offlineAndBalanceMethods() async throws {
         let engine = Fixtures.engine()
         try await engine.putOrder(Fixtures.tickets(id: "ord_o", count: 2))

@@ -22,6 +22,7 @@ public enum RefundPlanner {
     {
         try checkPermissions(options, context.caller)
         try validateOptions(options)
+        try checkSelfServiceCaller(state, options, context.caller)
         let selection = try select(state, options, context: context)
         guard selection.blocked.isEmpty else {
             let first = selection.blocked[0]
@@ -79,6 +80,14 @@ public enum RefundPlanner {
         }
         if options.fee != nil { try caller.require(.applyCancellationFee, for: "a cancellation fee") }
         if options.policy == .full { try caller.require(.overrideFees, for: "policy full") }
+    }
+
+    /// A self-service refund is the order's own customer acting: the caller's id must be the order's customer.
+    static func checkSelfServiceCaller(_ state: OrderState, _ options: RefundOptions, _ caller: Caller) throws(RefundError) {
+        // Box-office orders have no customer: eligibility closes self-service for them (self_service_closed).
+        guard options.selfService, let customer = state.order.customer, caller.id != customer else { return }
+        throw RefundError(
+            .permissionDenied, "a self-service refund must come from the order's customer; \(caller.id) is not order \(state.order.id)'s customer")
     }
 
     public static func validateOptions(_ options: RefundOptions) throws(RefundError) {

@@ -336,7 +336,9 @@ public struct OrderState: Sendable, Equatable {
                 {
                     tenderRefunded[index] &+= transaction.amount
                 }
-                if transaction.method == .wallet || transaction.method == .balance {
+                // Wallet shares of `original` refunds and `balance` refunds credit the account balance; `offline`
+                // money is handed back outside the engine, so it credits nothing.
+                if refund.method != .offline, transaction.method == .wallet || transaction.method == .balance {
                     effects.balanceDelta &+= transaction.amount
                 }
             }

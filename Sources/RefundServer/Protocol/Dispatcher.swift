@@ -1,0 +1,257 @@
+import NIOCore
+import RefundCore
+import RefundEngine
+import Synchronization
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+/// Counters the `stats` op reports next to the engine's.
+final class ServerCounters: Sendable {
+    let connections = Atomic<Int>(0)
+    let acceptedConnections = Atomic<Int>(0)
+    let requests = Atomic<Int>(0)
+    let errors = Atomic<Int>(0)
+}
+
+/// Runs decoded operations against the engine and renders response lines.
+struct Dispatcher: Sendable {
+    let engine: Engine
+    let counters: ServerCounters
+    let allocator = ByteBufferAllocator()
+
+    // MARK: Results
+
+    struct OrderTimeline: Encodable, Sendable {
+        var orderID: String
+        var timeline: [TimelineEntry]
+        enum CodingKeys: String, CodingKey {
+            case timeline
+            case orderID = "order_id"
+        }
+    }
+
+    struct RefundList: Encodable, Sendable { var refunds: [Refund] }
+    struct RequestList: Encodable, Sendable { var requests: [RefundRequest] }
+    struct EventList: Encodable, Sendable { var events: [OutboxEvent] }
+    struct Balance: Encodable, Sendable {
+        var customer: String
+        var balance: Int64
+    }
+    struct Inventory: Encodable, Sendable { var released: [String: Int64] }
+    struct Empty: Encodable, Sendable {}
+    struct Acknowledged: Encodable, Sendable {
+        var upTo: UInt64
+        enum CodingKeys: String, CodingKey { case upTo = "up_to" }
+    }
+
+    /// A receipt with its plain-text rendering.
+    struct ReceiptResult: Encodable, Sendable {
+        var receipt: Receipt
+        func encode(to encoder: any Encoder) throws {
+            try receipt.encode(to: encoder)
+            var c = encoder.container(keyedBy: Key.self)
+            try c.encode(receipt.text, forKey: "text")
+        }
+    }
+
+    struct Stats: Encodable, Sendable {
+        struct ServerStats: Encodable, Sendable {
+            var connections: Int
+            var acceptedConnections: Int
+            var requests: Int
+            var errors: Int
+            enum CodingKeys: String, CodingKey {
+                case connections, requests, errors
+                case acceptedConnections = "accepted_connections"
+            }
+        }
+        struct Recovery: Encodable, Sendable {
+            var ordersFromSnapshots: Int
+            var recordsReplayed: Int
+            var tornTails: [String]
+            var repairs: [String]
+            var skippedSnapshots: [String]
+            var resumedJobs: [String]
+            enum CodingKeys: String, CodingKey {
+                case repairs
+                case ordersFromSnapshots = "orders_from_snapshots", recordsReplayed = "records_replayed"
+                case tornTails = "torn_tails", skippedSnapshots = "skipped_snapshots", resumedJobs = "resumed_jobs"
+            }
+        }
+        var engine: Engine.Statistics
+        var server: ServerStats
+        var recovery: Recovery?
+        var attention: Int
+        var openRequests: Int
+
+        func encode(to encoder: any Encoder) throws {
+            try engine.encode(to: encoder)
+            var c = encoder.container(keyedBy: Key.self)
+            try c.encode(server, forKey: "server")
+            try c.encodeIfPresent(recovery, forKey: "recovery")
+            try c.encode(attention, forKey: "attention")
+            try c.encode(openRequests, forKey: "open_requests")
+        }
+    }
+
+    // MARK: Execution
+
+    /// Runs one operation (not `auth` or `events.subscribe`, which the connection handles).
+    func execute(_ operation: Operation, caller: Caller, actorID: String?) async throws(RefundError)
+        -> any Encodable & Sendable
+    {
+        switch operation {
+        case .auth, .eventsSubscribe:
+            throw RefundError(.invalidState, "handled by the connection")
+        case .ping:
+            return Empty()
+        case .orderPut(let order):
+            return try await engine.putOrder(order, caller: actorID ?? "checkout")
+        case .orderGet(let id):
+            return try await engine.order(id)
+        case .orderTimeline(let id):
+            return OrderTimeline(orderID: id, timeline: try await engine.timeline(id))
+        case .orderCancel(let id, let refund, let method, let reason, let note, let restock):
+            return try await engine.cancelOrder(
+                orderID: id, refund: refund, method: method, reason: reason, note: note, restock: restock, caller: caller)
+        case .orderModerate(let id, let outcome, let note):
+            return try await engine.moderate(orderID: id, outcome: outcome, note: note, caller: caller)
+        case .refundPreview(let id, let options):
+            return try await engine.preview(orderID: id, options, caller: caller)
+        case .refundCreate(let id, let options):
+            return try await engine.createRefund(orderID: id, options, caller: caller)
+        case .refundGet(let id):
+            return try await engine.refund(id)
+        case .refundList(let orderID, let event, let status, let limit):
+            return RefundList(refunds: try await engine.refunds(orderID: orderID, event: event, status: status, limit: limit))
+        case .refundRequest(let id, let lines, let reason):
+            return try await engine.requestRefund(orderID: id, lines: lines, reason: reason, caller: caller)
+        case .refundApprove(let id, let options, let note):
+            return try await engine.approveRequest(requestID: id, options, note: note, caller: caller)
+        case .refundDecline(let id, let note):
+            return try await engine.declineRequest(requestID: id, note: note, caller: caller)
+        case .refundSettle(let id, let tender, let succeeded, let reference, let failureCode, let retryable):
+            // Settlements come from the payment side: they need the refund permission.
+            try caller.require(.refund, for: "refund.settle")
+            return try await engine.settle(
+                refundID: id, tender: tender, succeeded: succeeded, reference: reference, failureCode: failureCode,
+                retryable: retryable)
+        case .refundRetry(let id):
+            return try await engine.retry(refundID: id, caller: caller)
+        case .refundRecover(let id, let action, let note):
+            return try await engine.recover(refundID: id, action: action, note: note, caller: caller)
+        case .refundReceipt(let id):
+            return ReceiptResult(receipt: try await engine.receipt(refundID: id))
+        case .refundResend(let id):
+            return try await engine.resendConfirmation(refundID: id, caller: caller)
+        case .refundAttention(let limit):
+            return RefundList(refunds: await engine.attention(limit: limit))
+        case .refundRequests(let limit):
+            return RequestList(requests: await engine.openRequests(limit: limit))
+        case .disputeOpen(let id, let reason):
+            return try await engine.openDispute(orderID: id, reason: reason, caller: caller)
+        case .disputeClose(let id, let outcome, let note):
+            return try await engine.closeDispute(orderID: id, outcome: outcome, note: note, caller: caller)
+        case .balanceGet(let customer):
+            try Handle.validate(customer, field: "customer")
+            return Balance(customer: customer, balance: await engine.balance(customer: customer))
+        case .inventoryGet(let ticketType):
+            let released = await engine.inventoryReleased()
+            if let ticketType { return Inventory(released: [ticketType: released[ticketType] ?? 0]) }
+            return Inventory(released: released)
+        case .bulkCancelEvent(let request, let wait):
+            if wait { return try await engine.runBulkCancellation(request, caller: caller) }
+            let jobID = try await engine.startBulkCancellation(request, caller: caller)
+            return try engine.bulkStatus(jobID: jobID)
+        case .bulkStatus(let id):
+            return try engine.bulkStatus(jobID: id)
+        case .eventsList(let after, let limit):
+            return EventList(events: await engine.events(after: after, limit: limit))
+        case .eventsAck(let upTo):
+            await engine.acknowledgeEvents(upTo: upTo)
+            return Acknowledged(upTo: upTo)
+        case .stats:
+            let summary = engine.recoverySummary
+            return Stats(
+                engine: await engine.statistics(),
+                server: .init(
+                    connections: counters.connections.load(ordering: .relaxed),
+                    acceptedConnections: counters.acceptedConnections.load(ordering: .relaxed),
+                    requests: counters.requests.load(ordering: .relaxed), errors: counters.errors.load(ordering: .relaxed)),
+                recovery: summary.map {
+                    .init(
+                        ordersFromSnapshots: $0.ordersFromSnapshots, recordsReplayed: $0.recordsReplayed,
+                        tornTails: $0.tornTails, repairs: $0.repairs, skippedSnapshots: $0.skippedSnapshots,
+                        resumedJobs: $0.resumedJobs)
+                },
+                attention: await engine.attention(limit: Operation.maximumListLimit).count,
+                openRequests: await engine.openRequests(limit: Operation.maximumListLimit).count)
+        case .snapshot:
+            try await engine.snapshot()
+            return Empty()
+        }
+    }
+
+    // MARK: Rendering
+
+    /// `{"id":..,"ok":true,"result":{..}}\n`
+    func success(id: WireID, _ result: any Encodable) -> ByteBuffer {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        do {
+            let idBytes = try encoder.encode(id)
+            let body = try encoder.encode(result)
+            var buffer = allocator.buffer(capacity: idBytes.count + body.count + 32)
+            buffer.writeStaticString("{\"id\":")
+            buffer.writeBytes(idBytes)
+            buffer.writeStaticString(",\"ok\":true,\"result\":")
+            buffer.writeBytes(body)
+            buffer.writeStaticString("}\n")
+            return buffer
+        } catch {
+            return failure(id: id, RefundError(.internalError, "the result could not be encoded"))
+        }
+    }
+
+    struct ErrorBody: Encodable {
+        var code: String
+        var message: String
+        var blocked: [BlockedItem]?
+    }
+
+    /// `{"id":..,"ok":false,"error":{"code":"..","message":".."}}\n` (plus `blocked` for eligibility errors).
+    func failure(id: WireID, _ error: RefundError) -> ByteBuffer {
+        counters.errors.add(1, ordering: .relaxed)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        let body = ErrorBody(
+            code: error.code.rawValue, message: error.message, blocked: error.blocked.isEmpty ? nil : error.blocked)
+        guard let idBytes = try? encoder.encode(id), let errorBytes = try? encoder.encode(body) else {
+            var buffer = allocator.buffer(capacity: 96)
+            buffer.writeStaticString(
+                "{\"id\":null,\"ok\":false,\"error\":{\"code\":\"internal_error\",\"message\":\"encoding failed\"}}\n")
+            return buffer
+        }
+        var buffer = allocator.buffer(capacity: idBytes.count + errorBytes.count + 32)
+        buffer.writeStaticString("{\"id\":")
+        buffer.writeBytes(idBytes)
+        buffer.writeStaticString(",\"ok\":false,\"error\":")
+        buffer.writeBytes(errorBytes)
+        buffer.writeStaticString("}\n")
+        return buffer
+    }
+
+    /// `{"event":{..}}\n`
+    func eventLine(_ event: OutboxEvent, encoder: JSONEncoder) -> ByteBuffer? {
+        guard let body = try? encoder.encode(event) else { return nil }
+        var buffer = allocator.buffer(capacity: body.count + 12)
+        buffer.writeStaticString("{\"event\":")
+        buffer.writeBytes(body)
+        buffer.writeStaticString("}\n")
+        return buffer
+    }
+}

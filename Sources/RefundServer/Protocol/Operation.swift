@@ -1,0 +1,181 @@
+import RefundCore
+import RefundEngine
+
+/// Every operation of the protocol, with its decoded parameters (contract section 7; `docs/protocol.md`).
+enum Operation: Sendable {
+    case auth(token: String)
+    case ping
+    case orderPut(Order)
+    case orderGet(orderID: String)
+    case orderTimeline(orderID: String)
+    case orderCancel(orderID: String, refund: Bool, method: RefundMethod, reason: String, note: String?, restock: Bool)
+    case orderModerate(orderID: String, outcome: Engine.ModerationOutcome, note: String?)
+    case refundPreview(orderID: String, RefundOptions)
+    case refundCreate(orderID: String, RefundOptions)
+    case refundGet(refundID: String)
+    case refundList(orderID: String?, event: String?, status: TransactionStatus?, limit: Int)
+    case refundRequest(orderID: String, lines: [String]?, reason: String)
+    case refundApprove(requestID: String, RefundOptions, note: String?)
+    case refundDecline(requestID: String, note: String?)
+    case refundSettle(
+        refundID: String, tender: String, succeeded: Bool, reference: String?, failureCode: String?, retryable: Bool)
+    case refundRetry(refundID: String)
+    case refundRecover(refundID: String, action: RecoveryAction, note: String)
+    case refundReceipt(refundID: String)
+    case refundResend(refundID: String)
+    case refundAttention(limit: Int)
+    case refundRequests(limit: Int)
+    case disputeOpen(orderID: String, reason: String?)
+    case disputeClose(orderID: String, outcome: DisputeOutcome, note: String?)
+    case balanceGet(customer: String)
+    case inventoryGet(ticketType: String?)
+    case bulkCancelEvent(BulkCancelRequest, wait: Bool)
+    case bulkStatus(jobID: String)
+    case eventsSubscribe(after: UInt64)
+    case eventsList(after: UInt64, limit: Int)
+    case eventsAck(upTo: UInt64)
+    case stats
+    case snapshot
+
+    /// Every op name, for `unknown_op` messages and the docs.
+    static let names = [
+        "auth", "ping", "order.put", "order.get", "order.timeline", "order.cancel", "order.moderate", "refund.preview",
+        "refund.create", "refund.get", "refund.list", "refund.request", "refund.approve", "refund.decline",
+        "refund.settle", "refund.retry", "refund.recover", "refund.receipt", "refund.resend", "refund.attention",
+        "refund.requests", "dispute.open", "dispute.close", "balance.get", "inventory.get", "bulk.cancel_event",
+        "bulk.status", "events.subscribe", "events.list", "events.ack", "stats", "snapshot",
+    ]
+
+    static let maximumListLimit = 10_000
+
+    static func decode(op: String, _ c: KeyedDecodingContainer<Key>, _ decoder: any Decoder) throws -> Operation {
+        func string(_ key: Key) throws -> String { try c.decode(String.self, forKey: key) }
+        func optionalString(_ key: Key) throws -> String? { try c.decodeIfPresent(String.self, forKey: key) }
+        func limit(_ fallback: Int = 1000) throws -> Int {
+            guard let value = try c.decodeIfPresent(Int.self, forKey: "limit") else { return fallback }
+            guard value >= 1, value <= maximumListLimit else {
+                throw RefundError(.invalidField, "limit must be between 1 and \(maximumListLimit)")
+            }
+            return value
+        }
+        switch op {
+        case "auth": return .auth(token: try string("token"))
+        case "ping": return .ping
+        case "order.put": return .orderPut(try c.decode(Order.self, forKey: "order"))
+        case "order.get": return .orderGet(orderID: try string("order_id"))
+        case "order.timeline": return .orderTimeline(orderID: try string("order_id"))
+        case "order.cancel":
+            return .orderCancel(
+                orderID: try string("order_id"), refund: try c.decodeIfPresent(Bool.self, forKey: "refund") ?? true,
+                method: try c.decodeIfPresent(RefundMethod.self, forKey: "method") ?? .original,
+                reason: try string("reason"), note: try optionalString("note"),
+                restock: try c.decodeIfPresent(Bool.self, forKey: "restock") ?? true)
+        case "order.moderate":
+            return .orderModerate(
+                orderID: try string("order_id"), outcome: try c.decode(Engine.ModerationOutcome.self, forKey: "outcome"),
+                note: try optionalString("note"))
+        case "refund.preview":
+            return .refundPreview(
+                orderID: try string("order_id"), try lenientOptions(c, method: .original, reason: "preview"))
+        case "refund.create":
+            return .refundCreate(orderID: try string("order_id"), try RefundOptions(from: decoder))
+        case "refund.get": return .refundGet(refundID: try string("refund_id"))
+        case "refund.list":
+            return .refundList(
+                orderID: try optionalString("order_id"), event: try optionalString("event"),
+                status: try c.decodeIfPresent(TransactionStatus.self, forKey: "status"), limit: try limit())
+        case "refund.request":
+            return .refundRequest(
+                orderID: try string("order_id"), lines: try c.decodeIfPresent([String].self, forKey: "lines"),
+                reason: try string("reason"))
+        case "refund.approve":
+            return .refundApprove(
+                requestID: try string("request_id"), try lenientOptions(c, method: .original, reason: "customer_request"),
+                note: try optionalString("admin_note") ?? optionalString("note"))
+        case "refund.decline":
+            return .refundDecline(
+                requestID: try string("request_id"), note: try optionalString("admin_note") ?? optionalString("note"))
+        case "refund.settle":
+            return .refundSettle(
+                refundID: try string("refund_id"), tender: try string("tender"),
+                succeeded: try c.decode(Bool.self, forKey: "succeeded"), reference: try optionalString("reference"),
+                failureCode: try optionalString("failure_code"),
+                retryable: try c.decodeIfPresent(Bool.self, forKey: "retryable") ?? false)
+        case "refund.retry": return .refundRetry(refundID: try string("refund_id"))
+        case "refund.recover":
+            return .refundRecover(
+                refundID: try string("refund_id"), action: try c.decode(RecoveryAction.self, forKey: "action"),
+                note: try string("note"))
+        case "refund.receipt": return .refundReceipt(refundID: try string("refund_id"))
+        case "refund.resend": return .refundResend(refundID: try string("refund_id"))
+        case "refund.attention": return .refundAttention(limit: try limit())
+        case "refund.requests": return .refundRequests(limit: try limit())
+        case "dispute.open": return .disputeOpen(orderID: try string("order_id"), reason: try optionalString("reason"))
+        case "dispute.close":
+            return .disputeClose(
+                orderID: try string("order_id"), outcome: try c.decode(DisputeOutcome.self, forKey: "outcome"),
+                note: try optionalString("note"))
+        case "balance.get": return .balanceGet(customer: try string("customer"))
+        case "inventory.get": return .inventoryGet(ticketType: try optionalString("ticket_type"))
+        case "bulk.cancel_event":
+            let options = try RefundOptions(from: decoder)
+            let dryRun = try c.decodeIfPresent(Bool.self, forKey: "dry_run") ?? false
+            let request = BulkCancelRequest(
+                events: try c.decode([String].self, forKey: "events"),
+                paymentMethod: try c.decodeIfPresent(TenderMethod.self, forKey: "payment_method"),
+                channel: try c.decodeIfPresent(Channel.self, forKey: "channel"), options: options, dryRun: dryRun)
+            let wait = try c.decodeIfPresent(Bool.self, forKey: "wait") ?? false
+            return .bulkCancelEvent(request, wait: dryRun || wait)
+        case "bulk.status": return .bulkStatus(jobID: try string("job_id"))
+        case "events.subscribe":
+            return .eventsSubscribe(after: try c.decodeIfPresent(UInt64.self, forKey: "after") ?? 0)
+        case "events.list":
+            return .eventsList(after: try c.decodeIfPresent(UInt64.self, forKey: "after") ?? 0, limit: try limit())
+        case "events.ack": return .eventsAck(upTo: try c.decode(UInt64.self, forKey: "up_to"))
+        case "stats": return .stats
+        case "snapshot": return .snapshot
+        default:
+            throw RefundError(.unknownOp, "unknown op '\(op.prefix(64))'; see docs/protocol.md for the list")
+        }
+    }
+
+    /// Refund options where `method` and `reason` may be left out (preview, approve).
+    private static func lenientOptions(_ c: KeyedDecodingContainer<Key>, method: RefundMethod, reason: String) throws
+        -> RefundOptions
+    {
+        var o = RefundOptions(
+            method: try c.decodeIfPresent(RefundMethod.self, forKey: "method") ?? method,
+            reason: try c.decodeIfPresent(String.self, forKey: "reason") ?? reason)
+        o.lines = try c.decodeIfPresent([String].self, forKey: "lines")
+        o.fee = try c.decodeIfPresent(CancellationFee.self, forKey: "fee")
+        o.includeProcessingFees = try c.decodeIfPresent(Bool.self, forKey: "include_processing_fees") ?? true
+        o.includePlatformFees = try c.decodeIfPresent(Bool.self, forKey: "include_platform_fees") ?? false
+        o.includeBookingFee = try c.decodeIfPresent(Bool.self, forKey: "include_booking_fee") ?? false
+        o.policy = try c.decodeIfPresent(RefundPolicy.self, forKey: "policy") ?? .standard
+        o.note = try c.decodeIfPresent(String.self, forKey: "note")
+        o.restock = try c.decodeIfPresent(Bool.self, forKey: "restock") ?? true
+        o.notify = try c.decodeIfPresent(Bool.self, forKey: "notify") ?? true
+        o.emailText = try c.decodeIfPresent(String.self, forKey: "email_text")
+        o.idempotencyKey = try c.decodeIfPresent(String.self, forKey: "idempotency_key")
+        o.selfService = try c.decodeIfPresent(Bool.self, forKey: "self_service") ?? false
+        return o
+    }
+
+    /// The order a request is about: requests about one order on one connection run in the order sent.
+    var orderKey: String? {
+        switch self {
+        case .orderPut(let order): order.id
+        case .orderGet(let id), .orderTimeline(let id), .orderCancel(let id, _, _, _, _, _), .orderModerate(let id, _, _),
+            .refundPreview(let id, _), .refundCreate(let id, _), .refundRequest(let id, _, _), .disputeOpen(let id, _),
+            .disputeClose(let id, _, _):
+            id
+        case .refundGet(let id), .refundSettle(let id, _, _, _, _, _), .refundRetry(let id), .refundRecover(let id, _, _),
+            .refundReceipt(let id), .refundResend(let id):
+            RefundID.parse(id)?.order
+        case .refundApprove(let id, _, _), .refundDecline(let id, _):
+            RequestID.parse(id)?.order
+        case .refundList(let orderID, _, _, _): orderID
+        default: nil
+        }
+    }
+}

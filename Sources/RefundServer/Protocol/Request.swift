@@ -1,0 +1,173 @@
+import RefundCore
+import RefundEngine
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+/// A request id as the client sent it (any JSON scalar), echoed back unchanged in the response.
+public enum WireID: Sendable, Hashable, Codable {
+    case null
+    case bool(Bool)
+    case int(Int64)
+    case double(Double)
+    case string(String)
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() {
+            self = .null
+        } else if let value = try? c.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? c.decode(Int64.self) {
+            self = .int(value)
+        } else if let value = try? c.decode(Double.self) {
+            self = .double(value)
+        } else if let value = try? c.decode(String.self) {
+            self = .string(value)
+        } else {
+            throw RefundError(.invalidField, "id must be a string, a number, a boolean or null")
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .null: try c.encodeNil()
+        case .bool(let v): try c.encode(v)
+        case .int(let v): try c.encode(v)
+        case .double(let v): try c.encode(v)
+        case .string(let v): try c.encode(v)
+        }
+    }
+}
+
+/// A JSON object key known only at run time.
+struct Key: CodingKey, ExpressibleByStringLiteral {
+    let stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { return nil }
+    init(stringLiteral value: String) { self.stringValue = value }
+}
+
+/// `"actor": {"id": "...", "permissions": [...]}`. Without `permissions`: staff (every permission but
+/// `self_service`).
+struct ActorSpec: Decodable {
+    var caller: Caller
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: Key.self)
+        let id = try c.decode(String.self, forKey: "id")
+        let permissions = try c.decodeIfPresent([Permission].self, forKey: "permissions")
+        caller = permissions.map { Caller(id: id, permissions: Set($0)) } ?? .staff(id)
+    }
+}
+
+/// One decoded request line: the id (echoed back), the caller, and the operation or why it is not valid.
+///
+/// Decoding never fails once the line is a JSON object: a missing or bad field becomes `operation = .failure`,
+/// so the error response still carries the request's id.
+struct Request: Decodable {
+    var id: WireID = .null
+    var op: String?
+    var caller: Caller = .staff(Request.defaultActorID)
+    var actorID: String?
+    var operation: Result<Operation, RefundError>
+
+    static let defaultActorID = "staff"
+
+    init(from decoder: any Decoder) throws {
+        let c: KeyedDecodingContainer<Key>
+        do {
+            c = try decoder.container(keyedBy: Key.self)
+        } catch {
+            throw RefundError(.invalidJSON, "a request is a JSON object: {\"id\":..,\"op\":\"..\",...}")
+        }
+        do {
+            id = try c.decodeIfPresent(WireID.self, forKey: "id") ?? .null
+        } catch {
+            operation = .failure(RefundError(.invalidField, "id must be a string, a number, a boolean or null"))
+            return
+        }
+        do {
+            if let actor = try c.decodeIfPresent(ActorSpec.self, forKey: "actor") {
+                caller = actor.caller
+                actorID = actor.caller.id
+            }
+            let op = try c.decode(String.self, forKey: "op")
+            self.op = op
+            operation = .success(try Operation.decode(op: op, c, decoder))
+        } catch {
+            operation = .failure(RefundError.from(decoding: error))
+        }
+    }
+}
+
+extension RefundError.Code {
+    /// The line is not JSON (or not UTF-8), or not a JSON object.
+    public static let invalidJSON: Self = "invalid_json"
+    /// `op` names no operation.
+    public static let unknownOp: Self = "unknown_op"
+    /// The line is longer than the server's limit; it was discarded up to its newline.
+    public static let lineTooLong: Self = "line_too_long"
+    /// The server requires `{"op":"auth","token":..}` first, or the token was wrong.
+    public static let unauthorized: Self = "unauthorized"
+    /// The server is at its connection limit.
+    public static let tooManyConnections: Self = "too_many_connections"
+    /// The server is shutting down and takes no new requests.
+    public static let shuttingDown: Self = "shutting_down"
+    /// A bug: the server could not encode its answer.
+    public static let internalError: Self = "internal_error"
+}
+
+extension RefundError {
+    /// Maps what `JSONDecoder` (or a model type's `init(from:)`) throws to a protocol error.
+    static func from(decoding error: any Error) -> RefundError {
+        if let error = error as? RefundError { return error }
+        guard let error = error as? DecodingError else {
+            return RefundError(.invalidField, "\(error)".prefix(200).description)
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return RefundError(.missingField, "\(path(context.codingPath + [key])) is required")
+        case .typeMismatch(let type, let context):
+            return RefundError(.invalidField, "\(path(context.codingPath)) must be \(describe(type))")
+        case .valueNotFound(let type, let context):
+            return RefundError(.invalidField, "\(path(context.codingPath)) must be \(describe(type)), not null")
+        case .dataCorrupted(let context):
+            if context.codingPath.isEmpty {
+                return RefundError(.invalidJSON, "not valid JSON: \(context.debugDescription.prefix(160))")
+            }
+            return RefundError(.invalidField, "\(path(context.codingPath)): \(context.debugDescription.prefix(160))")
+        @unknown default:
+            return RefundError(.invalidField, "\(error)".prefix(200).description)
+        }
+    }
+
+    static func path(_ keys: [any CodingKey]) -> String {
+        var out = ""
+        for key in keys {
+            if let index = key.intValue {
+                out += "[\(index)]"
+            } else {
+                if !out.isEmpty { out += "." }
+                out += key.stringValue
+            }
+        }
+        return out.isEmpty ? "the request" : out
+    }
+
+    private static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is Bool.Type: "a boolean"
+        case is Int64.Type, is Int.Type, is UInt64.Type: "an integer"
+        case is Double.Type: "a number"
+        default:
+            "\(type)".hasPrefix("Array") ? "an array" : (("\(type)".hasPrefix("Dictionary")) ? "an object" : "of type \(type)")
+        }
+    }
+}

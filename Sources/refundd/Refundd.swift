@@ -1,0 +1,280 @@
+import ArgumentParser
+import Logging
+import RefundCore
+import RefundEngine
+import RefundServer
+import RefundStorage
+import ServiceLifecycle
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// `refundd`: the refund engine as a daemon, serving the line-delimited JSON protocol (docs/protocol.md).
+///
+/// Every option also reads an environment variable (`REFUNDD_<NAME>`, e.g. `REFUNDD_PORT`); a flag wins over the
+/// environment, which wins over the default.
+@main
+struct Refundd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "refundd",
+        abstract: "The RefundEngine daemon: the line-delimited JSON protocol over TCP and/or a Unix socket.",
+        discussion: """
+            Every option can also be set by an environment variable REFUNDD_<OPTION> (upper case, dashes as \
+            underscores), e.g. REFUNDD_PORT=7000, REFUNDD_AUTH_TOKEN=secret. Flags win over the environment.
+            SIGTERM or SIGINT: stop accepting, answer the requests already read, write a snapshot, fsync, exit 0.
+            """)
+
+    @Option(help: "TCP host to listen on (default 127.0.0.1). A non-loopback host requires --auth-token.")
+    var host: String?
+
+    @Option(help: "TCP port (default 7654; 0 picks a free port, printed as 'listening on HOST:PORT').")
+    var port: Int?
+
+    @Flag(help: "Do not listen on TCP (use with --unix-socket).")
+    var noTcp = false
+
+    @Option(help: "Also listen on this Unix domain socket path.")
+    var unixSocket: String?
+
+    @Option(help: "Data directory: write-ahead logs and snapshots (default ./refund-data).")
+    var dataDir: String?
+
+    @Option(help: "fsync policy: always | interval:<ms> | never (default always).")
+    var fsync: String?
+
+    @Option(help: "Payment gateway: simulated | external (default simulated; external: card refunds stay pending until refund.settle).")
+    var gateway: String?
+
+    @Option(help: "Simulated gateway: latency per batch in milliseconds (default 0).")
+    var gatewayLatencyMs: Int?
+
+    @Option(help: "Simulated gateway: failures per million requests (default 0).")
+    var gatewayFailuresPerMillion: Int?
+
+    @Option(help: "Simulated gateway: answer pending and confirm after this many milliseconds (default: answer at once).")
+    var gatewayConfirmMs: Int?
+
+    @Option(help: "Number of partitions (default: the processor count). A data directory keeps its partition count.")
+    var partitions: Int?
+
+    @Option(help: "Snapshot a partition after this many log records (default 1000000; 0: only at shutdown).")
+    var snapshotEvery: Int?
+
+    @Flag(help: "Cut a corrupt log at its last good record instead of refusing to start.")
+    var repair = false
+
+    @Option(help: "Require {\"op\":\"auth\",\"token\":..} first on every connection.")
+    var authToken: String?
+
+    @Option(help: "Longest request line in bytes (default 1048576).")
+    var maxLineBytes: Int?
+
+    @Option(help: "Most simultaneous connections (default 1024).")
+    var maxConnections: Int?
+
+    @Option(help: "Requests in flight per connection before the server stops reading it (default 128).")
+    var maxInFlight: Int?
+
+    @Option(help: "Log level: trace | debug | info | notice | warning | error | critical (default info).")
+    var logLevel: String?
+
+    @Flag(help: .hidden)
+    var measureCodec = false
+
+    mutating func run() async throws {
+        if measureCodec {
+            for result in CodecMeasurement.run() {
+                printLine("\(result.name): \(result.bytes) bytes, \(Int(result.microseconds * 100) / 100) µs")
+            }
+            return
+        }
+        let env = Environment()
+        let level = Logger.Level(rawValue: logLevel ?? env["LOG_LEVEL"] ?? "info") ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "refundd")
+
+        let settings = try Settings(self, env: env)
+        if let host = settings.server.host, !ServerConfiguration.isLoopback(host), settings.server.authToken == nil {
+            throw ValidationError("listening on \(host) (not loopback) requires --auth-token or REFUNDD_AUTH_TOKEN")
+        }
+
+        logger.info(
+            "opening data directory",
+            metadata: ["dir": "\(settings.durability.directory)", "partitions": "\(settings.engine.partitions)"])
+        let engine: Engine
+        do {
+            engine = try await Engine.open(
+                configuration: settings.engine, durability: settings.durability, gateway: settings.gateway)
+        } catch {
+            logger.critical("cannot start: \(error)")
+            throw ExitCode(70)
+        }
+        if let summary = engine.recoverySummary {
+            logger.info(
+                "recovered",
+                metadata: [
+                    "orders_from_snapshots": "\(summary.ordersFromSnapshots)",
+                    "records_replayed": "\(summary.recordsReplayed)", "torn_tails": "\(summary.tornTails.count)",
+                    "repairs": "\(summary.repairs.count)", "resumed_jobs": "\(summary.resumedJobs)",
+                ])
+        }
+        engine.startRetryScheduler()
+
+        let server = RefundServer(engine: engine, configuration: settings.server, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: ServerService(server: server, logger: logger))],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        var failure: (any Error)?
+        do {
+            try await group.run()
+        } catch {
+            failure = error
+            logger.error("server failed: \(error)")
+        }
+        logger.info("closing the engine (snapshot, fsync)")
+        do {
+            try await engine.close()
+        } catch {
+            logger.critical("closing the engine failed: \(error)")
+            throw ExitCode(74)
+        }
+        logger.info("stopped")
+        if failure != nil { throw ExitCode(1) }
+    }
+}
+
+/// Runs the server until a graceful shutdown signal.
+struct ServerService: Service {
+    let server: RefundServer
+    let logger: Logger
+
+    func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await server.run { addresses in
+                for address in addresses { printLine("listening on \(address)") }
+            }
+        } onGracefulShutdown: { [server, logger] in
+            logger.info("shutting down: no new connections; answering requests in flight")
+            server.shutdown()
+        }
+    }
+}
+
+/// Prints and flushes at once (stdout may be a pipe read by a test or a supervisor).
+func printLine(_ text: String) {
+    var line = text + "\n"
+    line.withUTF8 { bytes in
+        var offset = 0
+        while offset < bytes.count {
+            let n = write(1, bytes.baseAddress.map { $0 + offset }, bytes.count - offset)
+            if n <= 0 { return }
+            offset += n
+        }
+    }
+}
+
+/// The process environment, for `REFUNDD_*` variables.
+struct Environment {
+    private let values: [String: String]
+
+    init() {
+        var values: [String: String] = [:]
+        var pointer = environ
+        while let entry = pointer.pointee {
+            let text = String(cString: entry)
+            if let equals = text.firstIndex(of: "=") {
+                values[String(text[..<equals])] = String(text[text.index(after: equals)...])
+            }
+            pointer += 1
+        }
+        self.values = values
+    }
+
+    /// `REFUNDD_<name>`; empty values count as unset.
+    subscript(_ name: String) -> String? {
+        guard let value = values["REFUNDD_" + name], !value.isEmpty else { return nil }
+        return value
+    }
+}
+
+/// Flags, then environment, then defaults, checked.
+struct Settings {
+    var server: ServerConfiguration
+    var engine: EngineConfiguration
+    var durability: DurabilityOptions
+    var gateway: any PaymentGateway
+
+    init(_ command: Refundd, env: Environment) throws {
+        func int(_ flag: Int?, _ name: String, _ fallback: Int, range: ClosedRange<Int>) throws -> Int {
+            let value: Int
+            if let flag {
+                value = flag
+            } else if let text = env[name] {
+                guard let parsed = Int(text) else { throw ValidationError("REFUNDD_\(name) must be an integer") }
+                value = parsed
+            } else {
+                value = fallback
+            }
+            guard range.contains(value) else {
+                throw ValidationError(
+                    "\(String(name.lowercased().map { $0 == "_" ? "-" : $0 })) must be in \(range.lowerBound)...\(range.upperBound)")
+            }
+            return value
+        }
+        let noTCP = command.noTcp || env["NO_TCP"] == "1" || env["NO_TCP"] == "true"
+        let host = command.host ?? env["HOST"] ?? "127.0.0.1"
+        let unixSocket = command.unixSocket ?? env["UNIX_SOCKET"]
+        if noTCP && unixSocket == nil { throw ValidationError("--no-tcp needs --unix-socket") }
+        server = ServerConfiguration(
+            host: noTCP ? nil : host, port: try int(command.port, "PORT", 7654, range: 0...65535),
+            unixSocketPath: unixSocket,
+            maximumLineBytes: try int(command.maxLineBytes, "MAX_LINE_BYTES", 1 << 20, range: 64...(256 << 20)),
+            maximumConnections: try int(command.maxConnections, "MAX_CONNECTIONS", 1024, range: 1...1_000_000),
+            maximumInFlightPerConnection: try int(command.maxInFlight, "MAX_IN_FLIGHT", 128, range: 1...65536),
+            authToken: command.authToken ?? env["AUTH_TOKEN"])
+
+        engine = EngineConfiguration(
+            partitions: try int(
+                command.partitions, "PARTITIONS", EngineConfiguration.activeProcessorCount, range: 1...1024))
+
+        let fsyncText = command.fsync ?? env["FSYNC"] ?? "always"
+        let fsync: FsyncPolicy
+        switch fsyncText {
+        case "always": fsync = .always
+        case "never": fsync = .never
+        default:
+            guard fsyncText.hasPrefix("interval:"), let ms = Int(fsyncText.dropFirst("interval:".count)), ms > 0 else {
+                throw ValidationError("--fsync must be always, never or interval:<milliseconds>, not '\(fsyncText)'")
+            }
+            fsync = .interval(milliseconds: ms)
+        }
+        durability = DurabilityOptions(
+            directory: command.dataDir ?? env["DATA_DIR"] ?? "./refund-data", fsync: fsync,
+            snapshotEveryRecords: try int(command.snapshotEvery, "SNAPSHOT_EVERY", 1_000_000, range: 0...Int.max),
+            repair: command.repair || env["REPAIR"] == "1" || env["REPAIR"] == "true")
+
+        let latency = try int(command.gatewayLatencyMs, "GATEWAY_LATENCY_MS", 0, range: 0...600_000)
+        let failures = try int(
+            command.gatewayFailuresPerMillion, "GATEWAY_FAILURES_PER_MILLION", 0, range: 0...1_000_000)
+        let confirm = try int(command.gatewayConfirmMs, "GATEWAY_CONFIRM_MS", -1, range: -1...3_600_000)
+        switch command.gateway ?? env["GATEWAY"] ?? "simulated" {
+        case "simulated":
+            gateway = SimulatedGateway(
+                .init(
+                    latency: .milliseconds(latency), failuresPerMillion: failures,
+                    asyncConfirmation: confirm >= 0 ? .milliseconds(confirm) : nil))
+        case "external":
+            gateway = SimulatedGateway(.init(neverConfirm: true))
+        case let other:
+            throw ValidationError("--gateway must be simulated or external, not '\(other)'")
+        }
+    }
+}
