@@ -25,43 +25,30 @@ extension Engine {
         do throws(StorageError) {
             try fs.createDirectory(root)
             try checkLayout(root: root, partitions: configuration.partitions, fileSystem: fs)
-            for index in 0..<configuration.partitions {
-                let directory = storagePath(root, "p\(index)")
-                try fs.createDirectory(directory)
-                let snapshots = try SnapshotStore(directory: directory, fileSystem: fs)
-                let loaded = try snapshots.loadNewest()
-                summary.skippedSnapshots += loaded.skipped.map { "\($0.file): \($0.reason)" }
-                let covered = loaded.snapshot?.sequence ?? 0
-                let log = try WriteAheadLog(
-                    directory: directory, fileSystem: fs, fsync: durability.fsync, segmentBytes: durability.segmentBytes,
-                    repair: durability.repair, startingSequence: covered + 1)
-                note(log.recovery, into: &summary)
-                var entries: [PartitionJournal.Entry] = []
-                var iterator = try LogReader(directory: directory, fileSystem: fs).records(from: covered + 1)
-                while let record = try iterator.next() {
-                    do throws(BinaryDecodingError) {
-                        entries.append(try PartitionJournal.decode(record.bytes))
-                    } catch {
-                        throw StorageError.corruption(
-                            "log record \(record.sequence) does not decode: \(error.message)", path: directory,
-                            offset: Int64(error.offset))
+            // Partitions load in parallel: reading, decompressing and decoding snapshots and logs is most of a
+            // recovery's time, and each partition's files are its own.
+            let results = await withTaskGroup(of: (Int, Result<LoadedPartition, StorageError>).self) { group in
+                for index in 0..<configuration.partitions {
+                    group.addTask {
+                        do throws(StorageError) {
+                            return (index, .success(try loadPartition(index, root: root, durability: durability)))
+                        } catch {
+                            return (index, .failure(error))
+                        }
                     }
                 }
-                if let snapshot = loaded.snapshot {
-                    do throws(BinaryDecodingError) {
-                        images.append(try PartitionImageCodec.decode(snapshot.payload, sequence: snapshot.sequence))
-                    } catch {
-                        throw StorageError.corruption(
-                            "snapshot \(snapshot.sequence) does not decode: \(error.message)", path: directory,
-                            offset: Int64(error.offset))
-                    }
-                } else {
-                    images.append(nil)
-                }
-                logs.append(entries)
-                let journal = PartitionJournal(directory: directory, log: log, snapshots: snapshots)
-                journal.markSnapshot(covered)
-                journals.append(journal)
+                var results = [Result<LoadedPartition, StorageError>?](repeating: nil, count: configuration.partitions)
+                for await (index, result) in group { results[index] = result }
+                return results
+            }
+            for result in results {
+                guard let result else { continue }
+                let partition = try result.get()
+                summary.skippedSnapshots += partition.skippedSnapshots
+                note(partition.journal.log.recovery, into: &summary)
+                images.append(partition.image)
+                logs.append(partition.entries)
+                journals.append(partition.journal)
             }
             let controlDirectory = storagePath(root, "control")
             let controlLog = try WriteAheadLog(
@@ -89,18 +76,77 @@ extension Engine {
             configuration: configuration, gateway: gateway, clock: clock, journals: journals, durability: durability,
             control: control, recovery: nil)
         var parents = Set<String>()
-        for (index, partition) in engine.partitions.enumerated() {
-            if let image = images[index] {
-                summary.ordersFromSnapshots += image.states.count
-                parents.formUnion(await partition.restore(image))
-            }
+        for index in engine.partitions.indices {
+            summary.ordersFromSnapshots += images[index]?.states.count ?? 0
             summary.recordsReplayed += logs[index].count
-            parents.formUnion(await partition.replay(logs[index]).parents)
+        }
+        // Each partition restores and replays its own log, all at once.
+        await withTaskGroup(of: Set<String>.self) { group in
+            for (index, partition) in engine.partitions.enumerated() {
+                let image = images[index]
+                let entries = logs[index]
+                group.addTask {
+                    var found = Set<String>()
+                    if let image { found.formUnion(await partition.restore(image)) }
+                    found.formUnion(await partition.replay(entries).parents)
+                    return found
+                }
+            }
+            for await found in group { parents.formUnion(found) }
         }
         engine.parents.withLock { $0.formUnion(parents) }
         summary.resumedJobs = await engine.restoreJobs(controlRecords)
         engine.recoveredSummary.withLock { $0 = summary }
         return engine
+    }
+
+    /// One partition's files, read and decoded: its log (opened for appending, torn tail cut), the newest
+    /// readable snapshot, and the log entries after it.
+    struct LoadedPartition: Sendable {
+        var journal: PartitionJournal
+        var image: PartitionImage?
+        var entries: [PartitionJournal.Entry]
+        var skippedSnapshots: [String]
+    }
+
+    static func loadPartition(_ index: Int, root: String, durability: DurabilityOptions) throws(StorageError)
+        -> LoadedPartition
+    {
+        let fs = durability.fileSystem
+        let directory = storagePath(root, "p\(index)")
+        try fs.createDirectory(directory)
+        let snapshots = try SnapshotStore(directory: directory, fileSystem: fs)
+        let loaded = try snapshots.loadNewest()
+        let covered = loaded.snapshot?.sequence ?? 0
+        let log = try WriteAheadLog(
+            directory: directory, fileSystem: fs, fsync: durability.fsync, segmentBytes: durability.segmentBytes,
+            repair: durability.repair, startingSequence: covered + 1)
+        var entries: [PartitionJournal.Entry] = []
+        var iterator = try LogReader(directory: directory, fileSystem: fs).records(from: covered + 1)
+        while let record = try iterator.next() {
+            do throws(BinaryDecodingError) {
+                entries.append(try PartitionJournal.decode(record.bytes))
+            } catch {
+                throw StorageError.corruption(
+                    "log record \(record.sequence) does not decode: \(error.message)", path: directory,
+                    offset: Int64(error.offset))
+            }
+        }
+        var image: PartitionImage?
+        if let snapshot = loaded.snapshot {
+            do throws(BinaryDecodingError) {
+                image = try PartitionImageCodec.decode(snapshot.payload, sequence: snapshot.sequence)
+            } catch {
+                throw StorageError.corruption(
+                    "snapshot \(snapshot.sequence) does not decode: \(error.message)", path: directory,
+                    offset: Int64(error.offset))
+            }
+        }
+        let journal = PartitionJournal(directory: directory, log: log, snapshots: snapshots)
+        journal.markSnapshot(covered)
+        return LoadedPartition(
+            journal: journal, image: image, entries: entries,
+            skippedSnapshots: loaded.skipped.map { "\($0.file): \($0.reason)" })
     }
 
     /// What recovery found when this engine opened its data directory (nil for an in-memory engine).
