@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "refund-demo", targets: ["refund-demo"]),
         .library(name: "RefundServer", targets: ["RefundServer"]),
         .executable(name: "refundd", targets: ["refundd"]),
+        .executable(name: "refundctl", targets: ["refundctl"]),
     ],
     dependencies: [
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
@@ -24,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
     ],
     targets: [
         // liblz4 from Debian's liblz4-dev, wrapped as a system library.
@@ -56,6 +58,15 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict),
+        // The CLI: every protocol op as a subcommand, import, cancel-event, the data-directory inspector, bench.
+        .executableTarget(
+            name: "refundctl",
+            dependencies: [
+                "RefundEngine", "RefundCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            swiftSettings: strict),
         // The subject of the kill -9 crash tests (Tests/RefundEngineTests/CrashTests.swift).
         .executableTarget(name: "refund-crashtest", dependencies: ["RefundEngine"], swiftSettings: strict),
         .testTarget(
@@ -73,5 +84,6 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "RefundServerTests", dependencies: ["RefundServer", "RefundCore", "refundd"], swiftSettings: strict),
+        .testTarget(name: "RefundctlTests", dependencies: ["refundctl", "refundd"], swiftSettings: strict),
     ]
 )

@@ -5,12 +5,6 @@ import RefundCore
 import RefundEngine
 import Synchronization
 
-#if canImport(FoundationEssentials)
-    import FoundationEssentials
-#else
-    import Foundation
-#endif
-
 /// How the server listens and what it allows.
 public struct ServerConfiguration: Sendable {
     /// TCP host (nil: no TCP listener).
@@ -239,7 +233,9 @@ public final class RefundServer: Sendable {
                 }
             }
             var session = Session(authenticated: configuration.authToken == nil)
-            let decoder = JSONDecoder()
+            // The hand-written byte-level codec (JSON/): Foundation's JSONDecoder took ~9 µs per refund.create
+            // line here, this one ~3.5 µs, and 3.4 → 0.9 µs for order.get (`refundd --measure-codec`).
+            let decoder = JSONValueDecoder()
             do {
                 reading: for try await item in inbound {
                     guard await queue.acquire() else { break }
@@ -258,19 +254,19 @@ public final class RefundServer: Sendable {
                     case .line(let bytes):
                         line = bytes
                     }
-                    guard line.withUnsafeReadableBytes({ String(validating: $0, as: UTF8.self) != nil }) else {
-                        queue.push(
-                            dispatcher.failure(id: .null, RefundError(.invalidJSON, "the line is not valid UTF-8")),
-                            slot: true)
-                        continue
-                    }
                     let request: Request
                     do {
+                        // The parser validates UTF-8 itself (a line it accepts is valid UTF-8), so the separate
+                        // validation pass runs only on failure, to keep the message for non-UTF-8 lines.
                         request = try line.withUnsafeReadableBytes { bytes in
-                            try decoder.decode(Request.self, from: Data(bytes))
+                            try decoder.decode(Request.self, from: bytes)
                         }
                     } catch {
-                        queue.push(dispatcher.failure(id: .null, .from(decoding: error)), slot: true)
+                        let isUTF8 = line.withUnsafeReadableBytes { String(validating: $0, as: UTF8.self) != nil }
+                        let failure =
+                            isUTF8
+                            ? RefundError.from(decoding: error) : RefundError(.invalidJSON, "the line is not valid UTF-8")
+                        queue.push(dispatcher.failure(id: .null, failure), slot: true)
                         continue
                     }
                     let operation: Operation
@@ -335,8 +331,7 @@ public final class RefundServer: Sendable {
     /// `events.subscribe`: polls the outbox and writes `{"event":{..}}` lines until the connection closes.
     private func stream(events after: UInt64, to queue: ConnectionQueue) async {
         var cursor = after
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
+        let encoder = JSONBytesEncoder()
         while !queue.isClosed && !Task.isCancelled {
             let events = await engine.events(after: cursor, limit: 1000)
             if events.isEmpty {

@@ -87,7 +87,7 @@ struct Refundd: AsyncParsableCommand {
     mutating func run() async throws {
         if measureCodec {
             for result in CodecMeasurement.run() {
-                printLine("\(result.name): \(result.bytes) bytes, \(Int(result.microseconds * 100) / 100) µs")
+                printLine("\(result.name): \(result.bytes) bytes, \((result.microseconds * 100).rounded() / 100) µs")
             }
             return
         }

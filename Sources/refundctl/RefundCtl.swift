@@ -1,0 +1,356 @@
+import ArgumentParser
+import Foundation
+
+@main
+struct RefundCtl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "refundctl",
+        abstract: "The command-line client of refundd (the line-delimited JSON protocol, docs/protocol.md).",
+        discussion: """
+            Connects to 127.0.0.1:7654 unless told otherwise (--host/--port, REFUNDD_HOST/REFUNDD_PORT, or \
+            --unix-socket). Money is shown with the currency's decimals; --json prints the raw result. Errors are \
+            printed as 'error <code>: <message>' on stderr, with exit status 1.
+            """,
+        subcommands: [
+            OrderCommand.self, RefundCommand.self, DisputeCommand.self, Balance.self, Inventory.self, BulkCommand.self,
+            Events.self, Stats.self, Snapshot.self, Ping.self, Call.self, Import.self, CancelEvent.self, Attention.self,
+            Receipt.self, Wal.self, Bench.self,
+        ])
+}
+
+/// Reads a JSON file (or stdin for `-`).
+func readJSONFile(_ path: String) throws(ClientError) -> JSON {
+    let data: Data
+    if path == "-" {
+        data = FileHandle.standardInput.readDataToEndOfFile()
+    } else {
+        guard let contents = FileManager.default.contents(atPath: path) else {
+            throw ClientError("invalid_argument", "cannot read \(path)")
+        }
+        data = contents
+    }
+    do {
+        return try JSONParser.parse([UInt8](data))
+    } catch {
+        throw ClientError("invalid_json", "\(path): \(error)")
+    }
+}
+
+// MARK: - order
+
+struct OrderCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "order", abstract: "Orders: put, get, timeline, cancel, moderate.",
+        subcommands: [Put.self, Get.self, Timeline.self, Cancel.self, Moderate.self])
+
+    struct Put: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Store an order (contract section 2) from FILE or - (stdin).")
+        @Argument(help: "A JSON file with the order, or - for stdin.") var file: String
+        @OptionGroup var connection: ConnectionOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            try reporting {
+                let order = try readJSONFile(file)
+                let client = try connection.connect()
+                let view = try client.call("order.put", ["order": order])
+                View.print(view, json: output.json, View.order)
+            }
+        }
+    }
+
+    struct Get: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show an order: totals, lines, tenders, refunds.")
+        @Argument var orderID: String
+        @OptionGroup var connection: ConnectionOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            try reporting {
+                let view = try connection.connect().call("order.get", ["order_id": .string(orderID)])
+                View.print(view, json: output.json, View.order)
+            }
+        }
+    }
+
+    struct Timeline: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The audit timeline of an order.")
+        @Argument var orderID: String
+        @OptionGroup var connection: ConnectionOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            try reporting {
+                let client = try connection.connect()
+                let result = try client.call("order.timeline", ["order_id": .string(orderID)])
+                View.print(result, json: output.json) { result in
+                    let entries = result["timeline"]?.array ?? []
+                    let currency = client.currency(ofOrder: orderID)
+                    return entries.isEmpty ? "(empty timeline)" : Render.objects(entries) { _ in currency }
+                }
+            }
+        }
+    }
+
+    struct Cancel: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Cancel orders (with a refund unless --no-refund).")
+        @Argument(help: "Order ids.") var orderIDs: [String]
+        @Option(help: "Reason.") var reason: String = "cancelled"
+        @Option(help: "original | offline | balance | none.") var method: String?
+        @Option(help: "Note.") var note: String?
+        @Flag(name: .customLong("no-refund"), help: "Cancel without refunding.") var noRefund = false
+        @Flag(name: .customLong("no-restock"), help: "Do not release the tickets.") var noRestock = false
+        @OptionGroup var connection: ConnectionOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            try reporting {
+                let client = try connection.connect()
+                var failures = 0
+                let requests: [(String, [(String, JSON)])] = orderIDs.map { id in
+                    var p: [(String, JSON)] = [("order_id", .string(id)), ("reason", .string(reason))]
+                    if noRefund { p.append(("refund", false)) }
+                    if let method { p.append(("method", .string(method))) }
+                    if let note { p.append(("note", .string(note))) }
+                    if noRestock { p.append(("restock", false)) }
+                    return ("order.cancel", p)
+                }
+                let results = try client.callAll(requests)
+                let currencies = output.json ? [:] : client.currencies(of: orderIDs)
+                var rows: [JSON] = []
+                for (id, result) in zip(orderIDs, results) {
+                    switch result {
+                    case .success(let refund):
+                        if output.json { Console.out(refund.serialized) } else { rows.append(refund) }
+                    case .failure(let error):
+                        failures += 1
+                        Console.err("\(id): \(error)")
+                    }
+                }
+                if !output.json && !rows.isEmpty { Console.out(View.refunds(rows, currencies: currencies)) }
+                if failures > 0 { throw ExitCode.failure }
+            }
+        }
+    }
+
+    struct Moderate: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Invalidate an order (moderation).")
+        @Argument var orderID: String
+        @Option(help: "invalidate_refund | invalidate_no_refund.") var outcome: String
+        @Option var note: String?
+        @OptionGroup var connection: ConnectionOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            try reporting {
+                let client = try connection.connect()
+                let refund = try client.call(
+                    "order.moderate", ["order_id": .string(orderID), "outcome": .string(outcome), "note": note.map(JSON.string) ?? .null])
+                View.print(refund, json: output.json) { View.refund($0, currency: client.currency(ofOrder: orderID)) }
+            }
+        }
+    }
+}
+
+// MARK: - dispute, balance, inventory, bulk, stats, snapshot, ping, call
+
+struct DisputeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dispute", abstract: "Open or close a payment dispute.", subcommands: [Open.self, Close.self])
+
+    struct Open: ParsableCommand {
+        @Argument var orderID: String
+        @Option var reason: String?
+        @OptionGroup var connection: ConnectionOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            try reporting {
+                let view = try connection.connect().call(
+                    "dispute.open", ["order_id": .string(orderID), "reason": reason.map(JSON.string) ?? .null])
+                View.print(view, json: output.json, View.order)
+            }
+        }
+    }
+
+    struct Close: ParsableCommand {
+        @Argument var orderID: String
+        @Option(help: "won | lost | withdrawn.") var outcome: String
+        @Option var note: String?
+        @OptionGroup var connection: ConnectionOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            try reporting {
+                let view = try connection.connect().call(
+                    "dispute.close",
+                    ["order_id": .string(orderID), "outcome": .string(outcome), "note": note.map(JSON.string) ?? .null])
+                View.print(view, json: output.json, View.order)
+            }
+        }
+    }
+}
+
+struct Balance: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "A customer's account balance (minor units).")
+    @Argument var customer: String
+    @Option(help: "Show the balance in this currency's units (the balance itself has no currency).") var currency: String?
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        try reporting {
+            let result = try connection.connect().call("balance.get", ["customer": .string(customer)])
+            View.print(result, json: output.json) { Render.value($0, currency: currency) }
+        }
+    }
+}
+
+struct Inventory: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Tickets released back to inventory, per ticket type.")
+    @Option(name: .customLong("ticket-type")) var ticketType: String?
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        try reporting {
+            let result = try connection.connect().call(
+                "inventory.get", ["ticket_type": ticketType.map(JSON.string) ?? .null])
+            View.print(result, json: output.json) { result in
+                let rows = (result["released"]?.members ?? []).sorted { $0.0 < $1.0 }.map { [$0.0, Render.cell("", $0.1, currency: nil)] }
+                return rows.isEmpty ? "(nothing released)" : Render.table(["ticket type", "released"], rows)
+            }
+        }
+    }
+}
+
+struct BulkCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bulk", abstract: "Bulk jobs (start one with cancel-event).", subcommands: [Status.self])
+
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "A bulk job's progress and summary.")
+        @Argument var jobID: String
+        @Option(help: "Currency for the amounts (default: looked up from an order of the job).") var currency: String?
+        @OptionGroup var connection: ConnectionOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            try reporting {
+                let client = try connection.connect()
+                let status = try client.call("bulk.status", ["job_id": .string(jobID)])
+                View.print(status, json: output.json) { View.bulk($0, currency: currency ?? client.currency(ofOrder: View.anyOrderID($0))) }
+            }
+        }
+    }
+}
+
+struct Stats: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Engine and server counters.")
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        try reporting {
+            let result = try connection.connect().call("stats")
+            View.print(result, json: output.json) { Render.value($0) }
+        }
+    }
+}
+
+struct Snapshot: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Write a snapshot of every partition now.")
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        try reporting {
+            let started = Date()
+            let result = try connection.connect().call("snapshot")
+            View.print(result, json: output.json) { _ in "snapshot written in \(Int(Date().timeIntervalSince(started) * 1000)) ms" }
+        }
+    }
+}
+
+struct Ping: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Check that the daemon answers.")
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() throws {
+        try reporting {
+            let started = Date()
+            let client = try connection.connect()
+            _ = try client.call("ping")
+            Console.out("pong from \(client.connection.endpoint) in \(String(format: "%.2f", Date().timeIntervalSince(started) * 1000)) ms")
+        }
+    }
+}
+
+struct Call: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Send any op with a JSON object of parameters; prints the raw result.",
+        discussion: "Example: refundctl call order.get '{\"order_id\":\"ord_1\"}'")
+    @Argument(help: "The op, e.g. order.get.") var op: String
+    @Argument(help: "Parameters as a JSON object.") var params: String = "{}"
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() throws {
+        try reporting {
+            let value: JSON
+            do { value = try JSONParser.parse(params) } catch { throw ClientError("invalid_json", "parameters: \(error)") }
+            guard let members = value.members else { throw ClientError("invalid_json", "parameters must be a JSON object") }
+            let result = try connection.connect().call(op, members.filter { $0.0 != "id" && $0.0 != "op" })
+            Console.out(result.pretty())
+        }
+    }
+}
+
+struct Attention: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "The failed-refund queue: failed refunds not yet recovered.")
+    @Option var limit: Int?
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        try reporting {
+            let client = try connection.connect()
+            let result = try client.call("refund.attention", ["limit": limit.map { JSON.int(Int64($0)) } ?? .null])
+            View.print(result, json: output.json) { result in
+                let refunds = result["refunds"]?.array ?? []
+                if refunds.isEmpty { return "(no refunds need attention)" }
+                let currencies = client.currencies(of: refunds.compactMap { $0["order_id"]?.string })
+                let rows = refunds.map { refund -> [String] in
+                    let currency = currencies[refund["order_id"]?.string ?? ""]
+                    let failed = (refund["transactions"]?.array ?? []).filter { $0["status"]?.string == "failed" }
+                    let failures = failed.map { t -> String in
+                        let last = t["failures"]?.array?.last
+                        let code = last?["code"]?.string ?? last?.string ?? t["failure_code"]?.string ?? "failed"
+                        return "\(t["tender"]?.string ?? "?"):\(code)"
+                    }
+                    return [
+                        refund["id"]?.string ?? "-", refund["order_id"]?.string ?? "-",
+                        Render.cell("amount", refund["amount"], currency: currency), refund["method"]?.string ?? "-",
+                        failures.joined(separator: ","), String(failed.map { $0["attempts"]?.int ?? 0 }.max() ?? 0),
+                        refund["created_at"]?.string ?? "-",
+                    ]
+                }
+                return Render.table(["refund", "order", "amount", "method", "failed tenders", "attempts", "created"], rows)
+                    + "\n\n\(refunds.count) refund(s) need attention: refundctl refund retry ID | refund recover ID --action ... --note ..."
+            }
+        }
+    }
+}
+
+struct Receipt: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "A refund's receipt (text; --json for the JSON form).")
+    @Argument var refundID: String
+    @OptionGroup var connection: ConnectionOptions
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        try reporting {
+            let receipt = try connection.connect().call("refund.receipt", ["refund_id": .string(refundID)])
+            View.print(receipt, json: output.json) { $0["text"]?.string ?? Render.value($0, currency: $0["currency"]?.string) }
+        }
+    }
+}

@@ -1,0 +1,140 @@
+import Foundation
+import Testing
+
+@testable import refundctl
+
+@Suite("refundctl against a real refundd")
+struct RefundctlTests {
+    @Test("order put, refund create, refund get --json, import with a bad line, cancel-event --yes, wal verify")
+    func session() throws {
+        let daemon = try Daemon(["--partitions", "2"])
+        let port = daemon.port
+        let directory = temporaryDirectory()
+        let orderFile = directory + "/ord_1.json"
+        try orderJSON("ord_1").write(toFile: orderFile, atomically: true, encoding: .utf8)
+
+        let put = try refundctl(["order", "put", orderFile], port: port)
+        #expect(put.status == 0, "\(put.stderr)")
+        #expect(put.stdout.contains("ord_1"))
+        #expect(put.stdout.contains("48.84 GBP"))  // totals.gross with the currency's decimals
+
+        let create = try refundctl(["refund", "create", "ord_1", "--fee", "500", "--reason", "event_cancelled"], port: port)
+        #expect(create.status == 0, "\(create.stderr)")
+        #expect(create.stdout.contains("41.35 GBP"))
+        #expect(create.stdout.contains("rf_1_ord_1"))
+
+        let get = try refundctl(["refund", "get", "rf_1_ord_1", "--json"], port: port)
+        #expect(get.status == 0, "\(get.stderr)")
+        let refund = try #require(try JSONSerialization.jsonObject(with: Data(get.stdout.utf8)) as? [String: Any])
+        #expect(refund["amount"] as? Int == 4135)
+        #expect(refund["fee_retained"] as? Int == 500)
+        #expect(refund["status"] as? String == "succeeded")
+
+        // An error: `error <code>: <message>` on stderr, exit status 1.
+        let missing = try refundctl(["order", "get", "nope"], port: port)
+        #expect(missing.status == 1)
+        #expect(missing.stderr.hasPrefix("error order_not_found:"), "\(missing.stderr)")
+
+        // Import: 6 orders, one line that is not JSON (line 4), one unbalanced order (line 6), a blank line.
+        var lines = (1...6).map { simpleOrderJSON("imp_\($0)", event: "evt_9") }
+        lines.insert("{\"id\":\"broken\",", at: 3)
+        lines.insert(
+            #"{"id":"unbalanced","event":"evt_9","currency":"GBP","lines":[{"id":"a","ticket_type":"tt_a","price":2000}],"tenders":[{"id":"t1","method":"card","amount":1}]}"#,
+            at: 5)
+        lines.insert("", at: 7)
+        let importFile = directory + "/orders.jsonl"
+        try (lines.joined(separator: "\n") + "\n").write(toFile: importFile, atomically: true, encoding: .utf8)
+        let imported = try refundctl(["import", importFile], port: port)
+        #expect(imported.status == 1, "rejected lines give exit status 1")
+        #expect(imported.stdout.contains("imported 6, rejected 2 of 8 lines"), "\(imported.stdout)\(imported.stderr)")
+        let rejectedLines = imported.stdout.split(separator: "\n").compactMap { line -> (Int, String)? in
+            let cells = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard cells.count >= 2, let number = Int(cells[0]) else { return nil }
+            return (number, String(cells[1]))
+        }
+        #expect(rejectedLines.map(\.0) == [4, 6])
+        #expect(rejectedLines.map(\.1) == ["invalid_json", "order_unbalanced"])
+
+        // Without a terminal, cancel-event refuses to run without --yes (and changes nothing).
+        let refused = try refundctl(["cancel-event", "evt_9", "--fee", "200"], port: port)
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("error confirmation_required"))
+
+        let cancelled = try refundctl(["cancel-event", "evt_9", "--fee", "200", "--yes"], port: port)
+        #expect(cancelled.status == 0, "\(cancelled.stderr)")
+        #expect(cancelled.stdout.contains("Dry run"))
+        #expect(cancelled.stdout.contains("refunded      228.00 GBP"), "\(cancelled.stdout)")  // 6 × (40.00 − 2.00)
+        #expect(cancelled.stdout.contains("fee retained  12.00 GBP"), "\(cancelled.stdout)")
+        let list = try refundctl(["refund", "list", "--event", "evt_9", "--json"], port: port)
+        let refunds = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [String: Any])
+        #expect((refunds["refunds"] as? [Any])?.count == 6)
+
+        let receipt = try refundctl(["receipt", "rf_1_ord_1"], port: port)
+        #expect(receipt.stdout.contains("Total refunded 41.35 GBP"))
+        let attention = try refundctl(["attention"], port: port)
+        #expect(attention.status == 0)
+        #expect(attention.stdout.contains("no refunds need attention"))
+
+        #expect(daemon.stop() == 0)
+        let verify = try refundctl(["wal", "verify", "--data", daemon.dataDir])
+        #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
+        #expect(verify.stdout.contains("ok: no problems"))
+        #expect(verify.stdout.contains("p0"))
+        let dump = try refundctl(["wal", "dump", "--data", daemon.dataDir])
+        #expect(dump.stdout.contains("\"refund_created\""))
+    }
+
+    @Test("wal verify reports a damaged snapshot and exits 1")
+    func walVerifyFindsDamage() throws {
+        let daemon = try Daemon(["--partitions", "1"])
+        let directory = temporaryDirectory()
+        let file = directory + "/o.jsonl"
+        try ((1...20).map { simpleOrderJSON("o_\($0)", event: "evt_w") }.joined(separator: "\n")).write(
+            toFile: file, atomically: true, encoding: .utf8)
+        #expect(try refundctl(["import", file], port: daemon.port).status == 0)
+        #expect(daemon.stop() == 0)  // a clean shutdown writes a snapshot
+        let snapshots = try FileManager.default.contentsOfDirectory(atPath: daemon.dataDir + "/p0").filter { $0.hasSuffix(".snap") }
+        let snapshot = daemon.dataDir + "/p0/" + (try #require(snapshots.sorted().last))
+        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: snapshot)))
+        try #require(bytes.count > 64)
+        bytes[bytes.count / 2] ^= 0xFF
+        try Data(bytes).write(to: URL(fileURLWithPath: snapshot))
+        let verify = try refundctl(["wal", "verify", "--data", daemon.dataDir])
+        #expect(verify.status == 1)
+        #expect(verify.stdout.contains("problem p0: snapshot"), "\(verify.stdout)")
+        #expect(verify.stdout.contains("FAILED"))
+    }
+
+    @Test("bench: a short loopback run reports throughput and percentiles")
+    func bench() throws {
+        let daemon = try Daemon(["--partitions", "2", "--fsync", "never"])
+        let run = try refundctl(
+            ["bench", "--connections", "2", "--depth", "4", "--duration", "1", "--orders", "200", "--mix", "put=1,create=1,get=2,bulk=0", "--json"],
+            port: daemon.port)
+        #expect(run.status == 0, "\(run.stderr)")
+        let result = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        #expect((result["requests"] as? Int ?? 0) > 0)
+        #expect((result["ops"] as? [String: Any])?["refund.create"] != nil)
+        #expect((result["errors"] as? [String: Any])?.isEmpty == true, "\(run.stdout)")
+        let refused = try refundctl(["bench", "--host", "192.0.2.1", "--duration", "1"])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("loopback"))
+    }
+
+    @Test("the JSON parser: strict, order-preserving, escapes and numbers")
+    func parser() throws {
+        let value = try JSONParser.parse(#" {"b":1,"a":[true,null,-2.5e1,"x\"\u00e9\ud83d\ude00"],"c":{}} "#)
+        #expect(value.members?.map(\.0) == ["b", "a", "c"])
+        #expect(value["a"]?.array?[3].string == "x\"é😀")
+        #expect(value["a"]?.array?[2] == .double(-25))
+        #expect(value["b"] == .int(1))
+        #expect(try JSONParser.parse("9223372036854775807") == .int(Int64.max))
+        for bad in ["{", "[1,]", "01", "\"\\ud800\"", "{\"a\" 1}", "tru", "1 2", "\"\u{01}\"", "{'a':1}", ""] {
+            #expect(throws: JSONParseError.self, "\(bad)") { try JSONParser.parse(bad) }
+        }
+        let deep = String(repeating: "[", count: 501) + String(repeating: "]", count: 501)
+        #expect(throws: JSONParseError.self) { try JSONParser.parse(deep) }
+        let roundTrip = JSON.object([("s", .string("a\n\"b\u{1}")), ("n", .int(-3))])
+        #expect(try JSONParser.parse(roundTrip.serialized) == roundTrip)
+    }
+}
