@@ -192,15 +192,17 @@ struct DisputeCommand: ParsableCommand {
 }
 
 struct Balance: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "A customer's account balance (minor units).")
+    static let configuration = CommandConfiguration(abstract: "A customer's account balance, per currency.")
     @Argument var customer: String
-    @Option(help: "Show the balance in this currency's units (the balance itself has no currency).") var currency: String?
+    @Option(help: "Only this currency (ISO 4217 code).") var currency: String?
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var output: OutputOptions
 
     func run() throws {
         try reporting {
-            let result = try connection.connect().call("balance.get", ["customer": .string(customer)])
+            var request: [(String, JSON)] = [("customer", .string(customer))]
+            if let currency { request.append(("currency", .string(currency))) }
+            let result = try connection.connect().call("balance.get", request)
             View.print(result, json: output.json) { Render.value($0, currency: currency) }
         }
     }

@@ -16,7 +16,7 @@ import Testing
     static func observe(_ engine: Engine) async throws -> Observed {
         Observed(
             orders: [try await engine.order("ord_1"), try await engine.order("ord_2")],
-            events: await engine.events(after: 0), balance: await engine.balance(customer: "cus_9"),
+            events: await engine.events(after: 0), balance: await engine.balance(customer: "cus_9", currency: .gbp),
             inventory: await engine.inventoryReleased(), stats: await engine.statistics())
     }
 

@@ -79,7 +79,7 @@ import Testing
         options.lines = ["l1"]
         let refund = try await engine.createRefund(orderID: "ord_ss", options, caller: buyer)
         #expect(refund.transactions.map(\.method) == [.balance])
-        #expect(await engine.balance(customer: "cus_1") == 5000)
+        #expect(await engine.balance(customer: "cus_1", currency: .gbp) == 5000)
         // Closed inside the cut-off (24 h before the event).
         clock.set(Timestamp(iso8601: "2026-12-01T00:00:00Z")!)
         options.lines = ["l2"]
@@ -103,23 +103,42 @@ import Testing
             lines: [OrderLine(id: "l1", kind: .walletTopUp, price: 5000)],
             tenders: [Tender(id: "t1", method: .card, amount: 5000, gatewayRef: "pi_top")])
         try await engine.putOrder(topUp)
-        #expect(await engine.balance(customer: "cus_w") == 5000)
+        #expect(await engine.balance(customer: "cus_w", currency: .gbp) == 5000)
         let spend = Order(
             id: "ord_spend", event: "evt_x", customer: "cus_w", currency: .gbp,
             lines: [OrderLine(id: "l1", ticketType: "tt_x", price: 3000)],
             tenders: [Tender(id: "t1", method: .wallet, amount: 3000)])
         try await engine.putOrder(spend)
-        #expect(await engine.balance(customer: "cus_w") == 2000)
+        #expect(await engine.balance(customer: "cus_w", currency: .gbp) == 2000)
         let spent = await #expect(throws: RefundError.self) {
             try await engine.createRefund(orderID: "ord_top", Fixtures.options(lines: ["l1"]), caller: Fixtures.staff)
         }
         #expect(spent?.code == .init(rawValue: "wallet_balance_spent"))
         // Refund the ticket back to the wallet; now the top-up is covered again and can be refunded to the card.
         try await engine.createRefund(orderID: "ord_spend", Fixtures.options(), caller: Fixtures.staff)
-        #expect(await engine.balance(customer: "cus_w") == 5000)
+        #expect(await engine.balance(customer: "cus_w", currency: .gbp) == 5000)
         let refund = try await engine.createRefund(orderID: "ord_top", Fixtures.options(lines: ["l1"]), caller: Fixtures.staff)
         #expect(refund.transactions.map(\.method) == [.card])
-        #expect(await engine.balance(customer: "cus_w") == 0)
+        #expect(await engine.balance(customer: "cus_w", currency: .gbp) == 0)
+    }
+
+    @Test func balancesAreKeptPerCurrency() async throws {
+        let engine = Fixtures.engine()
+        try await engine.putOrder(Order(
+            id: "ord_gbp_top", event: "evt_w", customer: "cus_fx", currency: .gbp,
+            lines: [OrderLine(id: "l1", kind: .walletTopUp, price: 5000)],
+            tenders: [Tender(id: "t1", method: .card, amount: 5000, gatewayRef: "pi_g")]))
+        try await engine.putOrder(Order(
+            id: "ord_eur_spend", event: "evt_e", customer: "cus_fx", currency: .eur,
+            lines: [OrderLine(id: "l1", ticketType: "tt_e", price: 3000)],
+            tenders: [Tender(id: "t1", method: .wallet, amount: 3000)]))
+        #expect(await engine.balance(customer: "cus_fx", currency: .gbp) == 5000)
+        #expect(await engine.balance(customer: "cus_fx", currency: .eur) == -3000)
+        #expect(await engine.balances(customer: "cus_fx") == ["GBP": 5000, "EUR": -3000])
+        // The euro spending does not eat into the pound top-up: it can still be refunded.
+        let refund = try await engine.createRefund(orderID: "ord_gbp_top", Fixtures.options(), caller: Fixtures.staff)
+        #expect(refund.amount == 5000)
+        #expect(await engine.balances(customer: "cus_fx") == ["GBP": 0, "EUR": -3000])
     }
 
     @Test func parentWaitsForChildren() async throws {

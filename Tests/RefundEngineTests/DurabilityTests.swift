@@ -32,7 +32,7 @@ struct EngineImage: Equatable {
             // Order events survive a restart with their sequence numbers; bulk summaries are engine-level and
             // are not kept across restarts (bulk.status is).
             events: await engine.events(after: 0, limit: 1_000_000).filter { $0.orderID != nil },
-            balances: [await engine.balance(customer: "cus_1"), await engine.balance(customer: "cus_9")],
+            balances: [await engine.balance(customer: "cus_1", currency: .gbp), await engine.balance(customer: "cus_9", currency: .gbp)],
             inventory: await engine.inventoryReleased(), attention: await engine.attention().map(\.id))
     }
 }

@@ -25,7 +25,7 @@ import Testing
         #expect(view.totals.refunded == 4135)
         #expect(view.totals.gross == view.totals.refunded + view.totals.outstanding + view.totals.retained + view.totals.net)
         // Wallet share goes back to the customer's balance: -1884 at checkout, +1595 refunded.
-        #expect(await engine.balance(customer: "cus_9") == -1884 + 1595)
+        #expect(await engine.balance(customer: "cus_9", currency: .gbp) == -1884 + 1595)
         #expect(await engine.inventoryReleased() == ["tt_ga": 1])
         let timeline = try await engine.timeline("ord_1").map(\.kind)
         #expect(timeline.first == .orderPlaced)
@@ -89,7 +89,7 @@ import Testing
         try await engine.putOrder(Fixtures.contractOrder())
         let refund = try await engine.createRefund(orderID: "ord_1", Fixtures.options(.offline), caller: Fixtures.staff)
         #expect(refund.transactions.map(\.method) == [.card, .wallet])
-        #expect(await engine.balance(customer: "cus_9") == -1884)  // only the checkout's wallet spending
+        #expect(await engine.balance(customer: "cus_9", currency: .gbp) == -1884)  // only the checkout's wallet spending
     }
 
     @Test func offlineAndBalanceMethods() async throws {
@@ -99,7 +99,7 @@ import Testing
         #expect(offline.transactions.map(\.status) == [.succeeded])
         let balance = try await engine.createRefund(orderID: "ord_o", Fixtures.options(.balance, lines: ["l2"]), caller: Fixtures.staff)
         #expect(balance.transactions.count == 1 && balance.transactions[0].method == .balance && balance.transactions[0].tender == nil)
-        #expect(await engine.balance(customer: "cus_1") == 5000)
+        #expect(await engine.balance(customer: "cus_1", currency: .gbp) == 5000)
         // The balance refund used up the card's remaining money: nothing left to send back to it.
         #expect(try await engine.order("ord_o").tenders[0].refunded == 10000)
 

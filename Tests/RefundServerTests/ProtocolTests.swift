@@ -55,8 +55,11 @@ struct ProtocolTests {
         _ = try c.ok(#"{"id":13,"op":"refund.resend","refund_id":"\#(refundID)"}"#)
         let timeline = try c.ok(#"{"id":14,"op":"order.timeline","order_id":"ord_1"}"#)
         #expect(((timeline["timeline"] as? [Any])?.count ?? 0) >= 2)
-        let balance = try c.ok(#"{"id":15,"op":"balance.get","customer":"cus_9"}"#)
-        #expect(balance["balance"] != nil)
+        let balance = try c.ok(#"{"id":15,"op":"balance.get","customer":"cus_9","currency":"GBP"}"#)
+        #expect(balance["balance"] != nil && balance["currency"] as? String == "GBP")
+        let all = try c.ok(#"{"id":16,"op":"balance.get","customer":"cus_9"}"#)
+        #expect((all["balances"] as? [String: Any])?["GBP"] != nil)
+        try c.fails(#"{"id":17,"op":"balance.get","customer":"cus_9","currency":"XXQ"}"#, "invalid_currency")
         let inventory = try c.ok(#"{"id":16,"op":"inventory.get"}"#)
         #expect((inventory["released"] as? [String: Any])?["tt_ga"] as? Int == 1)
 

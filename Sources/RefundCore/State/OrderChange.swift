@@ -40,17 +40,23 @@ public enum OrderChange: Sendable, Equatable {
 /// ticket-type inventory released.
 public struct ChangeEffects: Sendable, Equatable {
     public var customer: String?
+    /// The currency of the order, and so of `balanceDelta`: a customer has one balance per currency.
+    public var currency: String = ""
     /// Movement of the customer's account balance (credit > 0).
     public var balanceDelta: Int64 = 0
     /// Ticket types released, one entry per unit.
     public var released: [String] = []
-    /// When a replacement changed the customer: the movement undoing the old placement.
+    /// When a replacement changed the customer or currency: the movement undoing the old placement.
     public var previousCustomer: String?
+    public var previousCurrency: String = ""
     public var previousBalanceDelta: Int64 = 0
     /// Event the order left, when a replacement moved it.
     public var movedFromEvent: String?
 
-    public init(customer: String?) { self.customer = customer }
+    public init(customer: String?, currency: String = "") {
+        self.customer = customer
+        self.currency = currency
+    }
 }
 
 /// A buyer's request for a refund, waiting for staff (contract section 4).

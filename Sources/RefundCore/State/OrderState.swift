@@ -171,7 +171,7 @@ public struct OrderState: Sendable, Equatable {
 
     /// The balance and inventory effects of placing `order` (top-ups credit, wallet spending debits).
     public static func placementEffects(of order: Order) -> ChangeEffects {
-        var effects = ChangeEffects(customer: order.customer)
+        var effects = ChangeEffects(customer: order.customer, currency: order.currency.code)
         guard order.customer != nil else { return effects }
         for line in order.lines where line.kind == .walletTopUp { effects.balanceDelta &+= line.paidValue }
         for tender in order.tenders where tender.method == .wallet { effects.balanceDelta &-= tender.amount }
@@ -276,7 +276,7 @@ public struct OrderState: Sendable, Equatable {
     /// Applies a decided change. Cannot fail: every change was validated when it was decided.
     @discardableResult
     public mutating func apply(_ change: OrderChange) -> ChangeEffects {
-        var effects = ChangeEffects(customer: order.customer)
+        var effects = ChangeEffects(customer: order.customer, currency: order.currency.code)
         switch change {
         case .placed(let order, let at, let by):
             self = OrderState(placing: order, at: at, by: by)
@@ -295,10 +295,11 @@ public struct OrderState: Sendable, Equatable {
             requests = oldRequests
             timeline = oldTimeline + [TimelineEntry(at: at, kind: .orderReplaced, by: by)]
             effects = new
-            if old.customer == new.customer {
+            if old.customer == new.customer, old.currency == new.currency {
                 effects.balanceDelta = new.balanceDelta &- old.balanceDelta
             } else {
                 effects.previousCustomer = old.customer
+                effects.previousCurrency = old.currency
                 effects.previousBalanceDelta = 0 &- old.balanceDelta
             }
             if oldEvent != newOrder.event { effects.movedFromEvent = oldEvent }

@@ -4,7 +4,7 @@ import RefundCore
 struct PartitionImage: Sendable {
     var sequence: UInt64
     var states: [OrderState]
-    var balances: [String: Int64]
+    var balances: [BalanceKey: Int64]
     var released: [String: Int64]
     var outbox: [OutboxRecord]
 }
@@ -13,7 +13,7 @@ struct PartitionImage: Sendable {
 ///
 ///     u8       version (1)
 ///     uvarint  order count, then each order state (``OrderStateCodec``) in slot order
-///     uvarint  balance count, then (string customer, svarint amount) in ascending customer order
+///     uvarint  balance count, then (string customer, string currency, svarint amount) in ascending order
 ///     uvarint  inventory count, then (string ticket type, svarint units) in ascending order
 ///     uvarint  outbox count, then (uvarint sequence, svarint at, uvarint slot, uvarint refund, u8 kind, bool notify)
 enum PartitionImageCodec {
@@ -25,8 +25,12 @@ enum PartitionImageCodec {
         writer.uvarint(UInt64(image.states.count))
         for state in image.states { OrderStateCodec.encode(state, into: &writer) }
         writer.uvarint(UInt64(image.balances.count))
-        for (customer, amount) in image.balances.sorted(by: { $0.key < $1.key }) {
-            writer.string(customer)
+        let balances = image.balances.sorted {
+            ($0.key.customer, $0.key.currency) < ($1.key.customer, $1.key.currency)
+        }
+        for (key, amount) in balances {
+            writer.string(key.customer)
+            writer.string(key.currency)
             writer.svarint(amount)
         }
         writer.uvarint(UInt64(image.released.count))
@@ -54,10 +58,11 @@ enum PartitionImageCodec {
         var states: [OrderState] = []
         states.reserveCapacity(count)
         for _ in 0..<count { states.append(try OrderStateCodec.decode(from: &reader)) }
-        var balances: [String: Int64] = [:]
+        var balances: [BalanceKey: Int64] = [:]
         for _ in 0..<(try bounded(&reader, "balance")) {
             let customer = try reader.string()
-            balances[customer] = try reader.svarint()
+            let currency = try reader.string()
+            balances[BalanceKey(customer: customer, currency: currency)] = try reader.svarint()
         }
         var released: [String: Int64] = [:]
         for _ in 0..<(try bounded(&reader, "inventory")) {

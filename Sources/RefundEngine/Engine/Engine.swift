@@ -146,12 +146,12 @@ public final class Engine: Sendable {
         var result = try await partition.createRefund(
             orderID, options, caller: caller, childrenActive: childrenActive, balance: nil, requestNumber: requestNumber,
             adminNote: adminNote)
-        if case .needsBalance(let customer) = result {
+        if case .needsBalance(let customer, let currency) = result {
             // Wallet top-up: read the balance across partitions and debit under a per-customer lock, so two
             // top-up refunds cannot both spend the same balance. Credits need no lock: they only add.
             let lock = await topUpLocks.acquire(customer)
             defer { Task { await lock.release() } }
-            let balance = await self.balance(customer: customer)
+            let balance = await self.balance(customer: customer, currency: currency)
             result = try await partition.createRefund(
                 orderID, options, caller: caller, childrenActive: childrenActive, balance: balance,
                 requestNumber: requestNumber, adminNote: adminNote)
@@ -176,7 +176,10 @@ public final class Engine: Sendable {
         let childrenActive = await childrenActive(orderID)
         let partition = partition(for: orderID)
         let summary = await partition.orderSummary(orderID)
-        let balance = summary?.hasTopUps == true ? await self.balance(customer: summary?.customer ?? "") : 0
+        var balance: Int64 = 0
+        if let summary, summary.hasTopUps, let customer = summary.customer {
+            balance = await self.balance(customer: customer, currency: summary.currency)
+        }
         let preview = try await partition.preview(orderID, options, caller: caller, childrenActive: childrenActive, balance: balance)
         try await durable(partition)
         return preview
@@ -360,9 +363,18 @@ public final class Engine: Sendable {
 
     /// `balance.get`: the customer's account balance as the engine has seen it move (top-ups, wallet spending,
     /// refunds to the wallet or balance, top-up refunds).
-    public func balance(customer: String) async -> Int64 {
+    public func balance(customer: String, currency: Currency) async -> Int64 {
         var total: Int64 = 0
-        for partition in partitions { total &+= await partition.balance(of: customer) }
+        for partition in partitions { total &+= await partition.balance(of: customer, currency: currency.code) }
+        return total
+    }
+
+    /// `balance.get` for every currency the customer has moved money in: currency code → balance.
+    public func balances(customer: String) async -> [String: Int64] {
+        var total: [String: Int64] = [:]
+        for partition in partitions {
+            for (currency, amount) in await partition.balances(of: customer) { total[currency, default: 0] &+= amount }
+        }
         return total
     }
 

@@ -57,11 +57,11 @@ extension Partition {
 
     func timeline(_ orderID: String) throws(RefundError) -> [TimelineEntry] { states[try slot(orderID)].timeline }
 
-    func orderSummary(_ orderID: String) -> (customer: String?, hasTopUps: Bool, isParentCandidate: Bool)? {
+    func orderSummary(_ orderID: String) -> (customer: String?, currency: Currency, hasTopUps: Bool)? {
         guard let slot = slots[orderID] else { return nil }
         let order = states[slot].order
         let topUps = order.lines.indices.contains { states[slot].lineStatus[$0] == .active && order.lines[$0].kind == .walletTopUp }
-        return (order.customer, topUps, true)
+        return (order.customer, order.currency, topUps)
     }
 
     /// Whether any child order of `parent` held here is not fully refunded.
@@ -70,7 +70,16 @@ extension Partition {
         return children.contains { !states[$0].isFullyRefunded }
     }
 
-    func balance(of customer: String) -> Int64 { balances[customer] ?? 0 }
+    func balance(of customer: String, currency: String) -> Int64 {
+        balances[BalanceKey(customer: customer, currency: currency)] ?? 0
+    }
+
+    /// The customer's balance movements here, per currency code.
+    func balances(of customer: String) -> [String: Int64] {
+        var out: [String: Int64] = [:]
+        for (key, amount) in balances where key.customer == customer { out[key.currency] = amount }
+        return out
+    }
 
     func allStates() -> [OrderState] { states }
 

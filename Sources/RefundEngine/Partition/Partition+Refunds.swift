@@ -7,7 +7,7 @@ enum CreateResult: Sendable {
     /// A repeat of an idempotent request: the first result.
     case repeated(Refund)
     /// The selection refunds a wallet top-up: the engine must supply the customer's balance and ask again.
-    case needsBalance(customer: String)
+    case needsBalance(customer: String, currency: Currency)
 }
 
 extension Partition {
@@ -38,7 +38,7 @@ extension Partition {
                     && (options.lines?.contains(state.order.lines[$0].id) ?? true)
             })
         {
-            return .needsBalance(customer: customer)
+            return .needsBalance(customer: customer, currency: state.order.currency)
         }
         let context = context(caller, childrenActive: childrenActive, balance: balance ?? 0)
         let plan = try RefundPlanner.plan(state, options, context: context)

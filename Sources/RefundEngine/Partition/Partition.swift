@@ -18,7 +18,7 @@ actor Partition {
     var childrenOf: [String: [Int]] = [:]
     /// Customer → Σ balance movements of this partition's orders. A customer's balance is the sum over all
     /// partitions: no cross-partition lock on the hot path, no lost update.
-    var balances: [String: Int64] = [:]
+    var balances: [BalanceKey: Int64] = [:]
     /// Ticket type → units released by this partition's refunds.
     var released: [String: Int64] = [:]
     /// Outbox records: compact (no references), turned into ``OutboxEvent``s when read.
@@ -142,10 +142,11 @@ actor Partition {
 
     func absorb(_ effects: ChangeEffects) {
         if let customer = effects.customer, effects.balanceDelta != 0 {
-            balances[customer, default: 0] &+= effects.balanceDelta
+            balances[BalanceKey(customer: customer, currency: effects.currency), default: 0] &+= effects.balanceDelta
         }
         if let previous = effects.previousCustomer, effects.previousBalanceDelta != 0 {
-            balances[previous, default: 0] &+= effects.previousBalanceDelta
+            balances[BalanceKey(customer: previous, currency: effects.previousCurrency), default: 0] &+=
+                effects.previousBalanceDelta
         }
         for ticketType in effects.released { released[ticketType, default: 0] &+= 1 }
     }
@@ -226,6 +227,12 @@ actor Partition {
         else { throw RefundError(.refundNotFound, "no refund '\(refundID.prefix(140))'") }
         return (slot, parsed.number)
     }
+}
+
+/// A customer's balance in one currency: balances never mix currencies.
+struct BalanceKey: Hashable, Sendable {
+    var customer: String
+    var currency: String
 }
 
 /// An outbox entry as a partition keeps it: 32 bytes, no references (a bulk cancellation writes two per order).

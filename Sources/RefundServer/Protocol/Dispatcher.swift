@@ -33,7 +33,11 @@ struct Dispatcher: Sendable {
     struct EventList: Encodable, Sendable { var events: [OutboxEvent] }
     struct Balance: Encodable, Sendable {
         var customer: String
-        var balance: Int64
+        /// The balance in the requested currency (absent when none was asked for).
+        var currency: String?
+        var balance: Int64?
+        /// Every currency the customer's balance has moved in: code → minor units.
+        var balances: [String: Int64]
     }
     struct Inventory: Encodable, Sendable { var released: [String: Int64] }
     struct Empty: Encodable, Sendable {}
@@ -150,9 +154,18 @@ struct Dispatcher: Sendable {
             return try await engine.openDispute(orderID: id, reason: reason, caller: caller)
         case .disputeClose(let id, let outcome, let note):
             return try await engine.closeDispute(orderID: id, outcome: outcome, note: note, caller: caller)
-        case .balanceGet(let customer):
+        case .balanceGet(let customer, let currency):
             try Handle.validate(customer, field: "customer")
-            return Balance(customer: customer, balance: await engine.balance(customer: customer))
+            let all = await engine.balances(customer: customer)
+            if let code = currency {
+                guard let currency = Currency(code: code) else {
+                    throw RefundError(.invalidCurrency, "currency '\(code.prefix(16))' is not an ISO 4217 code")
+                }
+                return Balance(
+                    customer: customer, currency: currency.code,
+                    balance: await engine.balance(customer: customer, currency: currency), balances: all)
+            }
+            return Balance(customer: customer, currency: nil, balance: nil, balances: all)
         case .inventoryGet(let ticketType):
             let released = await engine.inventoryReleased()
             if let ticketType { return Inventory(released: [ticketType: released[ticketType] ?? 0]) }

@@ -27,7 +27,7 @@ enum Operation: Sendable {
     case refundRequests(limit: Int)
     case disputeOpen(orderID: String, reason: String?)
     case disputeClose(orderID: String, outcome: DisputeOutcome, note: String?)
-    case balanceGet(customer: String)
+    case balanceGet(customer: String, currency: String?)
     case inventoryGet(ticketType: String?)
     case bulkCancelEvent(BulkCancelRequest, wait: Bool)
     case bulkStatus(jobID: String)
@@ -115,7 +115,7 @@ enum Operation: Sendable {
             return .disputeClose(
                 orderID: try string("order_id"), outcome: try c.decode(DisputeOutcome.self, forKey: "outcome"),
                 note: try optionalString("note"))
-        case "balance.get": return .balanceGet(customer: try string("customer"))
+        case "balance.get": return .balanceGet(customer: try string("customer"), currency: try optionalString("currency"))
         case "inventory.get": return .inventoryGet(ticketType: try optionalString("ticket_type"))
         case "bulk.cancel_event":
             let options = try RefundOptions(from: decoder)
