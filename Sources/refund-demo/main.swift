@@ -7,7 +7,7 @@ import RefundStorage
 //
 // Usage: refund-demo [orders] [--partitions N] [--data DIR] [--memory] [--fsync always|never|interval:MS]
 //
-// By default the engine is durable, on ./refund-data/demo (recreated on each run), with fsync=always: the
+// By default the engine is durable, on ./refund-demo-data (recreated on each run), with fsync=always: the
 // orders are loaded, a snapshot is taken, the event is previewed with a dry run and then cancelled; the demo
 // then closes the engine and opens the directory again to time recovery.
 
@@ -47,7 +47,7 @@ func fail(_ message: String) -> Never {
 
 var orderCount = 100_000
 var partitions = EngineConfiguration.activeProcessorCount
-var directory: String? = "./refund-data/demo"
+var directory: String? = "./refund-demo-data"
 var fsync = FsyncPolicy.always
 var arguments = Array(CommandLine.arguments.dropFirst())
 while !arguments.isEmpty {
