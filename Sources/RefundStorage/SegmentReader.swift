@@ -274,6 +274,9 @@ public struct LogRecordIterator: Sendable {
     private var blockFirst: UInt64 = 0
     private var expected: UInt64?
     private var finished = false
+    /// Set when reading stopped at a torn tail: the file, the offset of the damaged last block, and the bytes from
+    /// there to the end (what recovery will cut at the next open). Reading never changes the file.
+    public private(set) var tornTail: (file: String, offset: Int, bytes: Int)?
 
     init(fileSystem: any StorageFileSystem, entries: [LogReader.SegmentEntry], from: UInt64) {
         self.fileSystem = fileSystem
@@ -316,6 +319,7 @@ public struct LogRecordIterator: Sendable {
             case .truncated(let reason), .invalid(let reason):
                 if isLastSegment, SegmentFormat.nextValidFrame(bytes, from: offset + 1) == nil {
                     finished = true  // torn tail: recovery cuts it; readers stop before it
+                    tornTail = (path, offset, bytes.count - offset)
                 } else {
                     throw StorageError.corruption(reason, path: path, offset: Int64(offset))
                 }
@@ -344,6 +348,7 @@ public struct LogRecordIterator: Sendable {
         guard let header = decoded else {
             if isLastSegment, SegmentFormat.nextValidFrame(bytes, from: 0) == nil {
                 finished = true
+                tornTail = (path, 0, bytes.count)
                 return
             }
             throw StorageError.corruption(problem, path: path, offset: 0)

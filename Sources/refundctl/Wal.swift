@@ -53,6 +53,7 @@ struct Wal: ParsableCommand {
                     Console.out(Render.table(["log", "segments", "bytes", "snapshots", "records", "first", "last", "problems"], rows))
                     for log in report.logs {
                         for problem in log.problems { Console.out("problem \(log.name): \(problem)") }
+                        if let torn = log.tornTail { Console.out("torn tail \(log.name): \(torn)") }
                     }
                     Console.out(report.ok ? "ok: no problems" : "FAILED: \(report.logs.reduce(0) { $0 + $1.problems.count }) problem(s)")
                 }

@@ -236,6 +236,17 @@ struct EngineImage: Equatable {
         #expect(!damaged.ok)
         #expect(damaged.logs[0].problems.first?.contains(segment) == true)
         #expect(FileManager.default.contents(atPath: p0 + "/" + segment)?.count == size)
+
+        // Half a block appended at the end (a crash mid-write) is reported as a torn tail, not a problem.
+        let p1 = dir.path + "/p1"
+        let last = try #require(FileManager.default.contentsOfDirectory(atPath: p1).filter { $0.hasSuffix(".log") }.sorted().last)
+        let handle = try #require(FileHandle(forWritingAtPath: p1 + "/" + last))
+        handle.seekToEndOfFile()
+        handle.write(Data([0x52, 0x46, 0x42, 0x4B, 0, 0, 1, 0, 9, 9]))
+        handle.closeFile()
+        let torn = inspector.verify()
+        #expect(torn.logs[1].problems.isEmpty)
+        #expect(torn.logs[1].tornTail?.contains(last) == true)
     }
 }
 

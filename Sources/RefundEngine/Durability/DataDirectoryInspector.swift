@@ -27,10 +27,14 @@ public struct DataDirectoryInspector: Sendable {
         public var firstSequence: UInt64?
         public var lastSequence: UInt64?
         public var problems: [String]
+        /// A damaged or incomplete last block at the end of the last segment: what a crash mid-write leaves, never
+        /// acknowledged, and cut off at the next open. Reported, not a problem. (A corrupted last block looks
+        /// the same: the log cannot tell them apart.)
+        public var tornTail: String?
 
         enum CodingKeys: String, CodingKey {
             case name, segments, snapshots, records, problems
-            case firstSequence = "first_sequence", lastSequence = "last_sequence"
+            case firstSequence = "first_sequence", lastSequence = "last_sequence", tornTail = "torn_tail"
         }
     }
 
@@ -86,7 +90,7 @@ public struct DataDirectoryInspector: Sendable {
 
     func inspect(_ name: String) -> LogInfo {
         let path = storagePath(directory, name)
-        var info = LogInfo(name: name, segments: [], snapshots: [], records: 0, problems: [])
+        var info = LogInfo(name: name, segments: [], snapshots: [], records: 0, problems: [], tornTail: nil)
         let reader = LogReader(directory: path, fileSystem: fileSystem)
         do throws(StorageError) {
             for file in try reader.segmentFiles() {
@@ -100,6 +104,9 @@ public struct DataDirectoryInspector: Sendable {
                 if let problem = decodeProblem(name, record) {
                     info.problems.append("record \(record.sequence): \(problem)")
                 }
+            }
+            if let torn = iterator.tornTail {
+                info.tornTail = "\(torn.file): \(torn.bytes) bytes from offset \(torn.offset) (cut at the next open)"
             }
         } catch {
             info.problems.append("\(error.path ?? path)\(error.offset.map { " at byte \($0)" } ?? ""): \(error.message)")
