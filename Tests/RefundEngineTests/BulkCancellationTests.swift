@@ -82,6 +82,25 @@ import Testing
         #expect(await engine.events(after: 0).contains { $0.kind == .bulkUpdate && $0.jobID == status.jobID })
     }
 
+    @Test func amountsOfDifferentCurrenciesAreNeverAdded() async throws {
+        let engine = Fixtures.engine(partitions: 2)
+        try await engine.putOrder(Fixtures.tickets(id: "ord_gbp", event: "evt_uk", count: 2))  // 100.00 GBP
+        var euro = Fixtures.tickets(id: "ord_eur", event: "evt_fr", count: 1, price: 7000)
+        euro.currency = .eur
+        try await engine.putOrder(euro)
+        let both = try await engine.runBulkCancellation(
+            BulkCancelRequest(events: ["evt_uk", "evt_fr"], options: Self.settings), caller: Fixtures.staff)
+        #expect(both.succeeded == 2)
+        #expect(both.currency == nil && both.refunded == 0 && both.feeRetained == 0)
+        #expect(both.byCurrency["GBP"] == BulkAmounts(refunded: 10_000 - 200, feeRetained: 200))
+        #expect(both.byCurrency["EUR"] == BulkAmounts(refunded: 7_000 - 200, feeRetained: 200))
+
+        try await engine.putOrder(Fixtures.tickets(id: "ord_gbp2", event: "evt_uk2", count: 1))
+        let one = try await engine.runBulkCancellation(
+            BulkCancelRequest(events: ["evt_uk2"], options: Self.settings, dryRun: true), caller: Fixtures.staff)
+        #expect(one.currency == "GBP" && one.refunded == 4_800 && one.feeRetained == 200)
+    }
+
     @Test func parentsAfterTheirChildren() async throws {
         let engine = Fixtures.engine(partitions: 4)
         try await engine.putOrder(Fixtures.tickets(id: "ord_parent", event: "evt_p", count: 1))

@@ -49,15 +49,65 @@ public struct BulkJobStatus: Sendable, Equatable, Codable {
     public var pending: Int
     public var failed: Int
     public var skipped: Int
+    /// Money refunded, in minor units of `currency`. Amounts of different currencies are never added: when a
+    /// job's refunds span several currencies, `currency` is nil, `refunded` and `fee_retained` are 0, and
+    /// `by_currency` holds the amounts.
     public var refunded: Int64
     public var feeRetained: Int64
+    public var currency: String?
+    /// Refunded and retained amounts per currency code.
+    public var byCurrency: [String: BulkAmounts]
     public var skippedOrders: [BulkOrderIssue]
     public var failedOrders: [BulkOrderIssue]
 
     enum CodingKeys: String, CodingKey {
-        case state, total, processed, succeeded, pending, failed, skipped, refunded
+        case state, total, processed, succeeded, pending, failed, skipped, refunded, currency
         case jobID = "job_id", dryRun = "dry_run", feeRetained = "fee_retained", skippedOrders = "skipped_orders"
-        case failedOrders = "failed_orders"
+        case failedOrders = "failed_orders", byCurrency = "by_currency"
+    }
+
+    /// Sets `refunded`, `fee_retained` and `currency` from `byCurrency`.
+    mutating func settleAmounts() {
+        if byCurrency.count == 1, let (code, amounts) = byCurrency.first {
+            currency = code
+            refunded = amounts.refunded
+            feeRetained = amounts.feeRetained
+        } else {
+            currency = nil
+            refunded = 0
+            feeRetained = 0
+        }
+    }
+}
+
+/// Money of one currency in a bulk job.
+public struct BulkAmounts: Sendable, Equatable, Codable {
+    public var refunded: Int64
+    public var feeRetained: Int64
+
+    public init(refunded: Int64 = 0, feeRetained: Int64 = 0) {
+        self.refunded = refunded
+        self.feeRetained = feeRetained
+    }
+
+    mutating func add(_ other: BulkAmounts) {
+        refunded &+= other.refunded
+        feeRetained &+= other.feeRetained
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case refunded
+        case feeRetained = "fee_retained"
+    }
+}
+
+extension [String: BulkAmounts] {
+    mutating func add(_ currency: String, refunded: Int64, feeRetained: Int64) {
+        self[currency, default: BulkAmounts()].add(BulkAmounts(refunded: refunded, feeRetained: feeRetained))
+    }
+
+    mutating func merge(_ other: [String: BulkAmounts]) {
+        for (currency, amounts) in other { self[currency, default: BulkAmounts()].add(amounts) }
     }
 }
 
@@ -68,13 +118,11 @@ struct JobRefundCounts: Sendable, Equatable {
     var succeeded = 0
     var pending = 0
     var failed = 0
-    var refunded: Int64 = 0
-    var feeRetained: Int64 = 0
+    var amounts: [String: BulkAmounts] = [:]
     var failedOrders: [String] = []
 
-    mutating func add(_ refund: Refund) {
-        refunded &+= refund.amount
-        feeRetained &+= refund.feeRetained
+    mutating func add(_ refund: Refund, currency: String) {
+        amounts.add(currency, refunded: refund.amount, feeRetained: refund.feeRetained)
         move(refund.orderID, to: refund.status, by: 1)
     }
 
@@ -96,8 +144,8 @@ struct BulkTally: Sendable {
     var pending = 0
     var failed = 0
     var skipped = 0
-    var refunded: Int64 = 0
-    var feeRetained: Int64 = 0
+    /// What a dry run would refund, per currency.
+    var amounts: [String: BulkAmounts] = [:]
     var skippedOrders: [BulkOrderIssue] = []
     var failedOrders: [BulkOrderIssue] = []
 
@@ -107,8 +155,7 @@ struct BulkTally: Sendable {
         pending += other.pending
         failed += other.failed
         skipped += other.skipped
-        refunded &+= other.refunded
-        feeRetained &+= other.feeRetained
+        amounts.merge(other.amounts)
         skippedOrders += other.skippedOrders
         failedOrders += other.failedOrders
     }
@@ -131,7 +178,8 @@ final class BulkJob: Sendable {
         self.status = Mutex(
             BulkJobStatus(
                 jobID: id, state: .running, dryRun: request.dryRun, total: total, processed: 0, succeeded: 0,
-                pending: 0, failed: 0, skipped: 0, refunded: 0, feeRetained: 0, skippedOrders: [], failedOrders: []))
+                pending: 0, failed: 0, skipped: 0, refunded: 0, feeRetained: 0, currency: nil, byCurrency: [:],
+                skippedOrders: [], failedOrders: []))
     }
 
     /// The status: tallies plus the refund counts of every partition.
@@ -142,10 +190,10 @@ final class BulkJob: Sendable {
             s.succeeded += c.succeeded
             s.pending += c.pending
             s.failed += c.failed
-            s.refunded &+= c.refunded
-            s.feeRetained &+= c.feeRetained
+            s.byCurrency.merge(c.amounts)
             s.failedOrders += c.failedOrders.map { BulkOrderIssue(orderID: $0, reason: "refund_failed") }
         }
+        s.settleAmounts()
         return s
     }
 
@@ -190,8 +238,7 @@ extension BulkJobStatus {
         pending += t.pending
         failed += t.failed
         skipped += t.skipped
-        refunded &+= t.refunded
-        feeRetained &+= t.feeRetained
+        byCurrency.merge(t.amounts)
         skippedOrders += t.skippedOrders
         failedOrders += t.failedOrders
     }

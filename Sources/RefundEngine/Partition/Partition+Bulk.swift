@@ -63,8 +63,7 @@ extension Partition {
             let refund = makeRefund(states[slot], plan, options, context)
             if dryRun {
                 tally.succeeded += 1
-                tally.refunded &+= refund.amount
-                tally.feeRetained &+= refund.feeRetained
+                tally.amounts.add(states[slot].order.currency.code, refunded: refund.amount, feeRetained: refund.feeRetained)
                 continue
             }
             commit(slot, [.refundCreated(refund, options: Partition.recorded(options))])

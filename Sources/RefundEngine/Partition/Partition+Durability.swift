@@ -29,7 +29,9 @@ extension Partition {
             refundCount += states[slot].refunds.count
             if states[slot].hasPendingTransaction { pendingSlots.insert(slot) }
             for refund in states[slot].refunds {
-                if let jobID = refund.jobID { jobCounts[jobID, default: JobRefundCounts()].add(refund) }
+                if let jobID = refund.jobID {
+                    jobCounts[jobID, default: JobRefundCounts()].add(refund, currency: states[slot].order.currency.code)
+                }
             }
         }
         if let last = outbox.last { shared.advanceSequence(past: last.sequence) }

@@ -114,7 +114,7 @@ actor Partition {
             if case .refundCreated(let refund, let options) = change {
                 refundCount += 1
                 if let jobID = refund.jobID {
-                    jobCounts[jobID, default: JobRefundCounts()].add(refund)
+                    jobCounts[jobID, default: JobRefundCounts()].add(refund, currency: states[slot].order.currency.code)
                     dirtyJobs.insert(jobID)
                 }
                 refundCreated(slot, refund, notify: options?.notify ?? true, emailText: options?.emailText)
