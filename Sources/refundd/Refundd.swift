@@ -60,8 +60,11 @@ struct Refundd: AsyncParsableCommand {
     @Option(help: "Number of partitions (default: the processor count). A data directory keeps its partition count.")
     var partitions: Int?
 
-    @Option(help: "Snapshot a partition after this many log records (default 1000000; 0: only at shutdown).")
+    @Option(help: "Snapshot a partition after this many log records (default 1000000; 0: no record trigger).")
     var snapshotEvery: Int?
+
+    @Option(help: "… or after this many bytes of log records (default 268435456; 0: no size trigger).")
+    var snapshotEveryBytes: Int?
 
     @Flag(help: "Cut a corrupt log at its last good record instead of refusing to start.")
     var repair = false
@@ -259,6 +262,7 @@ struct Settings {
         durability = DurabilityOptions(
             directory: command.dataDir ?? env["DATA_DIR"] ?? "./refund-data", fsync: fsync,
             snapshotEveryRecords: try int(command.snapshotEvery, "SNAPSHOT_EVERY", 1_000_000, range: 0...Int.max),
+            snapshotEveryBytes: try int(command.snapshotEveryBytes, "SNAPSHOT_EVERY_BYTES", 256 << 20, range: 0...Int.max),
             repair: command.repair || env["REPAIR"] == "1" || env["REPAIR"] == "true")
 
         let latency = try int(command.gatewayLatencyMs, "GATEWAY_LATENCY_MS", 0, range: 0...600_000)

@@ -134,6 +134,17 @@ struct EngineImage: Equatable {
         #expect(try #require(reopened.recoverySummary).ordersFromSnapshots > 0)
     }
 
+    @Test func snapshotsAlsoTriggerBySize() async throws {
+        let dir = TemporaryDirectory()
+        let engine = try await Engine.open(
+            configuration: EngineConfiguration(partitions: 1),
+            durability: DurabilityOptions(directory: dir.path, snapshotEveryRecords: 0, snapshotEveryBytes: 4096))
+        for i in 0..<100 { try await engine.putOrder(Fixtures.tickets(id: "ord_z\(i)", count: 2)) }
+        try await Task.sleep(for: .milliseconds(200))
+        let snapshots = try FileManager.default.contentsOfDirectory(atPath: dir.path + "/p0").filter { $0.hasSuffix(".snap") }
+        #expect(!snapshots.isEmpty)
+    }
+
     @Test func fsyncFailureStopsTheEngineAndNothingIsAcknowledged() async throws {
         let dir = TemporaryDirectory()
         let fs = FaultInjectingFileSystem()

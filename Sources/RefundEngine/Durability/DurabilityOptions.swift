@@ -8,8 +8,11 @@ public struct DurabilityOptions: Sendable {
     public var fsync: FsyncPolicy
     public var segmentBytes: Int
     /// Take a snapshot of a partition once its log has grown by this many records since the last one
-    /// (0: only on request and at clean shutdown).
+    /// (0: no record trigger).
     public var snapshotEveryRecords: Int
+    /// … or by this many bytes of records (before compression) since the last one (0: no size trigger). With
+    /// both at 0, snapshots are taken only on request and at clean shutdown.
+    public var snapshotEveryBytes: Int
     /// Truncate a corrupt log at the last good record instead of refusing to start (reports what was dropped).
     public var repair: Bool
     /// The file layer (a fault-injecting one in tests).
@@ -17,13 +20,14 @@ public struct DurabilityOptions: Sendable {
 
     public init(
         directory: String, fsync: FsyncPolicy = .always, segmentBytes: Int = 64 << 20,
-        snapshotEveryRecords: Int = 1_000_000, repair: Bool = false,
+        snapshotEveryRecords: Int = 1_000_000, snapshotEveryBytes: Int = 256 << 20, repair: Bool = false,
         fileSystem: any StorageFileSystem = PosixFileSystem()
     ) {
         self.directory = directory
         self.fsync = fsync
         self.segmentBytes = segmentBytes
         self.snapshotEveryRecords = snapshotEveryRecords
+        self.snapshotEveryBytes = snapshotEveryBytes
         self.repair = repair
         self.fileSystem = fileSystem
     }

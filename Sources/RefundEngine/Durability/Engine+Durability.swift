@@ -232,7 +232,10 @@ extension Engine {
     }
 
     private func maybeSnapshot(_ partition: Partition, _ journal: PartitionJournal) {
-        guard let every = durability?.snapshotEveryRecords, every > 0, journal.recordsSinceSnapshot >= every else { return }
+        guard let durability else { return }
+        let byRecords = durability.snapshotEveryRecords > 0 && journal.recordsSinceSnapshot >= durability.snapshotEveryRecords
+        let byBytes = durability.snapshotEveryBytes > 0 && journal.recordBytesSinceSnapshot >= durability.snapshotEveryBytes
+        guard byRecords || byBytes else { return }
         let start = snapshotting.withLock { $0.insert(partition.index).inserted }
         guard start else { return }
         journal.resetSnapshotCounter()

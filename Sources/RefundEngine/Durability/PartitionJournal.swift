@@ -24,6 +24,7 @@ final class PartitionJournal: Sendable {
     /// for durability after an operation).
     private let appended = Atomic<UInt64>(0)
     private let sinceSnapshot = Atomic<Int>(0)
+    private let bytesSinceSnapshot = Atomic<Int>(0)
     /// The log position the newest snapshot covers.
     private let snapshotSequence = Atomic<UInt64>(0)
 
@@ -38,7 +39,13 @@ final class PartitionJournal: Sendable {
     /// Records appended since the last snapshot.
     var recordsSinceSnapshot: Int { sinceSnapshot.load(ordering: .relaxed) }
 
-    func resetSnapshotCounter() { sinceSnapshot.store(0, ordering: .relaxed) }
+    /// Bytes of records appended since the last snapshot (before compression).
+    var recordBytesSinceSnapshot: Int { bytesSinceSnapshot.load(ordering: .relaxed) }
+
+    func resetSnapshotCounter() {
+        sinceSnapshot.store(0, ordering: .relaxed)
+        bytesSinceSnapshot.store(0, ordering: .relaxed)
+    }
 
     /// Records that a snapshot now covers `sequence`; returns the position the previous one covered.
     @discardableResult
@@ -58,9 +65,11 @@ final class PartitionJournal: Sendable {
             writer.uvarint(UInt64(range.count))
         }
         ChangeCodec.encode(orderID: orderID, changes, into: &writer)
-        let sequence = try log.append(writer.take())
+        let record = writer.take()
+        let sequence = try log.append(record)
         appended.store(sequence, ordering: .releasing)
         sinceSnapshot.add(1, ordering: .relaxed)
+        bytesSinceSnapshot.add(record.count, ordering: .relaxed)
         return sequence
     }
 
