@@ -146,3 +146,12 @@ import Testing
         #expect(early.adding(milliseconds: -10).milliseconds == Int64.min)
     }
 }
+
+@Test func saturatingAddClampsInsteadOfWrapping() {
+    #expect(CheckedMoney.saturatingAdd(1, 2) == 3)
+    #expect(CheckedMoney.saturatingAdd(Int64.max, 1) == Int64.max)
+    #expect(CheckedMoney.saturatingAdd(Int64.min, -1) == Int64.min)
+    var value = Int64.max - 1
+    value.addSaturating(5)
+    #expect(value == Int64.max)
+}

@@ -141,6 +141,25 @@ import Testing
         #expect(await engine.balances(customer: "cus_fx") == ["GBP": 0, "EUR": -3000])
     }
 
+    @Test func aBalanceNeverWrapsPastInt64() async throws {
+        let engine = Fixtures.engine(partitions: 1)
+        func topUp(_ id: String) -> Order {
+            Order(
+                id: id, event: "evt_big", customer: "cus_rich", currency: .gbp,
+                lines: [OrderLine(id: "l1", kind: .walletTopUp, price: Int64.max / 2 + 1)],
+                tenders: [Tender(id: "t1", method: .card, amount: Int64.max / 2 + 1, gatewayRef: "pi_big")])
+        }
+        try await engine.putOrder(topUp("ord_big1"))
+        let before = await engine.balance(customer: "cus_rich", currency: .gbp)
+        let error = await #expect(throws: RefundError.self) { try await engine.putOrder(topUp("ord_big2")) }
+        #expect(error?.code == .amountOverflow)
+        #expect(error?.message.contains("cus_rich") == true)
+        #expect(await engine.balance(customer: "cus_rich", currency: .gbp) == before)
+        let missing = await #expect(throws: RefundError.self) { try await engine.order("ord_big2") }
+        #expect(missing?.code == .orderNotFound)
+        #expect(await engine.putOrders([topUp("ord_big3")]).map(\.error.code) == [.amountOverflow])
+    }
+
     @Test func parentWaitsForChildren() async throws {
         let engine = Fixtures.engine(partitions: 4)
         try await engine.putOrder(Fixtures.tickets(id: "ord_parent", count: 1))

@@ -34,6 +34,11 @@ public struct OrderTotals: Sendable, Equatable, Hashable, Codable {
 /// One order and everything that happened to it: the aggregate a partition keeps per order.
 ///
 /// Mutated only by ``apply(_:)``; every query is derived from it.
+///
+/// Arithmetic here uses `&+`/`&-` deliberately: every sum is over parts of one order (its lines, fees, booking
+/// fee, tenders, and refunds that never exceed its tenders), and `OrderValidation` proved with checked
+/// arithmetic that the order's whole total fits in an `Int64`. So none of these can overflow; sums across
+/// orders use `CheckedMoney.saturatingAdd`.
 public struct OrderState: Sendable, Equatable {
     /// The fields live in one copy-on-write box: copying an OrderState (passing it to the planner, returning it
     /// from a partition) is one retain instead of one per field, which the bulk path does for every order.

@@ -91,8 +91,8 @@ public struct BulkAmounts: Sendable, Equatable, Codable {
     }
 
     mutating func add(_ other: BulkAmounts) {
-        refunded &+= other.refunded
-        feeRetained &+= other.feeRetained
+        refunded.addSaturating(other.refunded)
+        feeRetained.addSaturating(other.feeRetained)
     }
 
     enum CodingKeys: String, CodingKey {

@@ -365,7 +365,10 @@ public final class Engine: Sendable {
     /// refunds to the wallet or balance, top-up refunds).
     public func balance(customer: String, currency: Currency) async -> Int64 {
         var total: Int64 = 0
-        for partition in partitions { total &+= await partition.balance(of: customer, currency: currency.code) }
+        for partition in partitions {
+            total.addSaturating(await partition.balance(of: customer, currency: currency.code))
+        }
+        await readBarrier()
         return total
     }
 
@@ -373,8 +376,11 @@ public final class Engine: Sendable {
     public func balances(customer: String) async -> [String: Int64] {
         var total: [String: Int64] = [:]
         for partition in partitions {
-            for (currency, amount) in await partition.balances(of: customer) { total[currency, default: 0] &+= amount }
+            for (currency, amount) in await partition.balances(of: customer) {
+                total[currency, default: 0].addSaturating(amount)
+            }
         }
+        await readBarrier()
         return total
     }
 
@@ -382,8 +388,9 @@ public final class Engine: Sendable {
     public func inventoryReleased() async -> [String: Int64] {
         var total: [String: Int64] = [:]
         for partition in partitions {
-            for (ticketType, units) in await partition.inventoryReleased() { total[ticketType, default: 0] &+= units }
+            for (ticketType, units) in await partition.inventoryReleased() { total[ticketType, default: 0] += units }
         }
+        await readBarrier()
         return total
     }
 
@@ -399,6 +406,7 @@ public final class Engine: Sendable {
             events += await partition.events(after: cursor, upTo: watermark, limit: limit)
         }
         events.sort { $0.sequence < $1.sequence }
+        await readBarrier()
         return Array(events.prefix(limit))
     }
 
@@ -453,13 +461,23 @@ public final class Engine: Sendable {
         return false
     }
 
-    /// Runs `body` on every partition concurrently and concatenates the results in partition order.
+    /// Runs `body` on every partition concurrently and concatenates the results in partition order, once what
+    /// it read is durable (see ``readBarrier()``).
     func gather<T: Sendable>(_ body: @escaping @Sendable (Partition) async -> [T]) async -> [T] {
-        await withTaskGroup(of: (Int, [T]).self) { group in
+        let result = await withTaskGroup(of: (Int, [T]).self) { group in
             for (i, partition) in partitions.enumerated() { group.addTask { (i, await body(partition)) } }
             var parts = [[T]](repeating: [], count: partitions.count)
             for await (i, part) in group { parts[i] = part }
             return parts.flatMap { $0 }
         }
+        await readBarrier()
+        return result
+    }
+
+    /// Reads across partitions return only once everything each partition had appended is durable, so no
+    /// caller sees a change a crash could take back. (A failed log stops the engine; these non-throwing reads
+    /// then return what memory holds, and every change is refused with `engine_stopped`.)
+    func readBarrier() async {
+        for partition in partitions where partition.journal != nil { try? await durable(partition) }
     }
 }

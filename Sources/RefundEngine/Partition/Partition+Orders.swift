@@ -16,6 +16,7 @@ extension Partition {
             commit(slot, [.replaced(order, at: now, by: caller)])
             return OrderView(states[slot])
         }
+        try checkBalanceRoom(for: order)
         insert(order, by: caller)
         return OrderView(states[states.count - 1])
     }
@@ -28,6 +29,12 @@ extension Partition {
         slots.reserveCapacity(slots.count + orders.count)
         for (i, order) in orders.enumerated() {
             if slots[order.id] == nil {
+                do throws(RefundError) {
+                    try checkBalanceRoom(for: order)
+                } catch {
+                    errors.append((i, error))
+                    continue
+                }
                 insert(order, by: caller)  // the common case: a new order, no view built
                 continue
             }
@@ -38,6 +45,19 @@ extension Partition {
             }
         }
         return errors
+    }
+
+    /// Refuses an order whose wallet top-ups or spending would push its customer's balance here past `Int64`
+    /// (`amount_overflow`), before anything is stored.
+    func checkBalanceRoom(for order: Order) throws(RefundError) {
+        let effects = OrderState.placementEffects(of: order)
+        guard let customer = effects.customer, effects.balanceDelta != 0 else { return }
+        let current = balances[BalanceKey(customer: customer, currency: effects.currency)] ?? 0
+        guard !current.addingReportingOverflow(effects.balanceDelta).overflow else {
+            throw RefundError(
+                .amountOverflow,
+                "order \(order.id) would take customer \(customer)'s \(effects.currency) balance past a 64-bit amount")
+        }
     }
 
     func insert(_ order: Order, by caller: String, at now: Timestamp? = nil) {

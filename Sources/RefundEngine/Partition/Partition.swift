@@ -142,13 +142,13 @@ actor Partition {
 
     func absorb(_ effects: ChangeEffects) {
         if let customer = effects.customer, effects.balanceDelta != 0 {
-            balances[BalanceKey(customer: customer, currency: effects.currency), default: 0] &+= effects.balanceDelta
+            balances[BalanceKey(customer: customer, currency: effects.currency), default: 0].addSaturating(effects.balanceDelta)
         }
         if let previous = effects.previousCustomer, effects.previousBalanceDelta != 0 {
-            balances[BalanceKey(customer: previous, currency: effects.previousCurrency), default: 0] &+=
-                effects.previousBalanceDelta
+            balances[BalanceKey(customer: previous, currency: effects.previousCurrency), default: 0]
+                .addSaturating(effects.previousBalanceDelta)
         }
-        for ticketType in effects.released { released[ticketType, default: 0] &+= 1 }
+        for ticketType in effects.released { released[ticketType, default: 0] += 1 }  // units: cannot reach Int64.max
     }
 
     private func refundCreated(_ slot: Int, _ refund: Refund, notify: Bool, emailText: String?) {
