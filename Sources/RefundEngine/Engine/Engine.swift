@@ -67,6 +67,9 @@ public final class Engine: Sendable {
     @discardableResult
     public func putOrder(_ order: Order, caller: String = "checkout") async throws(RefundError) -> OrderView {
         try OrderValidation.validate(order)
+        // Registered before the child is stored, so a concurrent refund of the parent can never miss it. If the
+        // put then fails, the entry only costs that parent a cross-partition check that finds nothing: it is not
+        // state anyone can observe.
         if let parent = order.parent { parents.withLock { _ = $0.insert(parent) } }
         let partition = partition(for: order.id)
         let view = try await partition.put(order, by: caller)
