@@ -82,8 +82,12 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             swiftSettings: strict),
+        // Starts the real refundd for the tests that talk to it over a socket.
+        .target(name: "DaemonTestSupport", path: "Tests/DaemonTestSupport", swiftSettings: strict),
         .testTarget(
-            name: "RefundServerTests", dependencies: ["RefundServer", "RefundCore", "refundd"], swiftSettings: strict),
-        .testTarget(name: "RefundctlTests", dependencies: ["refundctl", "refundd"], swiftSettings: strict),
+            name: "RefundServerTests", dependencies: ["RefundServer", "RefundCore", "refundd", "DaemonTestSupport"],
+            swiftSettings: strict),
+        .testTarget(
+            name: "RefundctlTests", dependencies: ["refundctl", "refundd", "DaemonTestSupport"], swiftSettings: strict),
     ]
 )

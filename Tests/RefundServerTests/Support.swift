@@ -1,94 +1,10 @@
+import DaemonTestSupport
 import Foundation
 import Testing
 
 #if canImport(Glibc)
     import Glibc
 #endif
-
-/// The real `refundd` binary, started as a subprocess on an ephemeral port with a temporary data directory.
-final class Daemon: @unchecked Sendable {
-    // @unchecked: used by one test at a time.
-    let process = Process()
-    let dataDir: String
-    let port: Int
-    let logPath: String
-
-    static func binary() throws -> URL {
-        var candidates: [URL] = []
-        let argv0 = URL(fileURLWithPath: CommandLine.arguments[0])
-        candidates.append(argv0.deletingLastPathComponent().appendingPathComponent("refundd"))
-        candidates.append(Bundle.main.bundleURL.appendingPathComponent("refundd"))
-        candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("refundd"))
-        candidates.append(URL(fileURLWithPath: FileManager.default.currentDirectoryPath + "/.build/debug/refundd"))
-        for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate.path) {
-            return candidate
-        }
-        throw TestFailure("refundd not found next to the test bundle: \(candidates.map(\.path))")
-    }
-
-    static func temporaryDirectory() -> String {
-        let path = NSTemporaryDirectory() + "refundd-test-\(UUID().uuidString)"
-        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
-    }
-
-    /// Starts `refundd --port 0 --data-dir DIR ARGS` and waits for its `listening on` line.
-    init(dataDir: String? = nil, _ arguments: [String] = []) throws {
-        let dataDir = dataDir ?? Daemon.temporaryDirectory() + "/data"
-        self.dataDir = dataDir
-        self.logPath = dataDir + ".log"
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        process.executableURL = try Daemon.binary()
-        process.arguments = ["--port", "0", "--data-dir", dataDir] + arguments
-        let stdout = Pipe()
-        process.standardOutput = stdout
-        process.standardError = FileHandle(forWritingAtPath: logPath)
-        try process.run()
-        var text = ""
-        let reader = stdout.fileHandleForReading
-        while !text.contains("\n") {
-            let chunk = reader.availableData
-            if chunk.isEmpty { break }
-            text += String(decoding: chunk, as: UTF8.self)
-        }
-        guard let line = text.split(separator: "\n").first, line.hasPrefix("listening on 127.0.0.1:"),
-            let port = Int(line.dropFirst("listening on 127.0.0.1:".count))
-        else {
-            process.waitUntilExit()
-            let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-            throw TestFailure("refundd did not start (exit \(process.terminationStatus)): \(text) \(log)")
-        }
-        self.port = port
-    }
-
-    /// Sends `signal` and waits (at most `timeout`) for the exit status.
-    @discardableResult
-    func stop(_ signal: Int32 = SIGTERM, timeout: Double = 15) -> Int32 {
-        if process.isRunning { kill(process.processIdentifier, signal) }
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            return -1
-        }
-        return process.terminationStatus
-    }
-
-    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
-
-    deinit {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-    }
-}
-
-struct TestFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
 
 /// A blocking line client over a TCP socket.
 final class LineClient: @unchecked Sendable {

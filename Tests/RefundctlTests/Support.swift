@@ -1,3 +1,4 @@
+import DaemonTestSupport
 import Foundation
 import Testing
 
@@ -5,84 +6,10 @@ import Testing
     import Glibc
 #endif
 
-struct TestFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
-
 /// The built products (`refundd`, `refundctl`) next to the test bundle.
-func product(_ name: String) throws -> URL {
-    var candidates: [URL] = []
-    let argv0 = URL(fileURLWithPath: CommandLine.arguments[0])
-    candidates.append(argv0.deletingLastPathComponent().appendingPathComponent(name))
-    candidates.append(Bundle.main.bundleURL.appendingPathComponent(name))
-    candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent(name))
-    for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate.path) {
-        return candidate
-    }
-    throw TestFailure("\(name) not found next to the test bundle: \(candidates.map(\.path))")
-}
+func product(_ name: String) throws -> URL { try builtProduct(name) }
 
-func temporaryDirectory() -> String {
-    let path = NSTemporaryDirectory() + "refundctl-test-\(UUID().uuidString)"
-    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
-
-/// The real `refundd`, started on an ephemeral port with a temporary data directory (as in RefundServerTests).
-final class Daemon: @unchecked Sendable {
-    // @unchecked: used by one test at a time.
-    let process = Process()
-    let dataDir: String
-    let port: Int
-    let logPath: String
-
-    init(_ arguments: [String] = []) throws {
-        dataDir = temporaryDirectory() + "/data"
-        logPath = dataDir + ".log"
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        process.executableURL = try product("refundd")
-        process.arguments = ["--port", "0", "--data-dir", dataDir] + arguments
-        let stdout = Pipe()
-        process.standardOutput = stdout
-        process.standardError = FileHandle(forWritingAtPath: logPath)
-        try process.run()
-        var text = ""
-        let reader = stdout.fileHandleForReading
-        while !text.contains("\n") {
-            let chunk = reader.availableData
-            if chunk.isEmpty { break }
-            text += String(decoding: chunk, as: UTF8.self)
-        }
-        guard let line = text.split(separator: "\n").first, line.hasPrefix("listening on 127.0.0.1:"),
-            let port = Int(line.dropFirst("listening on 127.0.0.1:".count))
-        else {
-            process.waitUntilExit()
-            throw TestFailure("refundd did not start (exit \(process.terminationStatus)): \(text)")
-        }
-        self.port = port
-    }
-
-    @discardableResult
-    func stop(timeout: Double = 15) -> Int32 {
-        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            return -1
-        }
-        return process.terminationStatus
-    }
-
-    deinit {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
-    }
-}
+func temporaryDirectory() -> String { DaemonTestSupport.temporaryDirectory("refundctl-test") }
 
 struct Run {
     var status: Int32
