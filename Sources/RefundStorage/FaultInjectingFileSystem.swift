@@ -123,4 +123,8 @@ public final class FaultInjectingFileSystem: StorageFileSystem {
     }
     public func fileSize(_ path: String) throws(StorageError) -> Int64 { try base.fileSize(path) }
     public func fileExists(_ path: String) -> Bool { base.fileExists(path) }
+    public func lockExclusive(_ path: String, owner: String) throws(StorageError) -> StorageFileHandle {
+        try base.lockExclusive(path, owner: owner)
+    }
+    public func unlock(_ handle: StorageFileHandle) { base.unlock(handle) }
 }

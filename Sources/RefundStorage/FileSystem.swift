@@ -44,6 +44,40 @@ public protocol StorageFileSystem: Sendable {
     func truncate(_ path: String, toSize size: Int64) throws(StorageError)
     func fileSize(_ path: String) throws(StorageError) -> Int64
     func fileExists(_ path: String) -> Bool
+    /// Takes an exclusive lock on `path` (creating it) for as long as the handle is open, and writes `owner` into
+    /// it (who holds it, for the error a second opener gets). Fails with `.locked`, naming the holder, when anyone
+    /// else holds it: another process, or another handle in this one.
+    func lockExclusive(_ path: String, owner: String) throws(StorageError) -> StorageFileHandle
+    /// Releases a lock taken with ``lockExclusive(_:owner:)`` and closes its handle.
+    func unlock(_ handle: StorageFileHandle)
+}
+
+extension StorageFileSystem {
+    /// Creates a directory (and missing parents) and, when it was new, fsyncs its parent so the new entry
+    /// survives a power loss.
+    public func createDirectoryDurably(_ path: String) throws(StorageError) {
+        if fileExists(path) { return }
+        // Every directory this creates is fsynced into its parent, top down.
+        var missing: [String] = []
+        var current = path
+        while !fileExists(current), current != "/", current != ".", !current.isEmpty {
+            missing.append(current)
+            current = parentDirectory(of: current)
+        }
+        try createDirectory(path)
+        for directory in missing.reversed() { try fsyncDirectory(parentDirectory(of: directory)) }
+    }
+}
+
+/// This process's id (named in the lock file of a data directory).
+public func currentProcessID() -> Int32 { getpid() }
+
+/// The directory holding `path` ("." for a bare name).
+public func parentDirectory(of path: String) -> String {
+    var trimmed = Substring(path)
+    while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+    guard let slash = trimmed.lastIndex(of: "/") else { return "." }
+    return slash == trimmed.startIndex ? "/" : String(trimmed[..<slash])
 }
 
 /// Joins a directory and a name with exactly one "/".
@@ -187,6 +221,32 @@ public struct PosixFileSystem: StorageFileSystem {
 
     public func fileExists(_ path: String) -> Bool {
         access(path, F_OK) == 0
+    }
+
+    public func lockExclusive(_ path: String, owner: String) throws(StorageError) -> StorageFileHandle {
+        let fd = try retrying("open lock file", path) { open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644) }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let e = errno
+            let holder = (try? readFile(path)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+            _ = posixClose(fd)
+            guard e == EWOULDBLOCK else { throw StorageError.system("flock", path: path, errno: e) }
+            throw StorageError(
+                code: .locked,
+                message: "the data directory is in use (\(holder.isEmpty ? "holder unknown" : holder)); lock file \(path)",
+                path: path)
+        }
+        let handle = StorageFileHandle(descriptor: fd, path: path)
+        // Who holds it, for the next opener's error. Not a durability matter: the lock itself is the flock.
+        if ftruncate(fd, 0) == 0 {
+            let bytes = Array(owner.utf8)
+            _ = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        }
+        return handle
+    }
+
+    public func unlock(_ handle: StorageFileHandle) {
+        _ = flock(handle.descriptor, LOCK_UN)
+        _ = posixClose(handle.descriptor)
     }
 
     /// Runs a call that returns -1 and sets errno on failure, retrying while it is interrupted.

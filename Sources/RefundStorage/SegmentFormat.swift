@@ -27,6 +27,18 @@ public enum SegmentFormat {
     public static let maxRecordBytes = 16 << 20
     /// Blocks are cut once their uncompressed payload reaches this size (a single larger record gets a block alone).
     public static let maxBlockPayload = 1 << 20
+    /// The largest uncompressed payload a reader accepts: a full block plus one record of the largest size (and
+    /// its length prefix). Anything larger was not written by this log.
+    public static let maxUncompressedPayload = maxBlockPayload + maxRecordBytes + 16
+    /// The highest sequence number a file may carry (a segment's or block's first sequence, a block's last, a
+    /// snapshot's). Sequence numbers start at 1; capping them at `Int64.max` leaves 2^63 appends of room before
+    /// `UInt64` arithmetic on them (`next = first + count`, `last + 1`, `next - 1`) could overflow, so a number
+    /// read from disk is checked against this once and can then be used without overflow checks.
+    public static let maxSequence = UInt64(Int64.max)
+    /// LZ4 turns one stored byte into at most 255 output bytes (a run-length byte of 255), so an uncompressed
+    /// length above `stored * lz4MaxExpansion` cannot be what the stored bytes decompress to. Checked before
+    /// anything is allocated for the uncompressed bytes.
+    public static let lz4MaxExpansion: UInt64 = 256
 
     public static let filePrefix = "wal-"
     public static let fileSuffix = ".log"
@@ -63,7 +75,9 @@ public enum SegmentFormat {
         return w.bytes
     }
 
-    /// Decodes a segment header; nil when the bytes are short, carry the wrong magic or version, or fail the CRC.
+    /// Decodes a segment header; nil when the bytes are short, carry the wrong magic or version, fail the CRC, or
+    /// name a first sequence number outside `1...maxSequence` (a header that verifies but says so is corrupt:
+    /// sequence numbers start at 1, and the log counts on `nextSequence - 1` and `first + count` not wrapping).
     static func decodeHeader(_ bytes: [UInt8]) -> (header: SegmentHeader?, problem: String) {
         guard bytes.count >= headerSize else { return (nil, "segment header is short (\(bytes.count) bytes)") }
         var r = BinaryReader(bytes[0..<headerSize])
@@ -77,6 +91,9 @@ public enum SegmentFormat {
                 return (nil, "segment header checksum mismatch")
             }
             guard v == version else { return (nil, "unsupported segment format version \(v)") }
+            guard first >= 1, first <= maxSequence else {
+                return (nil, "segment header's first sequence \(first) is outside 1...\(maxSequence)")
+            }
             return (SegmentHeader(segmentNumber: number, firstSequence: first), "")
         } catch {
             return (nil, "segment header: \(error)")
@@ -141,15 +158,59 @@ public enum SegmentFormat {
             UInt32(bytes[end - 4]) | UInt32(bytes[end - 3]) << 8 | UInt32(bytes[end - 2]) << 16
             | UInt32(bytes[end - 1]) << 24
         guard crc.value == expected else { return .invalid("block checksum mismatch") }
-        guard count > 0, uncompressed <= UInt32(maxBlockPayload + maxRecordBytes + 16),
-            flags & flagLZ4 != 0 || stored == uncompressed
-        else {
-            return .invalid("block header fields are inconsistent")
+        // The checksum only says the writer wrote these numbers; every one of them is bounded here, once, so that
+        // readers can do arithmetic and allocate with them without overflow checks of their own.
+        if let problem = frameFieldProblem(
+            flags: flags, stored: stored, uncompressed: uncompressed, count: count, first: first)
+        {
+            return .invalid("block header fields are inconsistent: \(problem)")
         }
         let header = FrameHeader(
             flags: flags, storedLength: storedLength, uncompressedLength: Int(uncompressed),
             recordCount: Int(count), firstSequence: first)
         return .valid(header, payload: payload)
+    }
+
+    /// Why the numbers of a frame header cannot be what the writer produces, or nil when they can:
+    ///
+    /// - `count` is at least 1 and at most `uncompressed` (every record takes at least its 1-byte length prefix),
+    ///   so `decodeRecords` never reserves room for more records than there are bytes;
+    /// - `first` is in `1...maxSequence` and so is the last sequence `first + count - 1`, so `first + count`
+    ///   (the next block's first sequence) cannot overflow;
+    /// - `uncompressed` is at most ``maxUncompressedPayload``;
+    /// - a raw payload is stored as is (`stored == uncompressed`); an LZ4 payload is only written when it is
+    ///   smaller than the raw bytes (`stored < uncompressed`), and cannot expand by more than ``lz4MaxExpansion``,
+    ///   so a few stored bytes never make the reader allocate megabytes.
+    static func frameFieldProblem(
+        flags: UInt32, stored: UInt32, uncompressed: UInt32, count: UInt32, first: UInt64
+    ) -> String? {
+        guard count >= 1 else { return "record count is 0" }
+        guard count <= uncompressed else {
+            return "record count \(count) exceeds the \(uncompressed) uncompressed payload bytes"
+        }
+        guard uncompressed <= maxUncompressedPayload else {
+            return "uncompressed length \(uncompressed) exceeds \(maxUncompressedPayload)"
+        }
+        guard first >= 1, first <= maxSequence else {
+            return "first sequence \(first) is outside 1...\(maxSequence)"
+        }
+        // first <= maxSequence, so maxSequence - first + 1 cannot overflow.
+        guard UInt64(count) <= maxSequence - first + 1 else {
+            return "\(count) records from sequence \(first) run past \(maxSequence)"
+        }
+        if flags & flagLZ4 != 0 {
+            guard stored < uncompressed else {
+                return "LZ4 payload of \(stored) bytes is not smaller than its \(uncompressed) uncompressed bytes"
+            }
+            guard UInt64(uncompressed) <= UInt64(stored) * lz4MaxExpansion else {
+                return "\(stored) LZ4 bytes cannot expand to \(uncompressed) bytes"
+            }
+        } else {
+            guard stored == uncompressed else {
+                return "raw payload of \(stored) bytes but an uncompressed length of \(uncompressed)"
+            }
+        }
+        return nil
     }
 
     /// The offset of the first frame at or after `start` whose checksum verifies, if any. Used to tell a torn tail
@@ -182,6 +243,13 @@ public enum SegmentFormat {
                 : Array(bytes[payload])
         } catch {
             throw StorageError.corruption("block payload: \(error.message)", path: path, offset: Int64(offset))
+        }
+        // `checkFrame` bounds the count by the uncompressed length; checked again here against the bytes really
+        // there (every record takes at least one byte), so no count reserves more than the payload can hold.
+        guard header.recordCount >= 0, header.recordCount <= raw.count else {
+            throw StorageError.corruption(
+                "block claims \(header.recordCount) records in \(raw.count) payload bytes", path: path,
+                offset: Int64(offset))
         }
         var r = BinaryReader(raw)
         var records: [[UInt8]] = []

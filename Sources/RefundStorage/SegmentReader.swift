@@ -56,6 +56,10 @@ public struct RecoveryReport: Sendable, Equatable {
     public var nextSegmentNumber: UInt64
     public var tornTail: TornTail?
     public var repair: RepairReport?
+    /// Segments the manifest lists that were gone, given up by a repair (empty without repair: that refuses).
+    public var missingSegments: [String] = []
+    /// Segments removed because the log ended below what the snapshot covers (all their records are in it).
+    public var obsoleteSegments: [String] = []
 
     /// The last sequence number in the log, or nil when it holds no record.
     public var lastSequence: UInt64? { nextSequence > firstSequence ? nextSequence - 1 : nil }
@@ -88,6 +92,14 @@ public struct LogReader: Sendable {
             .sorted { $0.number < $1.number }
     }
 
+    /// The first sequence number of the oldest segment (from its header; nil when there is none or it is
+    /// unreadable). Reads one header; changes nothing.
+    public func recoveryFirstSequence() throws(StorageError) -> UInt64? {
+        guard let first = try segments().first else { return nil }
+        return SegmentFormat.decodeHeader(try fileSystem.readPrefix(first.path, count: SegmentFormat.headerSize)).header?
+            .firstSequence
+    }
+
     /// The segment file names, oldest first.
     public func segmentFiles() throws(StorageError) -> [String] {
         try segments().map(\.name)
@@ -113,7 +125,7 @@ public struct LogReader: Sendable {
     static func scan(_ bytes: [UInt8], expectedFirst: UInt64?) -> SegmentScan {
         let (decoded, problem) = SegmentFormat.decodeHeader(bytes)
         guard let header = decoded else {
-            let tornShape = SegmentFormat.nextValidFrame(bytes, from: 0) == nil
+            let tornShape = LogReader.isTornTail(bytes, at: 0, cutShort: bytes.count < SegmentFormat.headerSize)
             return SegmentScan(
                 header: nil, validEnd: 0, nextSequence: expectedFirst,
                 failure: Failure(offset: 0, reason: problem, tornShape: tornShape))
@@ -142,15 +154,34 @@ public struct LogReader: Sendable {
                 next = frame.firstSequence + UInt64(frame.recordCount)
                 offset = payload.upperBound + SegmentFormat.frameTrailerSize
                 scan.validEnd = offset
-            case .truncated(let reason), .invalid(let reason):
-                let tornShape = SegmentFormat.nextValidFrame(bytes, from: offset + 1) == nil
+            case .truncated(let reason):
+                let tornShape = LogReader.isTornTail(bytes, at: offset, cutShort: true)
                 scan.failure = Failure(offset: offset, reason: reason, tornShape: tornShape)
+                scan.nextSequence = next
+                return scan
+            case .invalid(let reason):
+                let tornShape = LogReader.isTornTail(bytes, at: offset, cutShort: false)
+                scan.failure = Failure(
+                    offset: offset,
+                    reason: tornShape ? reason : "\(reason) (a complete block that fails its checksum is corruption, not a torn write)",
+                    tornShape: tornShape)
                 scan.nextSequence = next
                 return scan
             }
         }
         scan.nextSequence = next
         return scan
+    }
+
+    /// Whether damage at `offset` has the shape a crash mid-write leaves, and only that shape: nothing that
+    /// verifies follows it, and either the block is cut short (its header or its stated length runs past the end
+    /// of the file: a write that stopped part-way is a prefix of the block) or the rest of the file is zeroes (a
+    /// file extended but never written). A complete block whose checksum fails, or bytes that are neither, are
+    /// corruption: a crash cannot produce them, so acknowledged records may be in them.
+    static func isTornTail(_ bytes: [UInt8], at offset: Int, cutShort: Bool) -> Bool {
+        guard SegmentFormat.nextValidFrame(bytes, from: offset + 1) == nil else { return false }
+        if cutShort { return true }
+        return bytes[min(offset, bytes.count)...].allSatisfy { $0 == 0 }
     }
 
     /// Validates the whole log and makes it appendable again.
@@ -317,7 +348,9 @@ public struct LogRecordIterator: Sendable {
                 expected = frame.firstSequence + UInt64(frame.recordCount)
                 offset = payload.upperBound + SegmentFormat.frameTrailerSize
             case .truncated(let reason), .invalid(let reason):
-                if isLastSegment, SegmentFormat.nextValidFrame(bytes, from: offset + 1) == nil {
+                let cutShort: Bool
+                if case .truncated = SegmentFormat.checkFrame(bytes, at: offset) { cutShort = true } else { cutShort = false }
+                if isLastSegment, LogReader.isTornTail(bytes, at: offset, cutShort: cutShort) {
                     finished = true  // torn tail: recovery cuts it; readers stop before it
                     tornTail = (path, offset, bytes.count - offset)
                 } else {
@@ -346,7 +379,7 @@ public struct LogRecordIterator: Sendable {
         bytes = try fileSystem.readFile(path)
         let (decoded, problem) = SegmentFormat.decodeHeader(bytes)
         guard let header = decoded else {
-            if isLastSegment, SegmentFormat.nextValidFrame(bytes, from: 0) == nil {
+            if isLastSegment, LogReader.isTornTail(bytes, at: 0, cutShort: bytes.count < SegmentFormat.headerSize) {
                 finished = true
                 tornTail = (path, 0, bytes.count)
                 return

@@ -108,15 +108,36 @@ public struct SnapshotStore: Sendable {
             let flags = try r.u32()
             let uncompressed = try r.u64()
             let storedLength = try r.u64()
-            guard storedLength == UInt64(r.remaining), flags & ~1 == 0,
-                flags & 1 != 0 || storedLength == uncompressed, uncompressed <= UInt64(Int.max)
-            else {
-                throw StorageError.corruption("inconsistent snapshot header", path: path, offset: 0)
+            // The checksum only says the writer wrote these numbers; each is bounded before it is used. The
+            // sequence leaves room for `sequence + 1` (where replay starts); a raw payload is stored as is; an LZ4
+            // payload is only written when smaller than the raw bytes, and cannot expand by more than LZ4's ratio
+            // or past LZ4's input limit, so a few stored bytes never make the reader allocate gigabytes.
+            let problem: String? =
+                if sequence > SegmentFormat.maxSequence {
+                    "sequence \(sequence) exceeds \(SegmentFormat.maxSequence)"
+                } else if storedLength != UInt64(r.remaining) {
+                    "stored length \(storedLength) but \(r.remaining) payload bytes"
+                } else if flags & ~1 != 0 {
+                    "unknown flags 0x\(String(flags, radix: 16))"
+                } else if flags & 1 == 0 {
+                    storedLength == uncompressed
+                        ? nil : "raw payload of \(storedLength) bytes but an uncompressed length of \(uncompressed)"
+                } else if storedLength >= uncompressed {
+                    "LZ4 payload of \(storedLength) bytes is not smaller than its \(uncompressed) uncompressed bytes"
+                } else if uncompressed > UInt64(LZ4Codec.maxInputSize)
+                    || uncompressed / SegmentFormat.lz4MaxExpansion > storedLength
+                {
+                    "\(storedLength) LZ4 bytes cannot expand to \(uncompressed) bytes"
+                } else {
+                    nil
+                }
+            if let problem {
+                throw StorageError.corruption("inconsistent snapshot header: \(problem)", path: path, offset: 0)
             }
-            let stored = try r.raw(count: Int(storedLength))
+            let stored = try r.raw(count: r.remaining)
             let payload =
                 flags & 1 != 0
-                ? try LZ4Codec.decompress(stored, uncompressedCount: Int(uncompressed)) : Array(stored)
+                ? try LZ4Codec.decompress(stored, uncompressedCount: Int(clamping: uncompressed)) : Array(stored)
             return Snapshot(sequence: sequence, payload: payload)
         } catch let error as StorageError {
             throw error.code == .corruption
@@ -158,6 +179,25 @@ public struct SnapshotStore: Sendable {
             .sorted { $0.1 > $1.1 }
             .map(\.0)
     }
+
+    /// The sequence numbers of the snapshots kept, newest first.
+    public func sequences() throws(StorageError) -> [UInt64] {
+        try snapshotFiles().compactMap { SnapshotStore.sequence(fileName: $0) }
+    }
+
+    /// Renames snapshot files that failed validation to `<name>.corrupt`: kept for inspection, no longer counted
+    /// as one of the ``retained`` snapshots, so pruning can never delete the last good one in their favour.
+    public func quarantine(_ skipped: [SkippedSnapshot]) throws(StorageError) {
+        guard !skipped.isEmpty else { return }
+        for entry in skipped where fileSystem.fileExists(entry.file) {
+            let target = entry.file + SnapshotStore.corruptSuffix
+            if fileSystem.fileExists(target) { try fileSystem.remove(target) }
+            try fileSystem.rename(from: entry.file, to: target)
+        }
+        try fileSystem.fsyncDirectory(directory)
+    }
+
+    public static let corruptSuffix = ".corrupt"
 
     /// Removes all but the newest ``retained`` snapshots, and stale temp files.
     public func prune() throws(StorageError) {

@@ -11,7 +11,7 @@
 public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Value: String, Sendable {
-            case io, corruption, compression, closed, invalidArgument, notFound
+            case io, corruption, compression, closed, invalidArgument, notFound, locked, missing
         }
 
         private let value: Value
@@ -29,6 +29,11 @@ public struct StorageError: Error, Sendable, Equatable, CustomStringConvertible 
         public static let invalidArgument = Code(.invalidArgument)
         /// A file or directory does not exist.
         public static let notFound = Code(.notFound)
+        /// Another process (or another open engine) holds the data directory's lock.
+        public static let locked = Code(.locked)
+        /// A file the manifest says must exist is gone, or the log does not reach back to the snapshot it needs:
+        /// acknowledged data is missing (`path` names what is gone).
+        public static let missing = Code(.missing)
 
         public var description: String { value.rawValue }
     }

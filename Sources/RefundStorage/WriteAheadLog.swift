@@ -55,25 +55,34 @@ public final class WriteAheadLog: Sendable {
     ///
     /// - Parameters:
     ///   - segmentBytes: a segment rolls once the next block would take it past this size.
-    ///   - repair: drop everything from the first corrupt block on instead of throwing (see ``LogReader/recover(repair:)``).
-    ///   - startingSequence: the first sequence number of a log that has no segment yet (e.g. one after the
-    ///     snapshot that a new log continues from). Ignored when segments exist.
+    ///   - repair: drop everything from the first corrupt block on instead of throwing (see ``LogReader/recover(repair:)``),
+    ///     and go on without segments the manifest lists but that are gone (reported in the recovery report).
+    ///   - startingSequence: the lowest sequence number the next record may get: one past what the newest
+    ///     snapshot covers. A new log starts there; a log that ends below it (a torn tail or a repair under a
+    ///     snapshot) continues from it in a fresh segment, and its older segments, which the snapshot covers, are
+    ///     removed. New records are therefore always numbered above everything a snapshot covers.
+    ///   - requireManifest: the log is known to have been created with a manifest (`wal.manifest`); its absence
+    ///     is then data loss (`.missing`) unless `repair` is set.
     public init(
         directory: String, fileSystem: any StorageFileSystem = PosixFileSystem(), fsync: FsyncPolicy = .always,
-        segmentBytes: Int = WriteAheadLog.defaultSegmentBytes, repair: Bool = false, startingSequence: UInt64 = 1
+        segmentBytes: Int = WriteAheadLog.defaultSegmentBytes, repair: Bool = false, startingSequence: UInt64 = 1,
+        requireManifest: Bool = false
     ) throws(StorageError) {
         guard segmentBytes >= SegmentFormat.headerSize + SegmentFormat.frameOverhead else {
             throw StorageError(code: .invalidArgument, message: "segmentBytes \(segmentBytes) is too small")
         }
-        guard startingSequence >= 1 else {
+        guard startingSequence >= 1, startingSequence < UInt64(1) << 62 else {
             throw StorageError(code: .invalidArgument, message: "sequence numbers start at 1 or later")
         }
         if case .interval(let ms) = fsync, ms <= 0 {
             throw StorageError(code: .invalidArgument, message: "fsync interval must be positive")
         }
-        try fileSystem.createDirectory(directory)
+        try fileSystem.createDirectoryDurably(directory)
         let reader = LogReader(directory: directory, fileSystem: fileSystem)
-        let report = try reader.recover(repair: repair)
+        let missing = try Self.checkManifest(
+            directory: directory, fileSystem: fileSystem, reader: reader, repair: repair, required: requireManifest)
+        var report = try reader.recover(repair: repair)
+        report.missingSegments = missing
         let writer: SegmentWriter
         var segments: [SegmentWriter.Segment] = []
         for name in report.segments {
@@ -85,22 +94,83 @@ public final class WriteAheadLog: Sendable {
             segments.append(.init(number: number, firstSequence: header.firstSequence, name: name))
         }
         let next: UInt64
-        if let last = segments.last {
+        if let last = segments.last, report.nextSequence >= startingSequence {
             next = report.nextSequence
             writer = try SegmentWriter.reopen(
                 directory: directory, fileSystem: fileSystem, segmentBytes: segmentBytes, segment: last)
         } else {
-            next = report.nextSequence > 0 ? report.nextSequence : startingSequence
+            // A new log, or one that ends below what the snapshot covers: everything it holds is covered, so it
+            // continues in a fresh segment at `startingSequence` and the covered segments go (the manifest is
+            // rewritten first, so a crash in between leaves only unlisted old files, which the next open removes).
+            next = startingSequence
             writer = try SegmentWriter.create(
                 directory: directory, fileSystem: fileSystem, segmentBytes: segmentBytes,
                 number: report.nextSegmentNumber, firstSequence: next)
+            try LogManifest(segments: [Self.entry(writer.segment)]).write(directory: directory, fileSystem: fileSystem)
+            for segment in segments {
+                try fileSystem.remove(storagePath(directory, segment.name))
+                report.obsoleteSegments.append(segment.name)
+            }
+            if !segments.isEmpty { try fileSystem.fsyncDirectory(directory) }
             segments = [writer.segment]
+            report.segments = [writer.segment.name]
+            report.firstSequence = next
+            report.nextSequence = next
         }
+        try LogManifest(segments: segments.map(Self.entry)).write(directory: directory, fileSystem: fileSystem)
         self.directory = directory
         self.fsyncPolicy = fsync
         self.recovery = report
-        self.core = Core(fileSystem: fileSystem, policy: fsync, nextSequence: next, segments: segments)
+        self.core = Core(
+            fileSystem: fileSystem, directory: directory, policy: fsync, nextSequence: next, segments: segments)
         try core.start(writer)
+    }
+
+    static func entry(_ segment: SegmentWriter.Segment) -> LogManifest.Entry {
+        LogManifest.Entry(number: segment.number, firstSequence: segment.firstSequence)
+    }
+
+    /// Compares the segment files with the manifest. Listed segments that are gone are data loss: `.missing`
+    /// (or, with `repair`, returned so the report says what was given up). Unlisted segments older than the
+    /// first listed one are leftovers of an interrupted removal and are removed.
+    private static func checkManifest(
+        directory: String, fileSystem: any StorageFileSystem, reader: LogReader, repair: Bool, required: Bool
+    ) throws(StorageError) -> [String] {
+        let manifest: LogManifest?
+        do {
+            manifest = try LogManifest.read(directory: directory, fileSystem: fileSystem)
+        } catch where repair {
+            return ["\(LogManifest.fileName) (unreadable: \(error.message))"]
+        }
+        guard let manifest else {
+            if required {
+                let path = storagePath(directory, LogManifest.fileName)
+                if repair { return [path] }
+                throw StorageError(
+                    code: .missing,
+                    message: "\(path) is missing: the log's list of segments is gone, so it cannot be told whether acknowledged records are (start with repair to go on with what is there)",
+                    path: path)
+            }
+            return []
+        }
+        let files = try reader.segments()
+        let present = Set(files.map(\.number))
+        let missing = manifest.segments.filter { !present.contains($0.number) }.map { storagePath(directory, $0.fileName) }
+        if !missing.isEmpty, !repair {
+            throw StorageError(
+                code: .missing,
+                message: "segments listed in \(LogManifest.fileName) are missing: \(missing.joined(separator: ", ")); the acknowledged records in them are gone (start with repair to go on without them)",
+                path: missing[0])
+        }
+        if let first = manifest.segments.first?.number {
+            var removed = false
+            for file in files where file.number < first {
+                try fileSystem.remove(file.path)
+                removed = true
+            }
+            if removed { try fileSystem.fsyncDirectory(directory) }
+        }
+        return missing
     }
 
     deinit {
@@ -130,7 +200,7 @@ public final class WriteAheadLog: Sendable {
     /// Returns once record `sequence` is durable under the log's ``FsyncPolicy``; throws the log's fatal error if
     /// it failed first. Not cancellable: it resolves within one flush either way.
     public func waitDurable(_ sequence: UInt64) async throws(StorageError) {
-        try await core.waitDurable(sequence)
+        try await core.waitDurable(sequence, synced: false)
     }
 
     /// The highest sequence number durable under the policy (everything at or below it is).
@@ -155,21 +225,43 @@ public final class WriteAheadLog: Sendable {
     /// Returns the removed file names.
     @discardableResult
     public func removeSegments(coveredUpTo sequence: UInt64) throws(StorageError) -> [String] {
-        let victims: [SegmentWriter.Segment] = core.state.withLock { s in
-            var count = 0
-            while count + 1 < s.segments.count {
-                let nextFirst = s.segments[count + 1].firstSequence
-                guard nextFirst == 0 || nextFirst - 1 <= sequence else { break }
-                count += 1
+        // The manifest is rewritten (without the victims) before any file goes: a crash in between leaves
+        // unlisted old segments, which the next open removes, never a listed segment that is missing.
+        let victims: [SegmentWriter.Segment] = try core.withManifest { () throws(StorageError) -> [SegmentWriter.Segment] in
+            let (victims, kept): ([SegmentWriter.Segment], [SegmentWriter.Segment]) = core.state.withLock { s in
+                var count = 0
+                while count + 1 < s.segments.count {
+                    let nextFirst = s.segments[count + 1].firstSequence
+                    guard nextFirst == 0 || nextFirst - 1 <= sequence else { break }
+                    count += 1
+                }
+                let removed = Array(s.segments.prefix(count))
+                s.segments.removeFirst(count)
+                return (removed, s.segments)
             }
-            let removed = Array(s.segments.prefix(count))
-            s.segments.removeFirst(count)
-            return removed
+            if !victims.isEmpty {
+                try LogManifest(segments: kept.map(Self.entry)).write(directory: directory, fileSystem: core.fileSystem)
+            }
+            return victims
         }
         guard !victims.isEmpty else { return [] }
         for victim in victims { try core.fileSystem.remove(storagePath(directory, victim.name)) }
         try core.fileSystem.fsyncDirectory(directory)
         return victims.map(\.name)
+    }
+
+    /// Returns once record `sequence` is fsynced, whatever the policy (under `.interval` and `.never` this asks
+    /// the flusher for an fsync now). What must not happen before its cause is on disk, such as money leaving
+    /// through a payment gateway, waits on this rather than on ``waitDurable(_:)``.
+    public func waitSynced(_ sequence: UInt64) async throws(StorageError) {
+        try await core.waitDurable(sequence, synced: true)
+    }
+
+    /// Stops the log the way a killed process would: the flusher ends without writing what is still queued, the
+    /// segment is closed, and every waiter fails. What was already written stays as the OS has it. For crash
+    /// tests and simulations that reopen the directory in the same process.
+    public func abandon() {
+        core.abandon()
     }
 }
 
@@ -213,6 +305,8 @@ private final class ThreadBody {
 
 private struct Waiter: Sendable {
     let sequence: UInt64
+    /// Waits for the fsync, not only the policy's durability.
+    let synced: Bool
     let continuation: CheckedContinuation<Result<Void, StorageError>, Never>
 }
 
@@ -225,6 +319,10 @@ private struct LogState: Sendable {
     var waiters: [Waiter] = []
     var failure: StorageError?
     var closing = false
+    /// Set by ``WriteAheadLog/abandon()``: the flusher stops without writing what is queued.
+    var abandoned = false
+    /// A waiter needs an fsync the policy would not have done yet.
+    var syncRequested = false
     var signaled = false
     var thread: pthread_t?
     var segments: [SegmentWriter.Segment]
@@ -233,13 +331,15 @@ private struct LogState: Sendable {
         policy == .always ? synced : written
     }
 
-    /// Removes and returns the waiters at or below the durable sequence.
+    /// Removes and returns the waiters at or below the durable sequence (the synced one for those that ask).
     mutating func takeReady(_ policy: FsyncPolicy) -> [Waiter] {
         let limit = durable(policy)
-        guard waiters.contains(where: { $0.sequence <= limit }) else { return [] }
+        let syncedLimit = synced
+        func ready(_ waiter: Waiter) -> Bool { waiter.sequence <= (waiter.synced ? syncedLimit : limit) }
+        guard waiters.contains(where: ready) else { return [] }
         var ready: [Waiter] = []
         waiters.removeAll { waiter in
-            if waiter.sequence <= limit {
+            if waiter.sequence <= (waiter.synced ? syncedLimit : limit) {
                 ready.append(waiter)
                 return true
             }
@@ -251,15 +351,19 @@ private struct LogState: Sendable {
 
 private final class Core: Sendable {
     let fileSystem: any StorageFileSystem
+    let directory: String
     let policy: FsyncPolicy
     let state: Mutex<LogState>
     let signal = FlushSignal()
+    /// Serialises manifest rewrites (the flusher on a roll, a snapshot's segment removal).
+    private let manifestLock = Mutex<Void>(())
 
     init(
-        fileSystem: any StorageFileSystem, policy: FsyncPolicy, nextSequence: UInt64,
+        fileSystem: any StorageFileSystem, directory: String, policy: FsyncPolicy, nextSequence: UInt64,
         segments: [SegmentWriter.Segment]
     ) {
         self.fileSystem = fileSystem
+        self.directory = directory
         self.policy = policy
         state = Mutex(
             LogState(
@@ -303,9 +407,21 @@ private final class Core: Sendable {
         return try result.get()
     }
 
+    /// Runs `body` holding the manifest lock.
+    func withManifest<T: Sendable>(_ body: () throws(StorageError) -> T) throws(StorageError) -> T {
+        let result: Result<T, StorageError> = manifestLock.withLock { _ -> Result<T, StorageError> in
+            do throws(StorageError) {
+                return .success(try body())
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
     /// Nil: park. Otherwise resolve now.
-    private func immediate(_ s: LogState, _ sequence: UInt64) -> Result<Void, StorageError>? {
-        if sequence <= s.durable(policy) { return .success(()) }
+    private func immediate(_ s: LogState, _ sequence: UInt64, synced: Bool) -> Result<Void, StorageError>? {
+        if sequence <= (synced ? s.synced : s.durable(policy)) { return .success(()) }
         if let failure = s.failure { return .failure(failure) }
         if sequence >= s.nextSequence {
             return .failure(
@@ -314,18 +430,38 @@ private final class Core: Sendable {
         return nil
     }
 
-    func waitDurable(_ sequence: UInt64) async throws(StorageError) {
-        if let now = state.withLock({ immediate($0, sequence) }) { return try now.get() }
+    func waitDurable(_ sequence: UInt64, synced: Bool) async throws(StorageError) {
+        if let now = state.withLock({ immediate($0, sequence, synced: synced) }) { return try now.get() }
         let result = await withCheckedContinuation {
             (continuation: CheckedContinuation<Result<Void, StorageError>, Never>) in
-            let now: Result<Void, StorageError>? = state.withLock { s in
-                if let now = immediate(s, sequence) { return now }
-                s.waiters.append(Waiter(sequence: sequence, continuation: continuation))
-                return nil
+            let (now, post): (Result<Void, StorageError>?, Bool) = state.withLock { s in
+                if let now = immediate(s, sequence, synced: synced) { return (now, false) }
+                s.waiters.append(Waiter(sequence: sequence, synced: synced, continuation: continuation))
+                guard synced, policy != .always, !s.syncRequested else { return (nil, false) }
+                // Under .interval/.never nothing would fsync soon: ask the flusher for one.
+                s.syncRequested = true
+                let post = !s.signaled
+                s.signaled = true
+                return (nil, post)
             }
+            if post { signal.post() }
             if let now { continuation.resume(returning: now) }
         }
         try result.get()
+    }
+
+    func abandon() {
+        let thread: pthread_t? = state.withLock { s in
+            s.abandoned = true
+            s.closing = true
+            defer { s.thread = nil }
+            return s.thread
+        }
+        if let thread {
+            signal.post()
+            pthread_join(thread, nil)
+        }
+        fail(StorageError(code: .closed, message: "the log was abandoned (simulated crash)"))
     }
 
     func shutdown() throws(StorageError) {
@@ -356,18 +492,35 @@ private final class Core: Sendable {
             } else {
                 signal.wait()
             }
-            let (batch, first, closing) = state.withLock { s in
+            let (batch, first, closing, abandoned, syncRequested) = state.withLock { s in
                 s.signaled = false
                 let batch = s.pending
                 s.pending = []
                 let first = s.pendingFirst
                 s.pendingFirst = s.nextSequence
-                return (batch, first, s.closing)
+                let syncRequested = s.syncRequested
+                s.syncRequested = false
+                return (batch, first, s.closing, s.abandoned, syncRequested)
+            }
+            if abandoned {
+                // A killed process writes nothing more; the OS keeps what it already has.
+                try? writer.close()
+                return
             }
             do {
                 if !batch.isEmpty {
                     let created = try writer.append(batch, firstSequence: first)
-                    if !created.isEmpty { state.withLock { $0.segments.append(contentsOf: created) } }
+                    if !created.isEmpty {
+                        // The new segment is listed before any record in it is acknowledged.
+                        let all: [SegmentWriter.Segment] = state.withLock { s in
+                            s.segments.append(contentsOf: created)
+                            return s.segments
+                        }
+                        try withManifest { () throws(StorageError) in
+                            try LogManifest(segments: all.map(WriteAheadLog.entry))
+                                .write(directory: directory, fileSystem: fileSystem)
+                        }
+                    }
                     let last = first + UInt64(batch.count) - 1
                     if policy == .always {
                         try writer.sync()
@@ -380,6 +533,9 @@ private final class Core: Sendable {
                 if case .interval(let ms) = policy, let since = unsyncedSince,
                     ContinuousClock.now >= since.advanced(by: .milliseconds(ms))
                 {
+                    try syncAll(&writer)
+                    unsyncedSince = nil
+                } else if syncRequested, policy != .always {
                     try syncAll(&writer)
                     unsyncedSince = nil
                 }

@@ -94,11 +94,13 @@ struct EngineImage: Equatable {
         try await Self.history(engine, gateway: gateway)
         let before = await EngineImage.of(engine)
         // No close: the next open replays the log only (the process "died" with its log fsynced).
+        engine.kill()
         let first = try await Self.open(dir)
         let replayed = await EngineImage.of(first)
         #expect(replayed == before)
         let summary = try #require(first.recoverySummary)
         #expect(summary.recordsReplayed > 20 && summary.ordersFromSnapshots == 0)
+        first.kill()
         let second = try await Self.open(dir)
         #expect(await second.canonicalHash() == replayed.hash)
     }
@@ -116,6 +118,7 @@ struct EngineImage: Equatable {
         try await engine.snapshot()
         try await engine.createRefund(orderID: "ord_s1", Fixtures.options(lines: ["l2"]), caller: Fixtures.staff)
         let before = await EngineImage.of(engine)
+        engine.kill()
         let reopened = try await Self.open(dir)
         #expect(await EngineImage.of(reopened) == before)
         let summary = try #require(reopened.recoverySummary)
@@ -129,6 +132,7 @@ struct EngineImage: Equatable {
         for i in 0..<200 { try await engine.putOrder(Fixtures.tickets(id: "ord_b\(i)", count: 1)) }
         try await Task.sleep(for: .milliseconds(200))
         let before = await engine.canonicalHash()
+        engine.kill()
         let reopened = try await Self.open(dir)
         #expect(await reopened.canonicalHash() == before)
         #expect(try #require(reopened.recoverySummary).ordersFromSnapshots > 0)
@@ -162,6 +166,8 @@ struct EngineImage: Equatable {
         #expect(after?.message.contains("log") == true)
         // What was acknowledged is there after a restart; the unacknowledged refund may or may not be (it was
         // never confirmed), but the order is intact and consistent.
+        #expect(engine.failure?.code == .engineStopped)
+        engine.kill()
         let reopened = try await Self.open(dir)
         let view = try await reopened.order("ord_ok")
         #expect(view.totals.gross == view.totals.refunded + view.totals.outstanding + view.totals.retained + view.totals.net)
@@ -192,6 +198,7 @@ struct EngineImage: Equatable {
         var bytes = try #require(FileManager.default.contents(atPath: path))
         #expect(bytes.count > 200)
         bytes[60] ^= 0xFF
+        engine.kill()
         try bytes.write(to: URL(fileURLWithPath: path))
         let refused = await #expect(throws: RefundError.self) { _ = try await Self.open(dir) }
         #expect(refused?.code == .dataCorrupt)
@@ -206,6 +213,7 @@ struct EngineImage: Equatable {
         let dir = TemporaryDirectory()
         let engine = try await Self.open(dir)
         try await engine.putOrder(Fixtures.tickets(id: "ord_x", count: 1))
+        try await engine.close()
         let refused = await #expect(throws: RefundError.self) {
             _ = try await Engine.open(configuration: EngineConfiguration(partitions: 5), durability: DurabilityOptions(directory: dir.path))
         }
@@ -300,7 +308,8 @@ final class StallingGateway: PaymentGateway {
         stuck = try first.bulkStatus(jobID: jobID)
         #expect(stuck.state == .running && stuck.processed < 600)
 
-        // "Restart": a new engine on the same directory; the old one is abandoned with its gateway stuck.
+        // "Restart": a new engine on the same directory; the old one is killed with its gateway stuck.
+        first.kill()
         let second = try await Engine.open(
             configuration: configuration, durability: DurabilityOptions(directory: dir.path), gateway: SimulatedGateway(),
             clock: ManualClock(Fixtures.t0))

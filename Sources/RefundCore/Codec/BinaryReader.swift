@@ -164,6 +164,20 @@ public struct BinaryReader: Sendable {
         _ = try raw(count: count)
     }
 
+    // MARK: Counts
+
+    /// The most elements a decoder reserves room for before it has read them.
+    public static let maximumReservation = 1024
+
+    /// How many elements to reserve for a `count` read from the input. Every count a decoder reads is first
+    /// checked against the bytes that remain (each element takes at least one byte), but an element in memory is
+    /// many times its smallest encoding, so reserving the whole count could still allocate gigabytes for a crafted
+    /// megabyte. Reserve at most ``maximumReservation`` and let a genuinely long array grow as it is read.
+    @inlinable
+    public static func reservation(for count: Int) -> Int {
+        Swift.max(0, Swift.min(count, maximumReservation))
+    }
+
     // MARK: Helpers
 
     private mutating func lengthPrefixed(_ what: String) throws(BinaryDecodingError) -> ArraySlice<UInt8> {

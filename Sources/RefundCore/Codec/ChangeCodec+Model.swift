@@ -85,7 +85,7 @@ extension BinaryReader {
         guard try bool() else { return nil }
         let n = try length(what)
         var result: [String] = []
-        result.reserveCapacity(n)
+        result.reserveCapacity(BinaryReader.reservation(for: n))
         for _ in 0..<n { result.append(try string()) }
         return result
     }
@@ -172,11 +172,11 @@ extension BinaryReader {
         let bookingFee = try svarint()
         let lineCount = try length("order line")
         var lines: [OrderLine] = []
-        lines.reserveCapacity(lineCount)
+        lines.reserveCapacity(BinaryReader.reservation(for: lineCount))
         for _ in 0..<lineCount { lines.append(try readOrderLine()) }
         let tenderCount = try length("tender")
         var tenders: [Tender] = []
-        tenders.reserveCapacity(tenderCount)
+        tenders.reserveCapacity(BinaryReader.reservation(for: tenderCount))
         for _ in 0..<tenderCount { tenders.append(try readTender()) }
         return Order(
             id: id, event: event, eventStartsAt: eventStartsAt, customer: customer, email: email, currency: currency,
@@ -271,7 +271,7 @@ extension BinaryReader {
         let gatewayRef = try optionalString()
         let failureCount = try length("failed attempt")
         var failures: [FailedAttempt] = []
-        failures.reserveCapacity(failureCount)
+        failures.reserveCapacity(BinaryReader.reservation(for: failureCount))
         for _ in 0..<failureCount { failures.append(try readFailedAttempt()) }
         let settledAt = try optionalTimestamp()
         return RefundTransaction(
@@ -300,18 +300,18 @@ extension BinaryReader {
         let restock = try bool()
         let lineCount = try length("refund line")
         var lines: [RefundLine] = []
-        lines.reserveCapacity(lineCount)
+        lines.reserveCapacity(BinaryReader.reservation(for: lineCount))
         for _ in 0..<lineCount { lines.append(try readRefundLine()) }
         let transactionCount = try length("transaction")
         var transactions: [RefundTransaction] = []
-        transactions.reserveCapacity(transactionCount)
+        transactions.reserveCapacity(BinaryReader.reservation(for: transactionCount))
         for _ in 0..<transactionCount { transactions.append(try readRefundTransaction()) }
         let recovery = try bool() ? try readRecovery() : nil
         let jobID = try optionalString()
         let requestID = try optionalString()
         let resentCount = try length("resent-at")
         var resentAt: [Timestamp] = []
-        resentAt.reserveCapacity(resentCount)
+        resentAt.reserveCapacity(BinaryReader.reservation(for: resentCount))
         for _ in 0..<resentCount { resentAt.append(try timestamp()) }
         return Refund(
             id: id, orderID: orderID, method: method, amount: amount, feeRetained: feeRetained, tax: tax,
@@ -386,7 +386,7 @@ extension BinaryReader {
         case CancellationFeeTag.perLine:
             let n = try length("per-line fee")
             var fees: [String: Int64] = [:]
-            fees.reserveCapacity(n)
+            fees.reserveCapacity(BinaryReader.reservation(for: n))
             var previous: String?
             for _ in 0..<n {
                 let keyStart = offset
@@ -423,7 +423,7 @@ extension BinaryReader {
     mutating func readCaller() throws(BinaryDecodingError) -> Caller {
         let id = try string()
         let n = try length("permission")
-        var permissions = Set<Permission>(minimumCapacity: n)
+        var permissions = Set<Permission>(minimumCapacity: BinaryReader.reservation(for: n))
         var previous: UInt8?
         for _ in 0..<n {
             let start = offset

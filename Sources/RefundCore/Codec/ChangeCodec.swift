@@ -66,7 +66,7 @@ public enum ChangeCodec {
         let orderID = try reader.string()
         let n = try reader.length("change")
         var changes: [OrderChange] = []
-        changes.reserveCapacity(n)
+        changes.reserveCapacity(BinaryReader.reservation(for: n))
         for _ in 0..<n { changes.append(try reader.readOrderChange()) }
         return (orderID, changes)
     }

@@ -92,7 +92,7 @@ public enum OrderStateCodec {
                 message: "\(lineCount) line statuses for an order of \(order.lines.count) lines", offset: lineStart)
         }
         var lineStatus: [LineStatus] = []
-        lineStatus.reserveCapacity(lineCount)
+        lineStatus.reserveCapacity(BinaryReader.reservation(for: lineCount))
         for _ in 0..<lineCount { lineStatus.append(try reader.code("line status", LineStatus.init(wireCode:))) }
 
         let tenderStart = reader.offset
@@ -103,34 +103,34 @@ public enum OrderStateCodec {
                 offset: tenderStart)
         }
         var tenderRefunded: [Int64] = []
-        tenderRefunded.reserveCapacity(tenderCount)
+        tenderRefunded.reserveCapacity(BinaryReader.reservation(for: tenderCount))
         for _ in 0..<tenderCount { tenderRefunded.append(try reader.svarint()) }
 
         let refundCount = try reader.length("refund")
         var refunds: [Refund] = []
-        refunds.reserveCapacity(refundCount)
+        refunds.reserveCapacity(BinaryReader.reservation(for: refundCount))
         for _ in 0..<refundCount { refunds.append(try reader.readRefund()) }
 
         let bookingFeeRefunded = try reader.bool()
 
         let disputeCount = try reader.length("dispute")
         var disputes: [Dispute] = []
-        disputes.reserveCapacity(disputeCount)
+        disputes.reserveCapacity(BinaryReader.reservation(for: disputeCount))
         for _ in 0..<disputeCount { disputes.append(try reader.readDispute()) }
 
         let requestCount = try reader.length("request")
         var requests: [RefundRequest] = []
-        requests.reserveCapacity(requestCount)
+        requests.reserveCapacity(BinaryReader.reservation(for: requestCount))
         for _ in 0..<requestCount { requests.append(try reader.readRefundRequest()) }
 
         let timelineCount = try reader.length("timeline entry")
         var timeline: [TimelineEntry] = []
-        timeline.reserveCapacity(timelineCount)
+        timeline.reserveCapacity(BinaryReader.reservation(for: timelineCount))
         for _ in 0..<timelineCount { timeline.append(try reader.readTimelineEntry()) }
 
         let keyCount = try reader.length("idempotency key")
         var idempotency: [String: OrderState.IdempotentRefund] = [:]
-        idempotency.reserveCapacity(keyCount)
+        idempotency.reserveCapacity(BinaryReader.reservation(for: keyCount))
         var previous: String?
         for _ in 0..<keyCount {
             let keyStart = reader.offset

@@ -57,6 +57,11 @@ extension RefundError.Code {
     public static let engineStopped: Self = "engine_stopped"
     /// The data directory holds a damaged log or snapshot (start with repair to cut it off).
     public static let dataCorrupt: Self = "data_corrupt"
+    /// Acknowledged data is missing from the data directory: a segment the manifest lists is gone, or the log does
+    /// not reach back to the snapshot it continues (start with repair to go on without it; the report says what).
+    public static let dataMissing: Self = "data_missing"
+    /// Another engine (another process, or another open engine in this one) holds the data directory.
+    public static let dataDirectoryLocked: Self = "data_directory_locked"
     /// The data directory could not be read or written, or does not match the configuration.
     public static let storageFailed: Self = "storage_failed"
 }

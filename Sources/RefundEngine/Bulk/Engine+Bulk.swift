@@ -102,13 +102,48 @@ extension Engine {
             }
         }
         let summary = job.snapshot
-        if let control, !job.request.dryRun { try? await control.queued(summary) }
+        // A dry run writes nothing: no control record, no event.
+        guard !job.request.dryRun else {
+            _ = job.markQueued()
+            return
+        }
+        if let control {
+            do throws(StorageError) {
+                try await control.queued(summary)
+            } catch {
+                // Without the record a restart would run the job again (harmlessly: refunded orders are skipped),
+                // but a control log that cannot write means nothing more can be acknowledged: fail-stop.
+                shared.stop(RefundError(.engineStopped, "the control log failed (\(error.message)); the engine accepts no more changes"))
+                return
+            }
+        }
         shared.publishJobEvent(summary, kind: .bulkSummary, text: nil)
         if let done = job.markQueued() { shared.publishJobEvent(done, kind: .bulkUpdate, text: nil) }
     }
 }
 
 extension Engine {
+    /// Restores the outbox's durable facts from the control log: the highest acknowledgement (events at or below
+    /// it are dropped and never numbered again) and engine-level events under their logged numbers.
+    func restoreOutbox(_ records: [ControlLog.Record]) async {
+        var acknowledged: UInt64 = 0
+        var events: [OutboxEvent] = []
+        for record in records {
+            switch record {
+            case .acknowledged(let upTo): acknowledged = max(acknowledged, upTo)
+            case .event(let event): events.append(event)
+            case .started, .queued: break
+            }
+        }
+        for event in events { shared.advanceSequence(past: event.sequence) }
+        shared.acknowledged(upTo: acknowledged)
+        let kept = events.filter { $0.sequence > acknowledged }
+        shared.engineOutbox.withLock { $0 = kept }
+        if acknowledged > 0 {
+            for partition in partitions { await partition.acknowledgeEvents(upTo: acknowledged) }
+        }
+    }
+
     /// Rebuilds bulk jobs from the control log after a restart: queued jobs get their counts back from the
     /// refunds they made; jobs a crash interrupted are selected again and resumed (an order the job already
     /// refunded is counted, never refunded twice). Returns the ids of the resumed jobs.
@@ -119,6 +154,7 @@ extension Engine {
             switch record {
             case .started(let job): started.append(job)
             case .queued(let job): queued[job.id] = job
+            case .acknowledged, .event: break  // restored by restoreOutbox(_:)
             }
         }
         var resumed: [String] = []

@@ -8,9 +8,18 @@ import RefundStorage
 ///        u8 channel (0: any), RefundOptions (RefundOptionsCodec), bool dry run, string caller id,
 ///        uvarint permission count, strings
 ///     u8 kind 3 (job queued): string job id, uvarint total, uvarint skipped count, (string order, string reason)…
+///     u8 kind 4 (events acknowledged): uvarint up-to sequence
+///     u8 kind 5 (engine event): uvarint sequence, string kind, svarint at (ms), string job id, svarint amount,
+///        optional string text
+///
+/// Kinds 4 and 5 make the outbox's sequence numbers durable: an acknowledgement survives a restart (the events
+/// it covers are not delivered again, and numbers are never handed out twice even once the snapshot holds none
+/// of them), and a bulk summary or update is kept under the number it was announced with.
 final class ControlLog: Sendable {
     static let jobStarted: UInt8 = 2
     static let jobQueued: UInt8 = 3
+    static let eventsAcknowledged: UInt8 = 4
+    static let engineEvent: UInt8 = 5
 
     let log: WriteAheadLog
 
@@ -58,9 +67,32 @@ final class ControlLog: Sendable {
         try await log.waitDurable(try log.append(w.take()))
     }
 
+    /// Records an acknowledgement and waits until it is durable.
+    func acknowledged(upTo sequence: UInt64) async throws(StorageError) {
+        var w = BinaryWriter(capacity: 12)
+        w.u8(Self.eventsAcknowledged)
+        w.uvarint(sequence)
+        try await log.waitDurable(try log.append(w.take()))
+    }
+
+    /// Appends an engine-level event (durable within one group commit; readers of events wait for it).
+    func append(_ event: OutboxEvent) throws(StorageError) -> UInt64 {
+        var w = BinaryWriter(capacity: 96 + (event.text?.utf8.count ?? 0))
+        w.u8(Self.engineEvent)
+        w.uvarint(event.sequence)
+        w.string(event.kind.rawValue)
+        w.svarint(event.at.milliseconds)
+        w.string(event.jobID ?? "")
+        w.svarint(event.amount ?? 0)
+        w.optionalString(event.text)
+        return try log.append(w.take())
+    }
+
     enum Record {
         case started(StartedJob)
         case queued(QueuedJob)
+        case acknowledged(UInt64)
+        case event(OutboxEvent)
     }
 
     static func decode(_ bytes: [UInt8]) throws(BinaryDecodingError) -> Record {
@@ -101,6 +133,25 @@ final class ControlLog: Sendable {
             }
             try r.expectEnd()
             return .queued(QueuedJob(id: id, total: Int(clamping: total), skipped: skipped))
+        case eventsAcknowledged:
+            let upTo = try r.uvarint()
+            try r.expectEnd()
+            return .acknowledged(upTo)
+        case engineEvent:
+            let sequence = try r.uvarint()
+            let rawKind = try r.string()
+            guard let eventKind = OutboxEvent.Kind(rawValue: rawKind) else {
+                throw BinaryDecodingError(message: "unknown event kind \(rawKind)", offset: r.offset)
+            }
+            let at = Timestamp(milliseconds: try r.svarint())
+            let jobID = try r.string()
+            let amount = try r.svarint()
+            let text = try r.optionalString()
+            try r.expectEnd()
+            return .event(
+                OutboxEvent(
+                    sequence: sequence, kind: eventKind, at: at, orderID: nil, refundID: nil,
+                    jobID: jobID.isEmpty ? nil : jobID, notifyEmail: nil, amount: amount, currency: nil, text: text))
         default:
             throw BinaryDecodingError(message: "unknown control record kind \(kind)", offset: 0)
         }

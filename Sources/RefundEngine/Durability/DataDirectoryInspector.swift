@@ -85,7 +85,25 @@ public struct DataDirectoryInspector: Sendable {
 
     /// Reads and checks everything: every block checksum, every record's encoding, every snapshot.
     public func verify() -> Report {
-        Report(directory: directory, logs: logNames().map(inspect))
+        var logs = logNames().map(inspect)
+        // engine.meta names the partition count: a partition directory that is gone is every order in it.
+        let meta = storagePath(directory, "engine.meta")
+        if let text = try? fileSystem.readFile(meta),
+            let line = String(decoding: text, as: UTF8.self).split(separator: "\n").first(where: { $0.hasPrefix("partitions ") }),
+            let count = Int(line.dropFirst("partitions ".count))
+        {
+            let present = Set(logs.map(\.name))
+            for index in 0..<count where !present.contains("p\(index)") {
+                logs.append(
+                    LogInfo(
+                        name: "p\(index)", segments: [], snapshots: [], records: 0,
+                        problems: ["partition directory p\(index) is missing (engine.meta says \(count) partitions)"], tornTail: nil))
+            }
+            if !present.contains("control") {
+                logs.append(LogInfo(name: "control", segments: [], snapshots: [], records: 0, problems: ["control log directory is missing"], tornTail: nil))
+            }
+        }
+        return Report(directory: directory, logs: logs)
     }
 
     func inspect(_ name: String) -> LogInfo {
@@ -111,6 +129,22 @@ public struct DataDirectoryInspector: Sendable {
         } catch {
             info.problems.append("\(error.path ?? path)\(error.offset.map { " at byte \($0)" } ?? ""): \(error.message)")
         }
+        // The manifest says which segments must exist (a deleted first or last segment is otherwise invisible).
+        do throws(StorageError) {
+            if let manifest = try LogManifest.read(directory: path, fileSystem: fileSystem) {
+                let present = Set(info.segments.map(\.file))
+                for entry in manifest.segments where !present.contains(entry.fileName) {
+                    info.problems.append("segment \(entry.fileName) is listed in \(LogManifest.fileName) but missing")
+                }
+            } else if fileSystem.fileExists(storagePath(directory, "engine.meta")),
+                String(decoding: (try? fileSystem.readFile(storagePath(directory, "engine.meta"))) ?? [], as: UTF8.self)
+                    .hasPrefix("refund-engine data 2")
+            {
+                info.problems.append("\(LogManifest.fileName) is missing")
+            }
+        } catch {
+            info.problems.append("\(LogManifest.fileName): \(error.message)")
+        }
         if name != "control", let store = try? SnapshotStore(directory: path, fileSystem: fileSystem) {
             for file in (try? store.snapshotFiles()) ?? [] {
                 var snapshot = SnapshotInfo(
@@ -127,6 +161,13 @@ public struct DataDirectoryInspector: Sendable {
                     info.problems.append("snapshot \(file): \(error)")
                 }
                 info.snapshots.append(snapshot)
+            }
+            // The log must reach back to the newest readable snapshot.
+            let covered = info.snapshots.compactMap(\.sequence).max() ?? 0
+            let logFirst = (try? reader.recoveryFirstSequence()) ?? info.firstSequence
+            if let first = logFirst, first > covered + 1 {
+                info.problems.append(
+                    "records \(covered + 1)...\(first - 1) are in neither a readable snapshot nor the log (it starts at \(first))")
             }
         }
         return info
@@ -171,6 +212,8 @@ public struct DataDirectoryInspector: Sendable {
         case .started(let job):
             "job_started \(job.id) events=\(job.request.events.joined(separator: ",")) method=\(job.request.options.method.rawValue) by=\(job.caller.id)"
         case .queued(let job): "job_queued \(job.id) total=\(job.total) skipped=\(job.skipped.count)"
+        case .acknowledged(let upTo): "events_acknowledged up_to=\(upTo)"
+        case .event(let event): "event \(event.sequence) \(event.kind.rawValue) job=\(event.jobID ?? "-")"
         }
     }
 }

@@ -1,3 +1,4 @@
+import RefundCore
 import RefundStorage
 
 /// Where and how an engine keeps its write-ahead log and snapshots.
@@ -48,4 +49,30 @@ public struct RecoverySummary: Sendable, Equatable {
     public var skippedSnapshots: [String]
     /// Bulk jobs found unfinished and resumed.
     public var resumedJobs: [String]
+    /// What a repair went on without: segments the manifest listed that were gone, ranges of records in neither
+    /// a snapshot nor the log. Empty unless `repair` was set (without it, these refuse to start: `data_missing`).
+    public var missing: [String] = []
+    /// Log segments removed because the log ended below its snapshot (the snapshot holds all their records).
+    public var obsoleteSegments: [String] = []
+}
+
+/// How snapshots have gone since the engine opened: shown by `stats` and `health`.
+public struct SnapshotHealth: Sendable, Equatable {
+    public var lastSuccessAt: Timestamp?
+    public var lastError: String?
+    public var lastErrorAt: Timestamp?
+    public var failures: Int = 0
+
+    public init() {}
+
+    mutating func succeeded(at now: Timestamp) {
+        lastSuccessAt = now
+        lastError = nil
+    }
+
+    mutating func failed(_ message: String, at now: Timestamp) {
+        lastError = message
+        lastErrorAt = now
+        failures += 1
+    }
 }

@@ -22,16 +22,19 @@ extension Engine {
         var logs: [[PartitionJournal.Entry]] = []
         var controlRecords: [ControlLog.Record] = []
         let control: ControlLog
+        var lock: StorageFileHandle?
         do throws(StorageError) {
-            try fs.createDirectory(root)
-            try checkLayout(root: root, partitions: configuration.partitions, fileSystem: fs)
+            try fs.createDirectoryDurably(root)
+            // One engine per data directory: a second daemon started by mistake must not write the same logs.
+            lock = try fs.lockExclusive(storagePath(root, lockFileName), owner: "held by process \(currentProcessID())")
+            let layout = try checkLayout(root: root, partitions: configuration.partitions, fileSystem: fs, repair: durability.repair)
             // Partitions load in parallel: reading, decompressing and decoding snapshots and logs is most of a
             // recovery's time, and each partition's files are its own.
             let results = await withTaskGroup(of: (Int, Result<LoadedPartition, StorageError>).self) { group in
                 for index in 0..<configuration.partitions {
                     group.addTask {
                         do throws(StorageError) {
-                            return (index, .success(try loadPartition(index, root: root, durability: durability)))
+                            return (index, .success(try loadPartition(index, root: root, durability: durability, layout: layout)))
                         } catch {
                             return (index, .failure(error))
                         }
@@ -41,18 +44,30 @@ extension Engine {
                 for await (index, result) in group { results[index] = result }
                 return results
             }
+            var firstError: StorageError?
             for result in results {
                 guard let result else { continue }
-                let partition = try result.get()
-                summary.skippedSnapshots += partition.skippedSnapshots
-                note(partition.journal.log.recovery, into: &summary)
-                images.append(partition.image)
-                logs.append(partition.entries)
-                journals.append(partition.journal)
+                switch result {
+                case .success(let partition):
+                    summary.skippedSnapshots += partition.skippedSnapshots
+                    summary.missing += partition.missing
+                    note(partition.journal.log.recovery, into: &summary)
+                    images.append(partition.image)
+                    logs.append(partition.entries)
+                    journals.append(partition.journal)
+                case .failure(let error):
+                    if firstError == nil { firstError = error }
+                }
+            }
+            if let firstError {
+                // Close what did open, so nothing keeps writing (or holding) the directory.
+                for journal in journals { journal?.log.abandon() }
+                throw firstError
             }
             let controlDirectory = storagePath(root, "control")
             let controlLog = try WriteAheadLog(
-                directory: controlDirectory, fileSystem: fs, fsync: .always, repair: durability.repair)
+                directory: controlDirectory, fileSystem: fs, fsync: .always, repair: durability.repair,
+                requireManifest: layout == .existing)
             note(controlLog.recovery, into: &summary)
             var iterator = try LogReader(directory: controlDirectory, fileSystem: fs).records(from: 0)
             while let record = try iterator.next() {
@@ -65,9 +80,19 @@ extension Engine {
                 }
             }
             control = ControlLog(log: controlLog)
+            if layout != .existing { try writeLayout(root: root, partitions: configuration.partitions, fileSystem: fs) }
         } catch {
+            for journal in journals { journal?.log.abandon() }
+            if let lock { fs.unlock(lock) }
+            let code: RefundError.Code =
+                switch error.code {
+                case .corruption: .dataCorrupt
+                case .missing: .dataMissing
+                case .locked: .dataDirectoryLocked
+                default: .storageFailed
+                }
             throw RefundError(
-                error.code == .corruption ? .dataCorrupt : .storageFailed,
+                code,
                 "cannot open data directory \(root): \(error.message)\(error.path.map { " (\($0)\(error.offset.map { " at byte \($0)" } ?? ""))" } ?? "")"
             )
         }
@@ -75,6 +100,7 @@ extension Engine {
         let engine = Engine(
             configuration: configuration, gateway: gateway, clock: clock, journals: journals, durability: durability,
             control: control, recovery: nil)
+        engine.directoryLock.withLock { $0 = lock }
         var parents = Set<String>()
         for index in engine.partitions.indices {
             summary.ordersFromSnapshots += images[index]?.states.count ?? 0
@@ -95,10 +121,13 @@ extension Engine {
             for await found in group { parents.formUnion(found) }
         }
         engine.parents.withLock { $0.formUnion(parents) }
+        await engine.restoreOutbox(controlRecords)
         summary.resumedJobs = await engine.restoreJobs(controlRecords)
         engine.recoveredSummary.withLock { $0 = summary }
         return engine
     }
+
+    static let lockFileName = "engine.lock"
 
     /// One partition's files, read and decoded: its log (opened for appending, torn tail cut), the newest
     /// readable snapshot, and the log entries after it.
@@ -107,46 +136,76 @@ extension Engine {
         var image: PartitionImage?
         var entries: [PartitionJournal.Entry]
         var skippedSnapshots: [String]
+        var missing: [String]
     }
 
-    static func loadPartition(_ index: Int, root: String, durability: DurabilityOptions) throws(StorageError)
+    static func loadPartition(_ index: Int, root: String, durability: DurabilityOptions, layout: Layout) throws(StorageError)
         -> LoadedPartition
     {
         let fs = durability.fileSystem
         let directory = storagePath(root, "p\(index)")
-        try fs.createDirectory(directory)
+        if layout == .existing, !fs.fileExists(directory), !durability.repair {
+            throw StorageError(
+                code: .missing,
+                message: "partition directory \(directory) is missing: every order of partition \(index) is gone (start with repair to go on without it)",
+                path: directory)
+        }
+        try fs.createDirectoryDurably(directory)
         let snapshots = try SnapshotStore(directory: directory, fileSystem: fs)
         let loaded = try snapshots.loadNewest()
         let covered = loaded.snapshot?.sequence ?? 0
         let log = try WriteAheadLog(
             directory: directory, fileSystem: fs, fsync: durability.fsync, segmentBytes: durability.segmentBytes,
-            repair: durability.repair, startingSequence: covered + 1)
-        var entries: [PartitionJournal.Entry] = []
-        var iterator = try LogReader(directory: directory, fileSystem: fs).records(from: covered + 1)
-        while let record = try iterator.next() {
-            do throws(BinaryDecodingError) {
-                entries.append(try PartitionJournal.decode(record.bytes))
-            } catch {
-                throw StorageError.corruption(
-                    "log record \(record.sequence) does not decode: \(error.message)", path: directory,
-                    offset: Int64(error.offset))
+            repair: durability.repair, startingSequence: covered + 1, requireManifest: layout == .existing)
+        var missing = log.recovery.missingSegments
+        // The log must reach back to the snapshot: records between what the snapshot covers and the log's first
+        // record are nowhere (snapshots deleted or unreadable, or the first segment gone).
+        if log.recovery.firstSequence > covered + 1 {
+            let gap = "records \(covered + 1)...\(log.recovery.firstSequence - 1) of \(directory) (\(loaded.snapshot == nil ? "no readable snapshot" : "the newest readable snapshot covers up to \(covered)")\(loaded.skipped.isEmpty ? "" : "; unreadable: \(loaded.skipped.map(\.file).joined(separator: ", "))"))"
+            guard durability.repair else {
+                log.abandon()
+                throw StorageError(
+                    code: .missing,
+                    message: "acknowledged data is missing: \(gap) are in neither a snapshot nor the log (start with repair to go on without them)",
+                    path: directory)
             }
+            missing.append(gap)
+        }
+        var entries: [PartitionJournal.Entry] = []
+        do throws(StorageError) {
+            var iterator = try LogReader(directory: directory, fileSystem: fs).records(from: covered + 1)
+            while let record = try iterator.next() {
+                do throws(BinaryDecodingError) {
+                    entries.append(try PartitionJournal.decode(record.bytes))
+                } catch {
+                    throw StorageError.corruption(
+                        "log record \(record.sequence) does not decode: \(error.message)", path: directory,
+                        offset: Int64(error.offset))
+                }
+            }
+        } catch {
+            log.abandon()
+            throw error
         }
         var image: PartitionImage?
         if let snapshot = loaded.snapshot {
             do throws(BinaryDecodingError) {
                 image = try PartitionImageCodec.decode(snapshot.payload, sequence: snapshot.sequence)
             } catch {
+                log.abandon()
                 throw StorageError.corruption(
                     "snapshot \(snapshot.sequence) does not decode: \(error.message)", path: directory,
                     offset: Int64(error.offset))
             }
         }
+        // Unreadable snapshots are set aside so pruning never counts them as one of the snapshots to keep.
+        try snapshots.quarantine(loaded.skipped)
         let journal = PartitionJournal(directory: directory, log: log, snapshots: snapshots)
         journal.markSnapshot(covered)
+        journal.recovered(at: log.nextSequence - 1)
         return LoadedPartition(
             journal: journal, image: image, entries: entries,
-            skippedSnapshots: loaded.skipped.map { "\($0.file): \($0.reason)" })
+            skippedSnapshots: loaded.skipped.map { "\($0.file): \($0.reason)" }, missing: missing)
     }
 
     /// What recovery found when this engine opened its data directory (nil for an in-memory engine).
@@ -156,30 +215,60 @@ extension Engine {
         if let torn = report.tornTail { summary.tornTails.append("\(torn.file): \(torn.bytesRemoved) bytes") }
         if let repair = report.repair {
             summary.repairs.append(
-                "\(repair.file): cut at byte \(repair.offset), first dropped record \(repair.firstDroppedSequence)")
+                "\(repair.file): cut at byte \(repair.offset) (\(repair.reason)), \(repair.totalBytesDropped) bytes dropped, first dropped record \(repair.firstDroppedSequence)\(repair.removedSegments.isEmpty ? "" : ", later segments removed: \(repair.removedSegments.joined(separator: ", "))")")
         }
+        summary.missing += report.missingSegments
+        summary.obsoleteSegments += report.obsoleteSegments
+    }
+
+    /// Whether the data directory was new, written by a version without manifests, or is ours.
+    enum Layout: Sendable, Equatable {
+        /// No `engine.meta`: a first start (or a crash during one, before anything was acknowledged).
+        case new
+        /// Written before logs had manifests: they are created now.
+        case legacy
+        /// Every log has a manifest and every partition directory must exist.
+        case existing
+    }
+
+    static let layoutVersion = 2
+
+    static func layoutText(version: Int, partitions: Int) -> String {
+        "refund-engine data \(version)\npartitions \(partitions)\n"
     }
 
     /// A data directory is laid out for one partition count: an order's log is its partition's log.
-    private static func checkLayout(root: String, partitions: Int, fileSystem fs: any StorageFileSystem)
+    private static func checkLayout(root: String, partitions: Int, fileSystem fs: any StorageFileSystem, repair: Bool)
+        throws(StorageError) -> Layout
+    {
+        let path = storagePath(root, "engine.meta")
+        // A temp file left by a crash while writing the meta is never the truth: the rename had not happened.
+        if fs.fileExists(path + ".tmp") { try fs.remove(path + ".tmp") }
+        guard fs.fileExists(path) else { return .new }
+        let found = String(decoding: try fs.readFile(path), as: UTF8.self)
+        if found == layoutText(version: layoutVersion, partitions: partitions) { return .existing }
+        if found == layoutText(version: 1, partitions: partitions) { return .legacy }
+        throw StorageError(
+            code: .invalidArgument,
+            message: "the data directory was written with another layout (\(found.split(separator: "\n").joined(separator: ", "))); start with the same partition count",
+            path: path)
+    }
+
+    /// Written last on a first start, once every log and its manifest exist: from then on they must.
+    private static func writeLayout(root: String, partitions: Int, fileSystem fs: any StorageFileSystem)
         throws(StorageError)
     {
         let path = storagePath(root, "engine.meta")
-        let expected = "refund-engine data 1\npartitions \(partitions)\n"
-        if fs.fileExists(path) {
-            let found = String(decoding: try fs.readFile(path), as: UTF8.self)
-            guard found == expected else {
-                throw StorageError(
-                    code: .invalidArgument,
-                    message: "the data directory was written with another layout (\(found.split(separator: "\n").last ?? "?")); start with the same partition count",
-                    path: path)
-            }
-            return
-        }
         let temporary = path + ".tmp"
+        if fs.fileExists(temporary) { try fs.remove(temporary) }
         let handle = try fs.createForAppend(temporary)
-        try fs.write(handle, Array(expected.utf8))
-        try fs.fsync(handle)
+        do {
+            try fs.write(handle, Array(layoutText(version: layoutVersion, partitions: partitions).utf8))
+            try fs.fsync(handle)
+        } catch {
+            try? fs.close(handle)
+            throw error
+        }
         try fs.close(handle)
         try fs.rename(from: temporary, to: path)
         try fs.fsyncDirectory(root)
@@ -203,16 +292,54 @@ extension Engine {
         maybeSnapshot(partition, journal)
     }
 
+    /// Waits until everything `partition` appended is fsynced, whatever the policy: the gate before a gateway
+    /// call. Under `.always` it is the same as ``durable(_:)``.
+    func syncedBeforeSending(_ partition: Partition) async throws(RefundError) {
+        guard let journal = partition.journal else { return }
+        if let stopped = shared.stopped.withLock({ $0 }) { throw stopped }
+        do throws(StorageError) {
+            try await journal.waitForAppendedSynced()
+        } catch {
+            let failure = RefundError(
+                .engineStopped, "the write-ahead log failed (\(error.message)); the engine accepts no more changes")
+            shared.stop(failure)
+            throw failure
+        }
+    }
+
     // MARK: Snapshots
 
-    /// Writes a snapshot of every partition now and drops the log segments the previous snapshot covers.
+    /// Writes a snapshot of every partition now and drops the log segments every kept snapshot covers.
     public func snapshot() async throws(RefundError) {
         for partition in partitions { try await snapshot(partition) }
     }
 
     func snapshot(_ partition: Partition) async throws(RefundError) {
         guard let journal = partition.journal else { return }
+        // One snapshot of a partition at a time (the `snapshot` op, the automatic trigger and close can race).
+        let held = await snapshotLocks.acquire("p\(partition.index)")
+        do throws(RefundError) {
+            try await writeSnapshot(partition, journal)
+            await held.release()
+        } catch {
+            await held.release()
+            snapshotHealth.withLock { $0.failed(error.message, at: clock.now()) }
+            throw error
+        }
+    }
+
+    private func writeSnapshot(_ partition: Partition, _ journal: PartitionJournal) async throws(RefundError) {
+        if let stopped = shared.stopped.withLock({ $0 }) { throw stopped }
         let image = await partition.captureImage()
+        // A snapshot never covers less than the one before it (recovery positions the partition at its log's
+        // end, so even a partition with no new writes captures a position at or past its snapshot).
+        precondition(image.sequence >= journal.lastSnapshot, "a snapshot must cover at least what the previous one did")
+        // Nothing new since the newest snapshot: writing it again would only churn files.
+        if image.sequence == journal.lastSnapshot, image.sequence > 0,
+            (try? journal.snapshots.sequences().first) == image.sequence
+        {
+            return
+        }
         do throws(StorageError) {
             // A partition that never logged anything has nothing to wait for (and a snapshot covering 0).
             if image.sequence > 0 { try await journal.log.waitDurable(image.sequence) }
@@ -223,12 +350,15 @@ extension Engine {
         let payload = PartitionImageCodec.encode(image)
         do throws(StorageError) {
             _ = try journal.snapshots.write(payload, coveringUpTo: image.sequence)
-            // Keep the log back to the previous snapshot, so the older snapshot stays a replayable fallback.
-            let previous = journal.markSnapshot(image.sequence)
-            if previous > 0 { try journal.log.removeSegments(coveredUpTo: previous) }
+            journal.markSnapshot(image.sequence)
+            // Trim only what every kept snapshot covers, so the older one stays a replayable fallback.
+            if let oldest = try journal.snapshots.sequences().last, oldest > 0 {
+                try journal.log.removeSegments(coveredUpTo: oldest)
+            }
         } catch {
             throw RefundError(.storageFailed, "snapshot of partition \(partition.index) failed: \(error.message)")
         }
+        snapshotHealth.withLock { $0.succeeded(at: clock.now()) }
     }
 
     private func maybeSnapshot(_ partition: Partition, _ journal: PartitionJournal) {
@@ -240,7 +370,11 @@ extension Engine {
         guard start else { return }
         journal.resetSnapshotCounter()
         Task {
-            try? await self.snapshot(partition)
+            // A failure is recorded in snapshotHealth (stats: last_snapshot_error) by snapshot(_:); the log keeps
+            // everything, so the next trigger simply tries again.
+            do throws(RefundError) {
+                try await self.snapshot(partition)
+            } catch {}
             _ = self.snapshotting.withLock { $0.remove(partition.index) }
         }
     }
@@ -249,12 +383,42 @@ extension Engine {
     public func close() async throws(RefundError) {
         shutdown()
         guard durability != nil else { return }
-        try await snapshot()
+        defer { releaseDirectory() }
+        do throws(RefundError) {
+            try await snapshot()
+        } catch {
+            // The logs still hold everything; close them so nothing is lost, and report the snapshot failure.
+            for partition in partitions { try? partition.journal?.log.close() }
+            try? control?.log.close()
+            throw error
+        }
         do throws(StorageError) {
             for partition in partitions { try partition.journal?.log.close() }
             try control?.log.close()
         } catch {
             throw RefundError(.storageFailed, "closing the log failed: \(error.message)")
+        }
+    }
+
+    /// Stops the engine the way `kill -9` stops a process: background work ends, nothing queued is written, the
+    /// logs are closed as they are and the directory lock is released. No snapshot, no fsync. What a crash would
+    /// keep is what the next ``open(configuration:durability:gateway:clock:)`` finds. For crash tests and
+    /// simulations that reopen a directory in the same process.
+    public func kill() {
+        shutdown()
+        shared.stop(RefundError(.engineStopped, "the engine was killed"))
+        for partition in partitions { partition.journal?.log.abandon() }
+        control?.log.abandon()
+        releaseDirectory()
+    }
+
+    private func releaseDirectory() {
+        guard let durability else { return }
+        if let lock = directoryLock.withLock({ held -> StorageFileHandle? in
+            defer { held = nil }
+            return held
+        }) {
+            durability.fileSystem.unlock(lock)
         }
     }
 }

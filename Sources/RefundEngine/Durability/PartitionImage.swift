@@ -1,4 +1,5 @@
 import RefundCore
+import RefundStorage
 
 /// A partition's whole state at one log position: what a snapshot holds.
 struct PartitionImage: Sendable {
@@ -56,7 +57,7 @@ enum PartitionImageCodec {
         guard found == version else { throw BinaryDecodingError(message: "unknown snapshot version \(found)", offset: 0) }
         let count = try bounded(&reader, "order")
         var states: [OrderState] = []
-        states.reserveCapacity(count)
+        states.reserveCapacity(BinaryReader.reservation(for: count))
         for _ in 0..<count { states.append(try OrderStateCodec.decode(from: &reader)) }
         var balances: [BalanceKey: Int64] = [:]
         for _ in 0..<(try bounded(&reader, "balance")) {
@@ -71,9 +72,16 @@ enum PartitionImageCodec {
         }
         let outboxCount = try bounded(&reader, "outbox")
         var outbox: [OutboxRecord] = []
-        outbox.reserveCapacity(outboxCount)
+        outbox.reserveCapacity(BinaryReader.reservation(for: outboxCount))
         for _ in 0..<outboxCount {
+            let sequenceOffset = reader.offset
             let sequence = try reader.uvarint()
+            // Outbox numbers start at 1, and the engine counts on from the last one: keep it clear of overflow.
+            guard sequence >= 1, sequence <= SegmentFormat.maxSequence else {
+                throw BinaryDecodingError(
+                    message: "outbox sequence \(sequence) is outside 1...\(SegmentFormat.maxSequence)",
+                    offset: sequenceOffset)
+            }
             let at = Timestamp(milliseconds: try reader.svarint())
             let slot = try reader.uvarint()
             let refund = try reader.uvarint()
@@ -82,11 +90,13 @@ enum PartitionImageCodec {
                 throw BinaryDecodingError(message: "unknown outbox kind", offset: offset)
             }
             let notify = try reader.bool()
-            guard slot < UInt64(states.count), refund >= 1, refund <= UInt64(states[Int(slot)].refunds.count) else {
+            guard slot < UInt64(states.count), refund >= 1, refund <= UInt64(states[Int(slot)].refunds.count),
+                let slot32 = Int32(exactly: slot), let refund32 = Int32(exactly: refund)
+            else {
                 throw BinaryDecodingError(message: "outbox record points at no refund", offset: offset)
             }
             outbox.append(
-                OutboxRecord(sequence: sequence, at: at, slot: Int32(slot), refund: Int32(refund), kind: kind, notify: notify))
+                OutboxRecord(sequence: sequence, at: at, slot: slot32, refund: refund32, kind: kind, notify: notify))
         }
         try reader.expectEnd()
         return PartitionImage(sequence: sequence, states: states, balances: balances, released: released, outbox: outbox)

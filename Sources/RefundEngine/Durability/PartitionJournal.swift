@@ -36,6 +36,16 @@ final class PartitionJournal: Sendable {
 
     var lastAppended: UInt64 { appended.load(ordering: .acquiring) }
 
+    /// Sets the position recovery found the log at: the last record it holds, or the last one the snapshot
+    /// covers. A snapshot taken before anything new is written must cover this, not 0, or the next start would
+    /// replay the whole log on top of it.
+    func recovered(at sequence: UInt64) {
+        appended.store(sequence, ordering: .releasing)
+    }
+
+    /// The log position the newest snapshot written (or loaded) covers.
+    var lastSnapshot: UInt64 { snapshotSequence.load(ordering: .relaxed) }
+
     /// Records appended since the last snapshot.
     var recordsSinceSnapshot: Int { sinceSnapshot.load(ordering: .relaxed) }
 
@@ -67,6 +77,7 @@ final class PartitionJournal: Sendable {
         ChangeCodec.encode(orderID: orderID, changes, into: &writer)
         let record = writer.take()
         let sequence = try log.append(record)
+        precondition(sequence > appended.load(ordering: .relaxed), "log sequence numbers must increase")
         appended.store(sequence, ordering: .releasing)
         sinceSnapshot.add(1, ordering: .relaxed)
         bytesSinceSnapshot.add(record.count, ordering: .relaxed)
@@ -76,7 +87,14 @@ final class PartitionJournal: Sendable {
     /// Waits until everything the partition appended so far is durable under the fsync policy.
     func waitForAppended() async throws(StorageError) {
         let target = lastAppended
-        if target > 0 { try await log.waitDurable(target) }
+        if target > 0, target < log.nextSequence { try await log.waitDurable(target) }
+    }
+
+    /// Waits until everything the partition appended so far is fsynced, whatever the policy: the gate before
+    /// money leaves through the gateway.
+    func waitForAppendedSynced() async throws(StorageError) {
+        let target = lastAppended
+        if target > 0, target < log.nextSequence { try await log.waitSynced(target) }
     }
 
     struct Entry {
@@ -95,9 +113,17 @@ final class PartitionJournal: Sendable {
         guard ranges <= 1024 else { throw BinaryDecodingError(message: "too many outbox ranges", offset: reader.offset) }
         var outbox: [(first: UInt64, count: Int)] = []
         for _ in 0..<ranges {
+            let rangeOffset = reader.offset
             let first = try reader.uvarint()
             let count = try reader.uvarint()
             guard count <= 1024 else { throw BinaryDecodingError(message: "outbox range too long", offset: reader.offset) }
+            // Outbox numbers start at 1 and replay computes the range's last one (`first + count - 1`): keep the
+            // range inside 1...maxSequence so that cannot wrap.
+            guard first >= 1, first - 1 <= SegmentFormat.maxSequence - count else {
+                throw BinaryDecodingError(
+                    message: "outbox range of \(count) from \(first) is outside 1...\(SegmentFormat.maxSequence)",
+                    offset: rangeOffset)
+            }
             outbox.append((first, Int(count)))
         }
         let record = try ChangeCodec.decode(from: &reader)

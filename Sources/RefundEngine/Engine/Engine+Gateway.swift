@@ -5,6 +5,14 @@ extension Engine {
     /// they are after the answers.
     @discardableResult
     func send(_ attempts: [PendingAttempt], to partition: Partition, collect: Bool = true) async -> [Refund] {
+        // Money leaves only once the change that sends it is fsynced, whatever the fsync policy: under
+        // `.interval`/`.never` "durable" means written, and a power loss could otherwise forget a refund whose
+        // money is already gone. A log that cannot sync stops the engine; the attempts then stay unsent.
+        do throws(RefundError) {
+            try await syncedBeforeSending(partition)
+        } catch {
+            return []
+        }
         var touched: [Refund] = []
         var start = 0
         let batch = configuration.gatewayBatchSize

@@ -1,4 +1,5 @@
 import RefundCore
+import RefundStorage
 import Synchronization
 
 /// The refund engine, for embedding: orders in memory in N partition actors (an order's handle picks its
@@ -28,6 +29,11 @@ public final class Engine: Sendable {
     /// Partitions with a snapshot being written.
     let snapshotting = Mutex<Set<Int>>([])
     let recoveredSummary = Mutex<RecoverySummary?>(nil)
+    /// The data directory's lock, held from open to close (or kill).
+    let directoryLock = Mutex<StorageFileHandle?>(nil)
+    /// One snapshot per partition at a time.
+    let snapshotLocks = KeyedAsyncLock()
+    let snapshotHealth = Mutex(SnapshotHealth())
 
     /// An in-memory engine: nothing is logged (tests, simulations, caches of a system of record).
     public convenience init(
@@ -51,9 +57,14 @@ public final class Engine: Sendable {
         self.gateway = gateway
         self.durability = durability
         self.control = control
+        shared.control.withLock { $0 = control }
     }
 
     var clock: any EngineClock { shared.clock }
+
+    /// Why the engine stopped accepting changes (a failed write or fsync, a killed engine), or nil while it
+    /// runs. Once set it stays: the way on is a restart, which recovers from what is on disk.
+    public var failure: RefundError? { shared.stopped.withLock { $0 } }
 
     @inline(__always)
     func partition(for orderID: String) -> Partition {
@@ -188,16 +199,17 @@ public final class Engine: Sendable {
         return preview
     }
 
-    /// `order.cancel`: removes every active line. With `refund` the money goes back by `method`; without it the
-    /// lines are cancelled with no money (method none).
+    /// `order.cancel`: removes every active line, or only `lines` when given. With `refund` the money goes back
+    /// by `method`; without it the lines are cancelled with no money (method none).
     @discardableResult
     public func cancelOrder(
         orderID: String, refund: Bool, method: RefundMethod = .original, reason: String, note: String? = nil,
-        restock: Bool = true, caller: Caller
+        restock: Bool = true, lines: [String]? = nil, caller: Caller
     ) async throws(RefundError) -> Refund {
         try await createRefund(
             orderID: orderID,
-            RefundOptions(method: refund ? method : .none, reason: reason, note: note, restock: restock), caller: caller)
+            RefundOptions(lines: lines, method: refund ? method : .none, reason: reason, note: note, restock: restock),
+            caller: caller)
     }
 
     public enum ModerationOutcome: String, Sendable, Codable, CaseIterable {
@@ -205,15 +217,16 @@ public final class Engine: Sendable {
         case invalidateNoRefund = "invalidate_no_refund"
     }
 
-    /// A moderation outcome: the order is invalidated with reason `moderation`, refunded to the original tenders
-    /// or cancelled without money.
+    /// A moderation outcome: the order (or only `lines` when given) is invalidated with reason `moderation`,
+    /// refunded to the original tenders or cancelled without money.
     @discardableResult
-    public func moderate(orderID: String, outcome: ModerationOutcome, note: String?, caller: Caller) async throws(RefundError)
-        -> Refund
-    {
+    public func moderate(
+        orderID: String, outcome: ModerationOutcome, note: String?, lines: [String]? = nil, caller: Caller
+    ) async throws(RefundError) -> Refund {
         try await createRefund(
             orderID: orderID,
-            RefundOptions(method: outcome == .invalidateRefund ? .original : .none, reason: "moderation", note: note),
+            RefundOptions(
+                lines: lines, method: outcome == .invalidateRefund ? .original : .none, reason: "moderation", note: note),
             caller: caller)
     }
 
@@ -413,8 +426,20 @@ public final class Engine: Sendable {
         return Array(events.prefix(limit))
     }
 
-    /// Drops handled events up to `sequence`.
-    public func acknowledgeEvents(upTo sequence: UInt64) async {
+    /// Drops handled events up to `sequence`. Durable: after a restart they are not delivered again, and their
+    /// numbers are never handed out again.
+    public func acknowledgeEvents(upTo sequence: UInt64) async throws(RefundError) {
+        if let stopped = shared.stopped.withLock({ $0 }) { throw stopped }
+        if let control {
+            do throws(StorageError) {
+                try await control.acknowledged(upTo: sequence)
+            } catch {
+                let failure = RefundError(.engineStopped, "the control log failed (\(error.message)); the engine accepts no more changes")
+                shared.stop(failure)
+                throw failure
+            }
+        }
+        shared.acknowledged(upTo: sequence)
         shared.engineOutbox.withLock { $0.removeAll { $0.sequence <= sequence } }
         for partition in partitions { await partition.acknowledgeEvents(upTo: sequence) }
     }
@@ -482,5 +507,10 @@ public final class Engine: Sendable {
     /// then return what memory holds, and every change is refused with `engine_stopped`.)
     func readBarrier() async {
         for partition in partitions where partition.journal != nil { try? await durable(partition) }
+        if let control {
+            // Engine events are logged in the control log; wait for everything appended to it so far.
+            let last = control.log.nextSequence - 1
+            if last > 0 { try? await control.log.waitDurable(last) }
+        }
     }
 }

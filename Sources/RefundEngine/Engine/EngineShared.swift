@@ -1,4 +1,5 @@
 import RefundCore
+import RefundStorage
 import Synchronization
 
 /// What the partitions share with the engine: configuration, clock, the global outbox sequence, bulk jobs.
@@ -32,6 +33,21 @@ final class EngineShared: Sendable {
 
     var lastSequence: UInt64 { outboxSequence.load(ordering: .relaxed) }
 
+    /// The highest sequence a subscriber acknowledged (restored from the control log).
+    private let acknowledgedUpTo = Atomic<UInt64>(0)
+
+    func acknowledged(upTo sequence: UInt64) {
+        advanceSequence(past: sequence)
+        var current = acknowledgedUpTo.load(ordering: .relaxed)
+        while current < sequence {
+            let (exchanged, original) = acknowledgedUpTo.compareExchange(expected: current, desired: sequence, ordering: .relaxed)
+            if exchanged { return }
+            current = original
+        }
+    }
+
+    var acknowledgedSequence: UInt64 { acknowledgedUpTo.load(ordering: .relaxed) }
+
     /// Moves the outbox counter past `sequence` (replay hands out logged numbers again).
     func advanceSequence(past sequence: UInt64) {
         var current = outboxSequence.load(ordering: .relaxed)
@@ -43,9 +59,24 @@ final class EngineShared: Sendable {
         }
     }
 
+    /// The control log, for a durable engine: engine-level events are logged there under their numbers.
+    let control = Mutex<ControlLog?>(nil)
+
     func publishJobEvent(_ status: BulkJobStatus, kind: OutboxEvent.Kind, text: String?) {
-        // Reserved and appended under one lock, so a reader never sees a hole below the watermark.
-        engineOutbox.withLock { $0.append(event(sequence: reserveSequence(1))) }
+        // Reserved, logged and appended under one lock, so a reader never sees a hole below the watermark and the
+        // log holds engine events in sequence order. Readers of events wait for the control log (readBarrier).
+        let control = self.control.withLock { $0 }
+        engineOutbox.withLock { outbox in
+            let published = event(sequence: reserveSequence(1))
+            if let control {
+                do throws(StorageError) {
+                    _ = try control.append(published)
+                } catch {
+                    stop(RefundError(.engineStopped, "the control log failed (\(error.message)); the engine accepts no more changes"))
+                }
+            }
+            outbox.append(published)
+        }
         func event(sequence: UInt64) -> OutboxEvent {
             OutboxEvent(
             sequence: sequence, kind: kind, at: clock.now(), orderID: nil, refundID: nil, jobID: status.jobID,

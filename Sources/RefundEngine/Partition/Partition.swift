@@ -103,9 +103,11 @@ actor Partition {
             }
             var before: TransactionStatus?
             var touched: Int?
+            var changedAt: Timestamp?
             switch change {
-            case .attemptResult(let refund, _, _, _), .settled(let refund, _, _, _), .retried(let refund, _, _):
+            case .attemptResult(let refund, _, _, let at), .settled(let refund, _, _, let at), .retried(let refund, let at, _):
                 touched = refund
+                changedAt = at
                 before = states[slot].refundStatus(number: refund)
             default: break
             }
@@ -120,7 +122,8 @@ actor Partition {
                 refundCreated(slot, refund, notify: options?.notify ?? true, emailText: options?.emailText)
             }
             if let number = touched, let before, let after = states[slot].refundStatus(number: number), after != before {
-                statusChanged(slot, states[slot].refunds[number - 1], number: number, from: before)
+                statusChanged(
+                    slot, states[slot].refunds[number - 1], number: number, from: before, at: changedAt ?? shared.clock.now())
             }
         }
         if states[slot].hasPendingTransaction { pendingSlots.insert(slot) } else { pendingSlots.remove(slot) }
@@ -167,8 +170,8 @@ actor Partition {
         }
     }
 
-    private func statusChanged(_ slot: Int, _ refund: Refund, number: Int, from before: TransactionStatus) {
-        let now = shared.clock.now()
+    /// `at` is the change's own time, never the clock's: a replay under another clock must give the same events.
+    private func statusChanged(_ slot: Int, _ refund: Refund, number: Int, from before: TransactionStatus, at now: Timestamp) {
         switch refund.status {
         case .succeeded:
             outbox.append(

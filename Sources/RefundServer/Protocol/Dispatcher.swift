@@ -179,7 +179,7 @@ struct Dispatcher: Sendable {
         case .eventsList(let after, let limit):
             return EventList(events: await engine.events(after: after, limit: limit))
         case .eventsAck(let upTo):
-            await engine.acknowledgeEvents(upTo: upTo)
+            try await engine.acknowledgeEvents(upTo: upTo)
             return Acknowledged(upTo: upTo)
         case .stats:
             let summary = engine.recoverySummary

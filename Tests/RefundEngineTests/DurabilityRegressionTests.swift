@@ -1,0 +1,169 @@
+import Foundation
+import RefundCore
+import RefundEngine
+import RefundStorage
+import Testing
+
+/// One test per reproduced defect of the durability issue, each a short history over the simulated file system.
+@Suite struct DurabilityRegressionTests {
+    static func open(_ fs: SimulatedFileSystem, partitions: Int = 2, repair: Bool = false) async throws -> Engine {
+        try await Engine.open(
+            configuration: EngineConfiguration(partitions: partitions),
+            durability: DurabilityOptions(
+                directory: "/data", snapshotEveryRecords: 0, snapshotEveryBytes: 0, repair: repair, fileSystem: fs),
+            gateway: SimulatedGateway(), clock: ManualClock(Fixtures.t0))
+    }
+
+    /// Defect 1: crash → restart → clean stop → restart replayed the log on top of a snapshot that claimed to
+    /// cover sequence 0, doubling every refund and balance.
+    @Test func crashRestartCleanStopRestartAppliesNothingTwice() async throws {
+        let fs = SimulatedFileSystem(seed: 1)
+        let engine = try await Self.open(fs)
+        for i in 0..<20 {
+            try await engine.putOrder(Fixtures.tickets(id: "ord_\(i)", count: 1, customer: "cus_1"))
+            try await engine.createRefund(orderID: "ord_\(i)", Fixtures.options(.balance), caller: Fixtures.staff)
+        }
+        let balance = await engine.balance(customer: "cus_1", currency: .gbp)
+        let before = await engine.canonicalHash()
+        engine.kill()
+        fs.restart(powerLoss: false)
+        let second = try await Self.open(fs)
+        try await second.close()  // no write in this run: the snapshot must still cover the whole log
+        let third = try await Self.open(fs)
+        #expect(await third.canonicalHash() == before)
+        #expect(await third.balance(customer: "cus_1", currency: .gbp) == balance)
+        #expect(await third.allOrderStates().allSatisfy { $0.refunds.count == 1 })
+        try await third.close()
+    }
+
+    /// Defect 2: two engines on one data directory both acknowledged writes.
+    @Test func aSecondOpenIsRefusedNamingTheHolder() async throws {
+        let dir = TemporaryDirectory("lock")
+        let first = try await Engine.open(durability: DurabilityOptions(directory: dir.path))
+        let refused = await #expect(throws: RefundError.self) {
+            _ = try await Engine.open(durability: DurabilityOptions(directory: dir.path))
+        }
+        #expect(refused?.code == .dataDirectoryLocked)
+        #expect(refused?.message.contains("process \(ProcessInfo.processInfo.processIdentifier)") == true)
+        try await first.close()
+        let again = try await Engine.open(durability: DurabilityOptions(directory: dir.path))
+        try await again.close()
+    }
+
+    /// Defect 3: records written after a log that ends below its snapshot (a repair, a torn tail under a
+    /// covering snapshot) were numbered inside the snapshot's range and skipped by the next recovery.
+    @Test func writesAfterALogThatEndsBelowTheSnapshotSurvive() async throws {
+        let fs = SimulatedFileSystem(seed: 3)
+        let engine = try await Self.open(fs, partitions: 1)
+        for i in 0..<30 { try await engine.putOrder(Fixtures.tickets(id: "ord_a\(i)", count: 1)) }
+        try await engine.snapshot()
+        engine.kill()
+        fs.restart(powerLoss: false)
+        // Cut the log back below the snapshot, as a repair of damage in it would.
+        let segment = try #require(fs.allFiles().first { $0.hasPrefix("/data/p0/wal-") && $0.hasSuffix(".log") })
+        try fs.truncate(segment, toSize: Int64(SegmentFormat.headerSize))
+        let reopened = try await Self.open(fs, partitions: 1)
+        #expect(await reopened.allOrderStates().count == 30)
+        for i in 0..<30 { try await reopened.putOrder(Fixtures.tickets(id: "ord_b\(i)", count: 1)) }
+        reopened.kill()
+        fs.restart(powerLoss: false)
+        let last = try await Self.open(fs, partitions: 1)
+        #expect(await last.allOrderStates().count == 60)
+        try await last.close()
+    }
+
+    /// Defect 4: a deleted first or last segment, or lost snapshots under a trimmed log, started silently.
+    @Test func missingSegmentsAndSnapshotsAreRefused() async throws {
+        let fs = SimulatedFileSystem(seed: 4)
+        let engine = try await Engine.open(
+            configuration: EngineConfiguration(partitions: 1),
+            durability: DurabilityOptions(directory: "/data", segmentBytes: 2048, snapshotEveryRecords: 0, snapshotEveryBytes: 0, fileSystem: fs),
+            gateway: SimulatedGateway(), clock: ManualClock(Fixtures.t0))
+        for i in 0..<60 { try await engine.putOrder(Fixtures.tickets(id: "ord_\(i)", count: 2)) }
+        engine.kill()
+        fs.restart(powerLoss: false)
+        let segments = fs.allFiles().filter { $0.hasPrefix("/data/p0/wal-") }
+        #expect(segments.count > 2)
+        fs.delete(try #require(segments.last))
+        let refused = await #expect(throws: RefundError.self) { _ = try await Self.open(fs, partitions: 1) }
+        #expect(refused?.code == .dataMissing)
+        let repaired = try await Engine.open(
+            configuration: EngineConfiguration(partitions: 1),
+            durability: DurabilityOptions(directory: "/data", repair: true, fileSystem: fs), gateway: SimulatedGateway())
+        #expect(try #require(repaired.recoverySummary).missing.isEmpty == false)
+        try await repaired.close()
+    }
+
+    /// Defect 7: after an acknowledgement and a restart, new events reused numbers 1 and 2.
+    @Test func eventNumbersAreNeverReusedAfterAnAcknowledgementAndARestart() async throws {
+        let fs = SimulatedFileSystem(seed: 7)
+        let engine = try await Self.open(fs)
+        try await engine.putOrder(Fixtures.tickets(id: "ord_1", count: 1))
+        try await engine.createRefund(orderID: "ord_1", Fixtures.options(), caller: Fixtures.staff)
+        let first = await engine.events(after: 0)
+        let high = try #require(first.last?.sequence)
+        try await engine.acknowledgeEvents(upTo: high)
+        try await engine.close()
+        let reopened = try await Self.open(fs)
+        #expect(await reopened.events(after: 0).isEmpty)
+        try await reopened.putOrder(Fixtures.tickets(id: "ord_2", count: 1))
+        try await reopened.createRefund(orderID: "ord_2", Fixtures.options(), caller: Fixtures.staff)
+        let next = await reopened.events(after: high)
+        #expect(!next.isEmpty && next.allSatisfy { $0.sequence > high })
+        try await reopened.close()
+    }
+
+    /// Defect 9: a second snapshot at the same position trimmed the log the fallback snapshot needed; with the
+    /// newest snapshot then damaged, acknowledged orders were lost.
+    @Test func twoSnapshotsInARowKeepTheFallbackReplayable() async throws {
+        let fs = SimulatedFileSystem(seed: 9)
+        let engine = try await Self.open(fs, partitions: 1)
+        for i in 0..<10 { try await engine.putOrder(Fixtures.tickets(id: "ord_a\(i)", count: 1)) }
+        try await engine.snapshot()
+        for i in 0..<5 { try await engine.putOrder(Fixtures.tickets(id: "ord_b\(i)", count: 1)) }
+        try await engine.snapshot()
+        try await engine.snapshot()
+        try await engine.close()
+        let newest = try #require(fs.allFiles().filter { $0.hasSuffix(".snap") }.last)
+        fs.flipBit(newest, byteOffset: 40, bit: 3)
+        let reopened = try await Self.open(fs, partitions: 1)
+        #expect(await reopened.allOrderStates().count == 15)
+        #expect(try #require(reopened.recoverySummary).skippedSnapshots.count == 1)
+        try await reopened.close()
+    }
+
+    /// Defect 10: concurrent snapshots shared one temp file and failed each other.
+    @Test func concurrentSnapshotsAreSerialised() async throws {
+        let fs = SimulatedFileSystem(seed: 10)
+        let engine = try await Self.open(fs)
+        for i in 0..<20 { try await engine.putOrder(Fixtures.tickets(id: "ord_\(i)", count: 1)) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<16 { group.addTask { try await engine.snapshot() } }
+            try await group.waitForAll()
+        }
+        try await engine.close()
+    }
+
+    /// Defect 12: a stale engine.meta.tmp from a crash during the first start blocked every later start.
+    @Test func aStaleMetaTempFileDoesNotBlockAStart() async throws {
+        let dir = TemporaryDirectory("meta")
+        FileManager.default.createFile(atPath: dir.path + "/engine.meta.tmp", contents: Data("half".utf8))
+        let engine = try await Engine.open(durability: DurabilityOptions(directory: dir.path))
+        try await engine.close()
+        let again = try await Engine.open(durability: DurabilityOptions(directory: dir.path))
+        try await again.close()
+    }
+
+    /// Defect 5: a complete last block that fails its checksum is corruption, not a torn tail.
+    @Test func aCorruptLastBlockIsNotTakenForATornTail() async throws {
+        let fs = SimulatedFileSystem(seed: 5)
+        let engine = try await Self.open(fs, partitions: 1)
+        for i in 0..<12 { try await engine.putOrder(Fixtures.tickets(id: "ord_\(i)", count: 1)) }
+        engine.kill()
+        fs.restart(powerLoss: false)
+        let segment = try #require(fs.allFiles().last { $0.hasPrefix("/data/p0/wal-") && $0.hasSuffix(".log") })
+        fs.flipBit(segment, byteOffset: fs.size(segment) - 10, bit: 1)
+        let refused = await #expect(throws: RefundError.self) { _ = try await Self.open(fs, partitions: 1) }
+        #expect(refused?.code == .dataCorrupt)
+    }
+}

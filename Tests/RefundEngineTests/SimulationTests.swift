@@ -1,0 +1,31 @@
+import Foundation
+import Testing
+
+/// The seeded simulation of crashes, restarts and disk faults (see ``Simulation``). `swift test` runs a fixed
+/// set of seeds plus the regression histories; `tools/simulate.sh SEED COUNT` runs more (environment variables
+/// `REFUND_SIM_SEED` and `REFUND_SIM_COUNT`). A failure prints the seed and the history that reproduce it.
+@Suite struct SimulationTests {
+    static let environment = ProcessInfo.processInfo.environment
+    static let firstSeed = UInt64(environment["REFUND_SIM_SEED"] ?? "") ?? 1
+    static let count = Int(environment["REFUND_SIM_COUNT"] ?? "") ?? 1000
+    static let steps = Int(environment["REFUND_SIM_STEPS"] ?? "") ?? 40
+
+    @Test func seededHistories() async throws {
+        var failures: [String] = []
+        var restarts = 0
+        var crashes = 0
+        for seed in Self.firstSeed..<(Self.firstSeed + UInt64(Self.count)) {
+            let simulation = Simulation(seed: seed)
+            do {
+                try await simulation.run(steps: Self.steps)
+            } catch {
+                failures.append("\(error)")
+                if failures.count >= 3 { break }
+            }
+            restarts += simulation.restarts
+            crashes += simulation.crashes
+        }
+        print("simulation: \(Self.count) seeds from \(Self.firstSeed), \(Self.steps) steps each, \(restarts) restarts, \(crashes) crashes, \(failures.count) failed")
+        #expect(failures.isEmpty, "\(failures.joined(separator: "\n\n"))")
+    }
+}
