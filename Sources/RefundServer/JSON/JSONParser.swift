@@ -23,6 +23,9 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
         case tooDeep(Int)
         /// More than whitespace after the value.
         case trailingCharacters
+        /// An object has two members with the same key. `path` names the repeated member from the document's
+        /// root (`order.lines[0].price`; keys are cut to 64 characters).
+        case duplicateKey(key: String, path: String)
     }
 
     public var reason: Reason
@@ -50,6 +53,8 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
             case .numberOutOfRange: "number out of range"
             case .tooDeep(let limit): "arrays and objects nested deeper than \(limit)"
             case .trailingCharacters: "unexpected characters after the JSON value"
+            case .duplicateKey(let key, let path):
+                path == key ? "duplicate key '\(key)'" : "duplicate key '\(key)' (\(path))"
             }
         return "\(what) at byte \(offset)"
     }
@@ -63,7 +68,9 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
 /// A strict RFC 8259 parser from UTF-8 bytes to ``JSONValue``.
 ///
 /// Rejects: invalid UTF-8, unescaped control characters, unknown escapes, lone surrogate escapes, leading zeros,
-/// trailing commas, trailing garbage, nesting deeper than ``maximumDepth`` (512, as Foundation's). Accepts a
+/// trailing commas, trailing garbage, nesting deeper than ``maximumDepth`` (512, as Foundation's), and an object
+/// with two members of the same key (``JSONParseError/Reason/duplicateKey(key:path:)``: RFC 8259 leaves their
+/// meaning open, Foundation keeps one of them; a request that says two things is refused instead). Accepts a
 /// leading UTF-8 byte order mark, as Foundation's `JSONDecoder` does. Never traps on any input: every read is
 /// bounds-checked and the recursion is bounded by the depth limit.
 public struct JSONParser: Sendable {
@@ -196,7 +203,11 @@ private struct Reader {
             return .array(elements)
         }
         while true {
-            elements.append(try value())
+            do {
+                elements.append(try value())
+            } catch {
+                throw error.inside(index: elements.count)
+            }
             skipWhitespace()
             let b = try current()
             i += 1
@@ -220,16 +231,29 @@ private struct Reader {
             depth -= 1
             return .object(members)
         }
+        // Duplicate detection: a 64-bit Bloom filter of the keys so far (a key whose bit is clear is new, no
+        // comparison), a scan of the members when the bit is set; a set of the keys for large objects.
+        var bloom: UInt64 = 0
+        var seen = Set<String>()
         while true {
             let k = try current()
             guard k == quote else { throw error(.unexpectedByte(k)) }
+            let keyStart = i
             let key = try string()
+            if isDuplicate(key, raw: keyStart + 1..<i - 1, in: members, bloom: &bloom, seen: &seen) {
+                let shown = displayedKey(key)
+                throw error(.duplicateKey(key: shown, path: shown), keyStart)
+            }
             skipWhitespace()
             let colon = try current()
             guard colon == UInt8(ascii: ":") else { throw error(.unexpectedByte(colon)) }
             i += 1
             skipWhitespace()
-            members.append((key, try value()))
+            do {
+                members.append((key, try value()))
+            } catch {
+                throw error.inside(key: key)
+            }
             skipWhitespace()
             let b = try current()
             i += 1
@@ -241,6 +265,52 @@ private struct Reader {
             depth -= 1
             return .object(members)
         }
+    }
+
+    /// Objects up to this many members are checked for a repeated key with `bloom` and a scan (no allocation);
+    /// larger ones through a set of their keys.
+    static let duplicateScanLimit = 16
+
+    /// Whether `key` (read from the bytes `raw`, without its quotes) is already a key of `members`. `bloom` has a
+    /// bit set per key so far (see ``fingerprint(_:raw:)``); `seen` holds every key once `members` passed the
+    /// scan limit.
+    @inline(__always) func isDuplicate(
+        _ key: String, raw: Range<Int>, in members: [(key: String, value: JSONValue)], bloom: inout UInt64,
+        seen: inout Set<String>
+    ) -> Bool {
+        if members.count < Reader.duplicateScanLimit {
+            let bit: UInt64 = 1 &<< (fingerprint(key, raw: raw) &>> 58)
+            if bloom & bit == 0 {
+                bloom |= bit
+                return false
+            }
+            for member in members where member.key == key { return true }
+            return false
+        }
+        if seen.isEmpty {
+            seen.reserveCapacity(members.count * 2)
+            for member in members { seen.insert(member.key) }
+        }
+        return !seen.insert(key).inserted
+    }
+
+    /// A cheap fingerprint of a key for the Bloom filter: its length and first and last bytes, mixed (from the input
+    /// bytes when the key has no escapes, as then they are its UTF-8: every escape is longer than what it stands
+    /// for; else from the decoded string). Its top 6 bits pick the key's bit.
+    @inline(__always) func fingerprint(_ key: String, raw: Range<Int>) -> UInt64 {
+        let count = key.utf8.count
+        guard count > 0 else { return 0 }
+        let first: UInt8
+        let last: UInt8
+        if raw.count == count {
+            first = base[raw.lowerBound]
+            last = base[raw.upperBound &- 1]
+        } else {
+            first = key.utf8.first ?? 0
+            last = key.utf8.last ?? 0
+        }
+        return UInt64(truncatingIfNeeded: count) &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(first) &* 0xC2B2_AE3D_27D4_EB4F
+            ^ UInt64(last) &* 0x1656_67B1_9E37_79F9
     }
 
     // MARK: Strings
@@ -451,4 +521,25 @@ private struct Reader {
     }
 
     @inline(__always) func isDigit(_ b: UInt8) -> Bool { b &- UInt8(ascii: "0") < 10 }
+}
+
+/// A key as error messages show it: at most 64 characters.
+private func displayedKey(_ key: String) -> String {
+    key.count > 64 ? key.prefix(64) + "…" : key
+}
+
+extension JSONParseError {
+    /// A duplicate key's path seen from the object holding it as member `key` (others pass through unchanged).
+    func inside(key: String) -> JSONParseError {
+        guard case .duplicateKey(let duplicate, let path) = reason else { return self }
+        let joined = path.hasPrefix("[") ? displayedKey(key) + path : displayedKey(key) + "." + path
+        return JSONParseError(.duplicateKey(key: duplicate, path: joined), at: offset)
+    }
+
+    /// A duplicate key's path seen from the array holding it as element `index`.
+    func inside(index: Int) -> JSONParseError {
+        guard case .duplicateKey(let duplicate, let path) = reason else { return self }
+        let joined = path.hasPrefix("[") ? "[\(index)]" + path : "[\(index)]." + path
+        return JSONParseError(.duplicateKey(key: duplicate, path: joined), at: offset)
+    }
 }

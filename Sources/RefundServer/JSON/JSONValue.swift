@@ -13,8 +13,9 @@
 /// ``double(_:)`` (including an integer literal beyond `Int64`, which an integer field then reports as out of
 /// range instead of rounding it; see ``JSONValueDecoder``). Money in the protocol is always an integer.
 ///
-/// Objects keep their members in document order; ``subscript(_:)`` and the decoder take the **first** member
-/// with a given key, as Foundation's `JSONDecoder` does. `==` compares objects as sets of members (order aside).
+/// Objects keep their members in document order. ``JSONParser`` refuses an object with a repeated key; for a value
+/// built in code with one, ``subscript(_:)`` and the decoder take the **first** member with that key. `==` compares
+/// objects as sets of members (order aside).
 public enum JSONValue: Sendable {
     case null
     case bool(Bool)
@@ -95,6 +96,8 @@ extension JSONValue: Codable {
     /// (Foundation's) the value is rebuilt: objects then come in the decoder's key order.
     public init(from decoder: any Decoder) throws {
         if let tree = decoder as? JSONValueDecoderImpl {
+            // Taken whole: every member is read.
+            tree.markAllRead()
             self = tree.value
             return
         }

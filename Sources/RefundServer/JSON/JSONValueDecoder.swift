@@ -1,23 +1,38 @@
 /// Decodes `Decodable` types from a parsed ``JSONValue`` (or straight from UTF-8 bytes), with the semantics of
-/// Foundation's `JSONDecoder` in its default configuration: the same `DecodingError` cases with the same coding
-/// paths (so the protocol's error mapping names the field, e.g. `order.lines[0].price`), `decodeIfPresent`
-/// returning nil for a missing key or `null`, the first member winning for a repeated key.
+/// Foundation's `JSONDecoder` in its default configuration (the same `DecodingError` cases with the same coding
+/// paths, so the protocol's error mapping names the field, e.g. `order.lines[0].price`; `decodeIfPresent`
+/// returning nil for a missing key or `null`), and stricter in three ways, because a request that is misread acts
+/// for real:
 ///
-/// Numbers: an integer type accepts an integer literal in its range, and a number with a fraction or exponent only
-/// when it is integral and at most 2^53 in magnitude (so exact: `1e2` is 100). Anything else, including an
-/// integer literal beyond `Int64` (which the parser could only hold as a rounded Double) is a
-/// `DecodingError.dataCorrupted` at that field: out of range, never rounded. `UInt64` values above `Int64.max`
-/// are therefore refused too (no field of the protocol gets near them).
+/// - **Unknown fields** (``rejectsUnknownFields``, on by default): every member of every object must be read by
+///   the type decoding it, or decoding fails with ``JSONUnknownFieldError`` (a `DecodingError.dataCorrupted`
+///   at the member's path). Reading means `decode`, `decodeIfPresent`, `decodeNil`, a nested container or super
+///   decoder for the key, or decoding the object as a ``JSONValue``; `contains` and `allKeys` do not count. (The
+///   protocol's `Request` checks its own root, against its op, so that the error keeps the request's id.)
+/// - **Integers**: an integer type accepts only an integer literal in its range. A number with a fraction or an
+///   exponent (`100.0`, `1e2`, `-0.5`) is an error, as is an integer literal beyond `Int64` (which the parser can
+///   only hold as a rounded Double): a `DecodingError.dataCorrupted` at that field, never rounded. `UInt64`
+///   values above `Int64.max` are therefore refused too (no field of the protocol gets near them).
+/// - **Enumerations**: a `RawRepresentable & CaseIterable` type given a value it has no case for fails with a
+///   message that lists the allowed values (`'tshirt' is not one of ticket, product, …`).
+///
+/// (Duplicate keys never get here: ``JSONParser`` refuses them.)
 public struct JSONValueDecoder: Sendable {
     public var parser: JSONParser
+    /// Refuse object members that the decoded type does not read (default true).
+    public var rejectsUnknownFields: Bool
 
-    public init(parser: JSONParser = JSONParser()) {
+    public init(parser: JSONParser = JSONParser(), rejectsUnknownFields: Bool = true) {
         self.parser = parser
+        self.rejectsUnknownFields = rejectsUnknownFields
     }
 
     /// Decodes `type` from an already parsed value.
     public func decode<T: Decodable>(_ type: T.Type, from value: JSONValue) throws -> T {
-        try JSONValueDecoderImpl(value: value, parent: nil, key: nil).decodeValue(T.self)
+        let root = JSONValueDecoderImpl(value: value, parent: nil, key: nil, rejectsUnknownFields: rejectsUnknownFields)
+        let result = try root.decodeValue(T.self)
+        try root.checkFieldsRead(T.self)
+        return result
     }
 
     /// Parses `bytes` and decodes `type`. A parse failure is `DecodingError.dataCorrupted` with an empty coding
@@ -44,6 +59,56 @@ public struct JSONValueDecoder: Sendable {
     }
 }
 
+/// The underlying error of the `DecodingError.dataCorrupted` thrown for an object member that the decoded type
+/// does not read. The error's coding path ends with the member's key.
+public struct JSONUnknownFieldError: Error, Sendable, Equatable {
+    /// The member's key (cut to 64 characters).
+    public var key: String
+    /// What the object is, for messages: `an order line`, or the op name for a request (see
+    /// ``JSONDescribedObject``).
+    public var object: String
+}
+
+/// The underlying error of the `DecodingError.dataCorrupted` thrown for a value that is no case of a
+/// `RawRepresentable & CaseIterable` type.
+public struct JSONInvalidEnumValueError: Error, Sendable, Equatable {
+    /// The value as the client wrote it (a string quoted, cut to 64 characters).
+    public var value: String
+    /// Every allowed value, in declaration order.
+    public var allowed: [String]
+}
+
+/// A type that names its objects in "is not a field of …" messages (`an order line`); other types are named by
+/// their Swift type name.
+protocol JSONDescribedObject {
+    static var jsonObjectDescription: String { get }
+}
+
+extension Optional: JSONDescribedObject where Wrapped: JSONDescribedObject {
+    static var jsonObjectDescription: String { Wrapped.jsonObjectDescription }
+}
+
+/// Allowed values of a type whose cases the decoder cannot list by itself (not `CaseIterable`).
+protocol JSONEnumeratedValues {
+    static var jsonAllowedValues: [String] { get }
+}
+
+/// A key of an object member by its name (for coding paths the decoder builds itself).
+struct JSONMemberKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(_ name: String) { self.stringValue = name }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { return nil }
+}
+
+/// `value` as an Int64 when it is an integral Double small enough to be exact (at most 2^53 in magnitude): how
+/// Foundation reads `1.0` as an integer. Only for values that are not fields (a request's `id`).
+func exactInteger(_ value: Double) -> Int64? {
+    guard value == value.rounded(.towardZero), abs(value) <= exactDoubleIntegerLimit else { return nil }
+    return Int64(exactly: value)
+}
+
 /// An array index in a coding path (`[3]` in the server's messages), as Foundation's.
 struct JSONIndexKey: CodingKey {
     var intValue: Int?
@@ -64,15 +129,32 @@ struct JSONSuperKey: CodingKey {
 
 /// One value being decoded. A child is created per nested non-scalar value; the coding path is the chain of keys
 /// up to the root, built only when it is asked for (errors).
+///
+/// For an object value it also records which members were read (one bit per member), so that
+/// ``checkFieldsRead(_:)`` can refuse the members nobody read: a cheap check per object, no key set is built.
 final class JSONValueDecoderImpl: Decoder, SingleValueDecodingContainer {
     let value: JSONValue
     let parent: JSONValueDecoderImpl?
     let key: (any CodingKey)?
+    let rejectsUnknownFields: Bool
+    // Written only by the one decode running on this tree (no overlapping accesses): unchecked exclusivity keeps
+    // the per-member bookkeeping to a few instructions.
+    /// Bit n: member n of the object was read (members 0–63).
+    @exclusivity(unchecked) private var readMask: UInt64 = 0
+    /// The object's member count once a keyed container was opened on it; -1 before.
+    @exclusivity(unchecked) private var memberCount = -1
+    /// Every member counts as read: the value was taken whole (as a ``JSONValue``), or its check is done.
+    @exclusivity(unchecked) private var allRead = false
+    /// Members 64 and beyond: read or not (only for such large objects).
+    private var readBeyond: [Bool]?
+    /// Decoders handed out as nested containers or super decoders: their objects are checked with this one's.
+    private var containerChildren: [JSONValueDecoderImpl]?
 
-    init(value: JSONValue, parent: JSONValueDecoderImpl?, key: (any CodingKey)?) {
+    init(value: JSONValue, parent: JSONValueDecoderImpl?, key: (any CodingKey)?, rejectsUnknownFields: Bool) {
         self.value = value
         self.parent = parent
         self.key = key
+        self.rejectsUnknownFields = rejectsUnknownFields
     }
 
     var codingPath: [any CodingKey] {
@@ -88,7 +170,134 @@ final class JSONValueDecoderImpl: Decoder, SingleValueDecodingContainer {
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     func child(_ value: JSONValue, key: any CodingKey) -> JSONValueDecoderImpl {
-        JSONValueDecoderImpl(value: value, parent: self, key: key)
+        JSONValueDecoderImpl(value: value, parent: self, key: key, rejectsUnknownFields: rejectsUnknownFields)
+    }
+
+    /// A child that the caller decodes through containers of its own (nested containers, super decoders): no
+    /// `init(from:)` ends for it, so its members are checked when this decoder's are.
+    func containerChild(_ value: JSONValue, key: any CodingKey) -> JSONValueDecoderImpl {
+        let child = child(value, key: key)
+        if rejectsUnknownFields { containerChildren = (containerChildren ?? []) + [child] }
+        return child
+    }
+
+    // MARK: Unknown fields
+
+    /// Records that member `offset` of this decoder's object was read.
+    @inline(__always) func markRead(_ offset: Int) {
+        if offset < 64 {
+            readMask |= 1 &<< UInt64(truncatingIfNeeded: offset)
+        } else {
+            markReadBeyond(offset)
+        }
+    }
+
+    private func markReadBeyond(_ offset: Int) {
+        guard case .object(let members) = value, offset < members.count else { return }
+        var beyond = readBeyond ?? Array(repeating: false, count: members.count - 64)
+        readBeyond = nil
+        beyond[offset - 64] = true
+        readBeyond = beyond
+    }
+
+    /// Accepts every member as read: the value was taken whole, or its owner has answered for it.
+    func markAllRead() { allRead = true }
+
+    private func isRead(_ offset: Int) -> Bool {
+        if offset < 64 { return readMask & (1 &<< UInt64(truncatingIfNeeded: offset)) != 0 }
+        let index = offset - 64
+        guard let readBeyond, index < readBeyond.count else { return false }
+        return readBeyond[index]
+    }
+
+    /// Throws ``JSONUnknownFieldError`` (in a `DecodingError.dataCorrupted`) for the first member of this
+    /// decoder's object that was not read, and then checks the decoders handed out as containers. `T` is the type
+    /// that decoded the object (it names the object in the message).
+    func checkFieldsRead<T>(_ type: T.Type) throws {
+        try checkFieldsRead(describedAs: JSONValueDecoderImpl.describe(T.self))
+    }
+
+    /// The same, with the object's description given (`refund.create` for a request line).
+    func checkFieldsRead(describedAs description: @autoclosure () -> String) throws {
+        guard rejectsUnknownFields, !allRead else { return }
+        let complete: Bool
+        switch memberCount {
+        case 0..<64: complete = readMask == (1 &<< UInt64(truncatingIfNeeded: memberCount)) &- 1
+        case 64...: complete = readMask == .max && readBeyond?.contains(false) == false
+        default:
+            // No keyed container was opened: complete unless this is an object with members.
+            if case .object(let members) = value { complete = members.isEmpty } else { complete = true }
+        }
+        if !complete, case .object(let members) = value {
+            for offset in members.indices where !isRead(offset) {
+                throw unknownField(members[offset].key, object: description())
+            }
+        }
+        for child in containerChildren ?? [] {
+            try child.checkFieldsRead(describedAs: child.pathDescription)
+        }
+    }
+
+    private func unknownField(_ key: String, object: String) -> DecodingError {
+        let shown = key.count > 64 ? key.prefix(64) + "…" : key
+        return .dataCorrupted(
+            .init(
+                codingPath: codingPath + [JSONMemberKey(shown)], debugDescription: "is not a field of \(object)",
+                underlyingError: JSONUnknownFieldError(key: shown, object: object)))
+    }
+
+    /// This decoder's coding path as text (`order.lines[0]`), for messages.
+    var pathDescription: String {
+        var out = ""
+        for key in codingPath {
+            if let index = key.intValue {
+                out += "[\(index)]"
+            } else {
+                if !out.isEmpty { out += "." }
+                out += key.stringValue
+            }
+        }
+        return out.isEmpty ? "the document" : out
+    }
+
+    static func describe<T>(_ type: T.Type) -> String {
+        if let described = T.self as? any JSONDescribedObject.Type { return described.jsonObjectDescription }
+        return "\(T.self)"
+    }
+
+    // MARK: Enumerations
+
+    /// `T(from: self)`. A value that is no case of an enumeration is reported with the allowed values.
+    @inline(__always) func decodeObject<T: Decodable>(_ type: T.Type) throws -> T {
+        do {
+            return try T(from: self)
+        } catch let DecodingError.dataCorrupted(context) where context.underlyingError == nil {
+            throw enumerationError(T.self, context) ?? DecodingError.dataCorrupted(context)
+        }
+    }
+
+    /// The error for `value` when `T` is an enumeration that refused it at this decoder's path; nil otherwise.
+    private func enumerationError<T>(_ type: T.Type, _ context: DecodingError.Context) -> DecodingError? {
+        let allowed: [String]
+        if let listed = T.self as? any JSONEnumeratedValues.Type {
+            allowed = listed.jsonAllowedValues
+        } else if let iterable = T.self as? any CaseIterable.Type {
+            allowed = rawValues(of: iterable)
+        } else {
+            return nil
+        }
+        guard context.codingPath.count == codingPath.count, !allowed.isEmpty else { return nil }
+        let shown: String
+        switch value {
+        case .string(let s): shown = "'" + (s.count > 64 ? s.prefix(64) + "…" : s) + "'"
+        case .int(let i): shown = String(i)
+        default: return nil
+        }
+        return .dataCorrupted(
+            .init(
+                codingPath: context.codingPath,
+                debugDescription: "\(shown) is not one of \(allowed.joined(separator: ", "))",
+                underlyingError: JSONInvalidEnumValueError(value: shown, allowed: allowed)))
     }
 
     // MARK: Containers
@@ -96,6 +305,7 @@ final class JSONValueDecoderImpl: Decoder, SingleValueDecodingContainer {
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
         switch value {
         case .object(let members):
+            memberCount = members.count
             return KeyedDecodingContainer(JSONKeyedDecodingContainer<Key>(decoder: self, members: members))
         case .null:
             throw DecodingError.valueNotFound(
@@ -136,14 +346,25 @@ final class JSONValueDecoderImpl: Decoder, SingleValueDecodingContainer {
 
     // MARK: Decoding a value
 
-    /// Decodes this decoder's value as `T`: scalars directly, everything else through `T.init(from:)`.
+    /// Decodes this decoder's value as `T`: scalars directly, everything else through `T.init(from:)`. (No
+    /// unknown-field check: this is the root, or a type decoding its own value again through a single value
+    /// container; whoever created this decoder checks it.)
     func decodeValue<T: Decodable>(_ type: T.Type) throws -> T {
-        try decodeScalar(T.self, value, { self.codingPath }, orElse: { try T(from: self) })
+        if T.self == JSONValue.self { markAllRead() }
+        return try decodeScalar(T.self, value, { self.codingPath }, orElse: { try decodeObject(T.self) })
     }
 
-    /// Decodes a member or element `value` (at `key` under this decoder) as `T`.
+    /// Decodes a member or element `value` (at `key` under this decoder) as `T`, and refuses the members of its
+    /// object that `T` did not read.
     func decodeChild<T: Decodable>(_ type: T.Type, _ value: JSONValue, key: any CodingKey) throws -> T {
-        try decodeScalar(T.self, value, { self.codingPath + [key] }, orElse: { try T(from: child(value, key: key)) })
+        try decodeScalar(
+            T.self, value, { self.codingPath + [key] },
+            orElse: {
+                let child = child(value, key: key)
+                let result = try child.decodeObject(T.self)
+                try child.checkFieldsRead(T.self)
+                return result
+            })
     }
 
     // MARK: SingleValueDecodingContainer
@@ -252,10 +473,16 @@ extension Float: JSONScalar {
 }
 
 /// 2^53: every integer up to this magnitude is exact in a Double, so a Double this small that is integral was
-/// written as that integer (`1e2`, `100.0`), not rounded from a longer literal.
+/// written as that integer (`1e2`, `100.0`), not rounded from a longer literal (see ``exactInteger(_:)``).
 private let exactDoubleIntegerLimit = 9_007_199_254_740_992.0
 
+/// 2^63: a Double at least this large in magnitude is beyond `Int64` (an integer literal too long for it, or an
+/// exponent such as `1e19`).
+private let int64MagnitudeLimit = 9_223_372_036_854_775_808.0
+
 extension FixedWidthInteger where Self: JSONScalar {
+    /// An integer literal in range. A number with a fraction or exponent is refused, even when integral (`1e2`):
+    /// money and counts are written as integers, and a client that writes `100.0` has a float somewhere.
     static func unwrapInteger(_ value: JSONValue, _ path: () -> [any CodingKey]) throws -> Self {
         switch value {
         case .int(let i):
@@ -265,15 +492,14 @@ extension FixedWidthInteger where Self: JSONScalar {
             }
             return n
         case .double(let d):
-            guard d == d.rounded(.towardZero) else {
-                throw DecodingError.dataCorrupted(
-                    .init(codingPath: path(), debugDescription: "number \(d) is not an integer (\(Self.self))"))
-            }
-            guard abs(d) <= exactDoubleIntegerLimit, let n = Self(exactly: d) else {
+            guard abs(d) < int64MagnitudeLimit else {
                 throw DecodingError.dataCorrupted(
                     .init(codingPath: path(), debugDescription: "number \(d) is out of range for \(Self.self)"))
             }
-            return n
+            throw DecodingError.dataCorrupted(
+                .init(
+                    codingPath: path(),
+                    debugDescription: "must be an integer without a fraction or exponent, not \(d)"))
         default:
             throw mismatch(value, path)
         }
@@ -379,14 +605,19 @@ struct JSONKeyedDecodingContainer<Key: CodingKey>: KeyedDecodingContainerProtoco
         return keys
     }
 
-    @inline(__always) func lookup(_ key: Key) -> JSONValue? {
+    /// The offset of the first member named `key`.
+    @inline(__always) func offset(of key: Key) -> Int? {
         let name = key.stringValue
-        if let index {
-            guard let offset = index[name] else { return nil }
-            return members[offset].value
-        }
-        for member in members where member.key == name { return member.value }
+        if let index { return index[name] }
+        for offset in members.indices where members[offset].key == name { return offset }
         return nil
+    }
+
+    /// The member named `key`, recorded as read (see ``JSONValueDecoderImpl/checkFieldsRead(_:)``).
+    @inline(__always) func lookup(_ key: Key) -> JSONValue? {
+        guard let offset = offset(of: key) else { return nil }
+        decoder.markRead(offset)
+        return members[offset].value
     }
 
     func require(_ key: Key) throws -> JSONValue {
@@ -400,7 +631,8 @@ struct JSONKeyedDecodingContainer<Key: CodingKey>: KeyedDecodingContainerProtoco
         return value
     }
 
-    func contains(_ key: Key) -> Bool { lookup(key) != nil }
+    /// Whether the member exists; asking does not count as reading it.
+    func contains(_ key: Key) -> Bool { offset(of: key) != nil }
 
     func decodeNil(forKey key: Key) throws -> Bool {
         if case .null = try require(key) { return true }
@@ -452,19 +684,24 @@ struct JSONKeyedDecodingContainer<Key: CodingKey>: KeyedDecodingContainerProtoco
     func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws
         -> KeyedDecodingContainer<NestedKey>
     {
-        try decoder.child(try require(key), key: key).container(keyedBy: NestedKey.self)
+        try decoder.containerChild(try require(key), key: key).container(keyedBy: NestedKey.self)
     }
 
     func nestedUnkeyedContainer(forKey key: Key) throws -> any UnkeyedDecodingContainer {
-        try decoder.child(try require(key), key: key).unkeyedContainer()
+        try decoder.containerChild(try require(key), key: key).unkeyedContainer()
     }
 
     func superDecoder() throws -> any Decoder {
-        decoder.child(members.first { $0.key == "super" }?.value ?? .null, key: JSONSuperKey())
+        var value = JSONValue.null
+        if let offset = members.firstIndex(where: { $0.key == "super" }) {
+            decoder.markRead(offset)
+            value = members[offset].value
+        }
+        return decoder.containerChild(value, key: JSONSuperKey())
     }
 
     func superDecoder(forKey key: Key) throws -> any Decoder {
-        decoder.child(lookup(key) ?? .null, key: key)
+        decoder.containerChild(lookup(key) ?? .null, key: key)
     }
 }
 
@@ -528,8 +765,7 @@ struct JSONUnkeyedDecodingContainer: UnkeyedDecodingContainer {
     }
 
     private mutating func nextChild<T>(_ type: T.Type) throws -> JSONValueDecoderImpl {
-        let child = decoder.child(try next(T.self), key: JSONIndexKey(currentIndex))
-        return child
+        decoder.containerChild(try next(T.self), key: JSONIndexKey(currentIndex))
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws
@@ -551,4 +787,14 @@ struct JSONUnkeyedDecodingContainer: UnkeyedDecodingContainer {
         currentIndex += 1
         return child
     }
+}
+
+/// The raw values of a `CaseIterable` type's cases as text; empty when its cases are not `RawRepresentable`.
+private func rawValues<C: CaseIterable>(of type: C.Type) -> [String] {
+    var out: [String] = []
+    for value in C.allCases {
+        guard let raw = value as? any RawRepresentable else { return [] }
+        out.append("\(raw.rawValue)")
+    }
+    return out
 }

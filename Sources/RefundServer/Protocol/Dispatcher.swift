@@ -113,11 +113,12 @@ struct Dispatcher: Sendable {
             return try await engine.order(id)
         case .orderTimeline(let id):
             return OrderTimeline(orderID: id, timeline: try await engine.timeline(id))
-        case .orderCancel(let id, let refund, let method, let reason, let note, let restock):
+        case .orderCancel(let id, let refund, let method, let reason, let note, let restock, let lines):
             return try await engine.cancelOrder(
-                orderID: id, refund: refund, method: method, reason: reason, note: note, restock: restock, caller: caller)
-        case .orderModerate(let id, let outcome, let note):
-            return try await engine.moderate(orderID: id, outcome: outcome, note: note, caller: caller)
+                orderID: id, refund: refund, method: method, reason: reason, note: note, restock: restock, lines: lines,
+                caller: caller)
+        case .orderModerate(let id, let outcome, let note, let lines):
+            return try await engine.moderate(orderID: id, outcome: outcome, note: note, lines: lines, caller: caller)
         case .refundPreview(let id, let options):
             return try await engine.preview(orderID: id, options, caller: caller)
         case .refundCreate(let id, let options):

@@ -8,8 +8,10 @@ enum Operation: Sendable {
     case orderPut(Order)
     case orderGet(orderID: String)
     case orderTimeline(orderID: String)
-    case orderCancel(orderID: String, refund: Bool, method: RefundMethod, reason: String, note: String?, restock: Bool)
-    case orderModerate(orderID: String, outcome: Engine.ModerationOutcome, note: String?)
+    case orderCancel(
+        orderID: String, refund: Bool, method: RefundMethod, reason: String, note: String?, restock: Bool,
+        lines: [String]?)
+    case orderModerate(orderID: String, outcome: Engine.ModerationOutcome, note: String?, lines: [String]?)
     case refundPreview(orderID: String, RefundOptions)
     case refundCreate(orderID: String, RefundOptions)
     case refundGet(refundID: String)
@@ -51,6 +53,7 @@ enum Operation: Sendable {
     static func decode(op: String, _ c: KeyedDecodingContainer<Key>, _ decoder: any Decoder) throws -> Operation {
         func string(_ key: Key) throws -> String { try c.decode(String.self, forKey: key) }
         func optionalString(_ key: Key) throws -> String? { try c.decodeIfPresent(String.self, forKey: key) }
+        func lines() throws -> [String]? { try c.decodeIfPresent([String].self, forKey: "lines") }
         func limit(_ fallback: Int = 1000) throws -> Int {
             guard let value = try c.decodeIfPresent(Int.self, forKey: "limit") else { return fallback }
             guard value >= 1, value <= maximumListLimit else {
@@ -69,25 +72,29 @@ enum Operation: Sendable {
                 orderID: try string("order_id"), refund: try c.decodeIfPresent(Bool.self, forKey: "refund") ?? true,
                 method: try c.decodeIfPresent(RefundMethod.self, forKey: "method") ?? .original,
                 reason: try string("reason"), note: try optionalString("note"),
-                restock: try c.decodeIfPresent(Bool.self, forKey: "restock") ?? true)
+                restock: try c.decodeIfPresent(Bool.self, forKey: "restock") ?? true, lines: try lines())
         case "order.moderate":
             return .orderModerate(
                 orderID: try string("order_id"), outcome: try c.decode(Engine.ModerationOutcome.self, forKey: "outcome"),
-                note: try optionalString("note"))
+                note: try optionalString("note"), lines: try lines())
         case "refund.preview":
             return .refundPreview(
                 orderID: try string("order_id"), try lenientOptions(c, method: .original, reason: "preview"))
         case "refund.create":
-            return .refundCreate(orderID: try string("order_id"), try RefundOptions(from: decoder))
+            let orderID = try string("order_id")
+            let options = try RefundOptions(from: decoder)
+            // A dry run answers what refund.preview answers for these options, and changes nothing.
+            if try c.decodeIfPresent(Bool.self, forKey: "dry_run") ?? false {
+                return .refundPreview(orderID: orderID, options)
+            }
+            return .refundCreate(orderID: orderID, options)
         case "refund.get": return .refundGet(refundID: try string("refund_id"))
         case "refund.list":
             return .refundList(
                 orderID: try optionalString("order_id"), event: try optionalString("event"),
                 status: try c.decodeIfPresent(TransactionStatus.self, forKey: "status"), limit: try limit())
         case "refund.request":
-            return .refundRequest(
-                orderID: try string("order_id"), lines: try c.decodeIfPresent([String].self, forKey: "lines"),
-                reason: try string("reason"))
+            return .refundRequest(orderID: try string("order_id"), lines: try lines(), reason: try string("reason"))
         case "refund.approve":
             return .refundApprove(
                 requestID: try string("request_id"), try lenientOptions(c, method: .original, reason: "customer_request"),
@@ -165,7 +172,8 @@ enum Operation: Sendable {
     var orderKey: String? {
         switch self {
         case .orderPut(let order): order.id
-        case .orderGet(let id), .orderTimeline(let id), .orderCancel(let id, _, _, _, _, _), .orderModerate(let id, _, _),
+        case .orderGet(let id), .orderTimeline(let id), .orderCancel(let id, _, _, _, _, _, _),
+            .orderModerate(let id, _, _, _),
             .refundPreview(let id, _), .refundCreate(let id, _), .refundRequest(let id, _, _), .disputeOpen(let id, _),
             .disputeClose(let id, _, _):
             id

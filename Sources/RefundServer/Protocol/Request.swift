@@ -45,7 +45,7 @@ public enum WireID: Sendable, Hashable, Codable {
         case .null: self = .null
         case .bool(let v): self = .bool(v)
         case .int(let v): self = .int(v)
-        case .double(let v): self = (try? Int64.unwrap(value, { [] })).map(WireID.int) ?? .double(v)
+        case .double(let v): self = exactInteger(v).map(WireID.int) ?? .double(v)
         case .string(let v): self = .string(v)
         case .array, .object: return nil
         }
@@ -89,6 +89,10 @@ struct ActorSpec: Decodable {
 ///
 /// Decoding never fails once the line is a JSON object: a missing or bad field becomes `operation = .failure`,
 /// so the error response still carries the request's id.
+///
+/// Strict (docs/protocol.md, "Strict requests"): every member of the request, and of every object in it, must be
+/// a field of its op (or `id`, `op`, `actor`, accepted on every op), else `invalid_field` naming it; checked here
+/// for the request itself (against its op) and by ``JSONValueDecoder`` for the objects inside.
 struct Request: Decodable {
     var id: WireID = .null
     var op: String?
@@ -107,23 +111,53 @@ struct Request: Decodable {
         } catch {
             throw RefundError(.invalidJSON, "a request is a JSON object: {\"id\":..,\"op\":\"..\",...}")
         }
+        let tree = decoder as? JSONValueDecoderImpl
+        // The request's members are checked below, against its op, once it decoded; a request that failed for
+        // another reason has its answer, so the decoder's own check of the root must not report it again.
+        defer { tree?.markAllRead() }
         do {
             id = try c.decodeIfPresent(WireID.self, forKey: "id") ?? .null
         } catch {
             operation = .failure(RefundError(.invalidField, "id must be a string, a number, a boolean or null"))
             return
         }
+        var name: String?
         do {
+            let op = try c.decode(String.self, forKey: "op")
+            name = op
+            self.op = op
+            let operation = try Operation.decode(op: op, c, decoder)
             if let actor = try c.decodeIfPresent(ActorSpec.self, forKey: "actor") {
                 caller = actor.caller
                 actorID = actor.caller.id
             }
-            let op = try c.decode(String.self, forKey: "op")
-            self.op = op
-            operation = .success(try Operation.decode(op: op, c, decoder))
+            try tree?.checkFieldsRead(describedAs: op)
+            self.operation = .success(operation)
         } catch {
-            operation = .failure(RefundError.from(decoding: error))
+            operation = .failure(RefundError.from(decoding: error, op: name))
         }
+    }
+}
+
+// Names of the request's objects in "is not a field of …" messages.
+extension ActorSpec: JSONDescribedObject { static var jsonObjectDescription: String { "an actor" } }
+extension Order: JSONDescribedObject { static var jsonObjectDescription: String { "an order" } }
+extension OrderLine: JSONDescribedObject { static var jsonObjectDescription: String { "an order line" } }
+extension Tender: JSONDescribedObject { static var jsonObjectDescription: String { "a tender" } }
+extension CancellationFee: JSONDescribedObject { static var jsonObjectDescription: String { "a fee" } }
+extension RefundOptions: JSONDescribedObject { static var jsonObjectDescription: String { "refund options" } }
+
+extension TransactionStatus: JSONEnumeratedValues {
+    /// `refund.list`'s `status`: not `CaseIterable` in RefundCore, so listed here.
+    static var jsonAllowedValues: [String] {
+        let all: [TransactionStatus] = [.pending, .succeeded, .failed]
+        // An exhaustive switch: a status added in RefundCore stops this compiling, next to the list above.
+        for status in all {
+            switch status {
+            case .pending, .succeeded, .failed: continue
+            }
+        }
+        return all.map(\.rawValue)
     }
 }
 
@@ -145,31 +179,40 @@ extension RefundError.Code {
 }
 
 extension RefundError {
-    /// Maps what `JSONValueDecoder` (or a model type's `init(from:)`) throws to a protocol error.
-    static func from(decoding error: any Error) -> RefundError {
+    /// Maps what `JSONValueDecoder` (or a model type's `init(from:)`) throws to a protocol error. `op`: the
+    /// request's op once known; field paths then start with it (`refund.create.fee.order`).
+    static func from(decoding error: any Error, op: String? = nil) -> RefundError {
         if let error = error as? RefundError { return error }
         guard let error = error as? DecodingError else {
             return RefundError(.invalidField, "\(error)".prefix(200).description)
         }
         switch error {
         case .keyNotFound(let key, let context):
-            return RefundError(.missingField, "\(path(context.codingPath + [key])) is required")
+            return RefundError(.missingField, "\(path(context.codingPath + [key], op: op)) is required")
         case .typeMismatch(let type, let context):
-            return RefundError(.invalidField, "\(path(context.codingPath)) must be \(describe(type))")
+            return RefundError(.invalidField, "\(path(context.codingPath, op: op)) must be \(describe(type))")
         case .valueNotFound(let type, let context):
-            return RefundError(.invalidField, "\(path(context.codingPath)) must be \(describe(type)), not null")
+            return RefundError(.invalidField, "\(path(context.codingPath, op: op)) must be \(describe(type)), not null")
         case .dataCorrupted(let context):
+            if let parse = context.underlyingError as? JSONParseError {
+                return RefundError(.invalidJSON, "not valid JSON: \(parse.description.prefix(240))")
+            }
             if context.codingPath.isEmpty {
                 return RefundError(.invalidJSON, "not valid JSON: \(context.debugDescription.prefix(160))")
             }
-            return RefundError(.invalidField, "\(path(context.codingPath)): \(context.debugDescription.prefix(160))")
+            let at = path(context.codingPath, op: op)
+            if let unknown = context.underlyingError as? JSONUnknownFieldError {
+                return RefundError(.invalidField, "\(at) is not a field of \(unknown.object)")
+            }
+            return RefundError(.invalidField, "\(at): \(context.debugDescription.prefix(240))")
         @unknown default:
             return RefundError(.invalidField, "\(error)".prefix(200).description)
         }
     }
 
-    static func path(_ keys: [any CodingKey]) -> String {
-        var out = ""
+    /// `order.lines[0].price`; with `op`, `order.put.order.lines[0].price`.
+    static func path(_ keys: [any CodingKey], op: String? = nil) -> String {
+        var out = op ?? ""
         for key in keys {
             if let index = key.intValue {
                 out += "[\(index)]"
