@@ -35,7 +35,10 @@ let package = Package(
         // Storage: bytes in, bytes out. WAL segments, blocks, checksums, LZ4, snapshots, the file seam.
         .target(name: "RefundStorage", dependencies: ["CLZ4", "RefundCore"], swiftSettings: strict),
         // The engine: partitions (actors), commands, gateway, bulk jobs, the public embedding API.
-        .target(name: "RefundEngine", dependencies: ["RefundCore", "RefundStorage"], swiftSettings: strict),
+        .target(
+            name: "RefundEngine",
+            dependencies: ["RefundCore", "RefundStorage", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
         .executableTarget(name: "refund-demo", dependencies: ["RefundEngine"], swiftSettings: strict),
         // The socket face: the line-delimited JSON protocol over TCP / Unix sockets (SwiftNIO).
         .target(
@@ -80,6 +83,7 @@ let package = Package(
             dependencies: [
                 "RefundEngine", "RefundCore", "RefundStorage", "refund-crashtest",
                 .product(name: "PropertyBased", package: "swift-property-based"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         // Starts the real refundd for the tests that talk to it over a socket.

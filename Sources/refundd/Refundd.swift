@@ -112,9 +112,11 @@ struct Refundd: AsyncParsableCommand {
             "opening data directory",
             metadata: ["dir": "\(settings.durability.directory)", "partitions": "\(settings.engine.partitions)"])
         let engine: Engine
+        var durability = settings.durability
+        durability.logger = Logger(label: "refund-engine")  // fail-stops, repairs, failed snapshots: once each
         do {
             engine = try await Engine.open(
-                configuration: settings.engine, durability: settings.durability, gateway: settings.gateway)
+                configuration: settings.engine, durability: durability, gateway: settings.gateway)
         } catch {
             logger.critical("cannot start: \(error)")
             throw ExitCode(70)
@@ -126,6 +128,7 @@ struct Refundd: AsyncParsableCommand {
                     "orders_from_snapshots": "\(summary.ordersFromSnapshots)",
                     "records_replayed": "\(summary.recordsReplayed)", "torn_tails": "\(summary.tornTails.count)",
                     "repairs": "\(summary.repairs.count)", "resumed_jobs": "\(summary.resumedJobs)",
+                    "missing": "\(summary.missing)", "skipped_snapshots": "\(summary.skippedSnapshots.count)",
                 ])
         }
         engine.startRetryScheduler()

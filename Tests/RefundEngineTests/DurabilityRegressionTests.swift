@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import RefundCore
 import RefundEngine
 import RefundStorage
@@ -147,7 +148,7 @@ import Testing
     /// Defect 12: a stale engine.meta.tmp from a crash during the first start blocked every later start.
     @Test func aStaleMetaTempFileDoesNotBlockAStart() async throws {
         let dir = TemporaryDirectory("meta")
-        FileManager.default.createFile(atPath: dir.path + "/engine.meta.tmp", contents: Data("half".utf8))
+        _ = FileManager.default.createFile(atPath: dir.path + "/engine.meta.tmp", contents: Data("half".utf8))
         let engine = try await Engine.open(durability: DurabilityOptions(directory: dir.path))
         try await engine.close()
         let again = try await Engine.open(durability: DurabilityOptions(directory: dir.path))
@@ -165,5 +166,65 @@ import Testing
         fs.flipBit(segment, byteOffset: fs.size(segment) - 10, bit: 1)
         let refused = await #expect(throws: RefundError.self) { _ = try await Self.open(fs, partitions: 1) }
         #expect(refused?.code == .dataCorrupt)
+    }
+}
+
+/// Captures log entries for the fail-stop test.
+final class CapturedLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: [(level: Logger.Level, message: String, metadata: Logger.Metadata)] = []
+    var entries: [(level: Logger.Level, message: String, metadata: Logger.Metadata)] {
+        lock.lock()
+        defer { lock.unlock() }
+        return stored
+    }
+    func append(_ level: Logger.Level, _ message: String, _ metadata: Logger.Metadata) {
+        lock.lock()
+        stored.append((level, message, metadata))
+        lock.unlock()
+    }
+}
+
+struct CapturingLogHandler: LogHandler {
+    let log: CapturedLog
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(event: LogEvent) {
+        log.append(event.level, "\(event.message)", metadata.merging(event.metadata ?? [:]) { $1 })
+    }
+}
+
+@Suite struct FailStopVisibilityTests {
+    /// Defect 6: on ENOSPC the engine stopped silently, `stats` looked healthy and counted changes that were
+    /// never durable.
+    @Test func aDiskFailureIsLoggedOnceShownInStatsAndHealthAndCountsOnlyDurableChanges() async throws {
+        let fs = SimulatedFileSystem(seed: 6)
+        let captured = CapturedLog()
+        var options = DurabilityOptions(directory: "/data", snapshotEveryRecords: 0, snapshotEveryBytes: 0, fileSystem: fs)
+        options.logger = Logger(label: "test") { _ in CapturingLogHandler(log: captured) }
+        let engine = try await Engine.open(
+            configuration: EngineConfiguration(partitions: 1), durability: options, gateway: SimulatedGateway(),
+            clock: ManualClock(Fixtures.t0))
+        for i in 0..<5 { try await engine.putOrder(Fixtures.tickets(id: "ord_\(i)", count: 1)) }
+        #expect(engine.health().ready)
+        fs.failNext(.write, errno: ENOSPC)
+        await #expect(throws: RefundError.self) { try await engine.putOrder(Fixtures.tickets(id: "ord_lost", count: 1)) }
+        await #expect(throws: RefundError.self) { try await engine.putOrder(Fixtures.tickets(id: "ord_after", count: 1)) }
+        let stats = await engine.statistics()
+        #expect(stats.state == "stopped")
+        #expect(stats.failure?.contains("errno \(ENOSPC)") == true)
+        #expect(stats.orders == 5, "only durable orders are counted, not ord_lost")
+        let health = engine.health()
+        #expect(!health.ready && health.reason?.contains("No space left") == true)
+        let failStops = captured.entries.filter { $0.metadata["event"] == "fail_stop" }
+        #expect(failStops.count == 1)
+        #expect(failStops.first?.level == .critical)
+        #expect(failStops.first?.metadata["errno"] == "\(ENOSPC)")
+        #expect(failStops.first?.metadata["file"]?.description.hasPrefix("/data/p0/wal-") == true)
+        engine.kill()
     }
 }

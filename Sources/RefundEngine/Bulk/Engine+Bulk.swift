@@ -23,9 +23,19 @@ extension Engine {
         return job.snapshot
     }
 
+    /// A job's status as it is now in memory (for following progress; it may be ahead of the log).
     public func bulkStatus(jobID: String) throws(RefundError) -> BulkJobStatus {
         guard let job = shared.jobs.job(jobID) else { throw RefundError(.jobNotFound, "no bulk job '\(jobID.prefix(64))'") }
         return job.snapshot
+    }
+
+    /// A job's status once everything it counts is durable (`bulk.status`): a crash cannot take back what it
+    /// reports.
+    public func durableBulkStatus(jobID: String) async throws(RefundError) -> BulkJobStatus {
+        guard let job = shared.jobs.job(jobID) else { throw RefundError(.jobNotFound, "no bulk job '\(jobID.prefix(64))'") }
+        let status = job.snapshot
+        await readBarrier()
+        return status
     }
 
     func prepareBulk(_ request: BulkCancelRequest, caller: Caller) async throws(RefundError) -> BulkJob {
@@ -113,7 +123,7 @@ extension Engine {
             } catch {
                 // Without the record a restart would run the job again (harmlessly: refunded orders are skipped),
                 // but a control log that cannot write means nothing more can be acknowledged: fail-stop.
-                shared.stop(RefundError(.engineStopped, "the control log failed (\(error.message)); the engine accepts no more changes"))
+                shared.failStop(error, log: "control log")
                 return
             }
         }

@@ -1,4 +1,5 @@
 import RefundCore
+import Logging
 import RefundStorage
 
 /// Where and how an engine keeps its write-ahead log and snapshots.
@@ -18,6 +19,8 @@ public struct DurabilityOptions: Sendable {
     public var repair: Bool
     /// The file layer (a fault-injecting one in tests).
     public var fileSystem: any StorageFileSystem
+    /// Where a fail-stop, a repair and a failed snapshot are logged (once each, with their fields).
+    public var logger: Logger = Logger(label: "refund-engine")
 
     public init(
         directory: String, fsync: FsyncPolicy = .always, segmentBytes: Int = 64 << 20,
@@ -57,11 +60,16 @@ public struct RecoverySummary: Sendable, Equatable {
 }
 
 /// How snapshots have gone since the engine opened: shown by `stats` and `health`.
-public struct SnapshotHealth: Sendable, Equatable {
+public struct SnapshotHealth: Sendable, Equatable, Codable {
     public var lastSuccessAt: Timestamp?
     public var lastError: String?
     public var lastErrorAt: Timestamp?
     public var failures: Int = 0
+
+    enum CodingKeys: String, CodingKey {
+        case failures
+        case lastSuccessAt = "last_success_at", lastError = "last_error", lastErrorAt = "last_error_at"
+    }
 
     public init() {}
 

@@ -101,6 +101,7 @@ extension Engine {
             configuration: configuration, gateway: gateway, clock: clock, journals: journals, durability: durability,
             control: control, recovery: nil)
         engine.directoryLock.withLock { $0 = lock }
+        engine.shared.logger.withLock { $0 = durability.logger }
         var parents = Set<String>()
         for index in engine.partitions.indices {
             summary.ordersFromSnapshots += images[index]?.states.count ?? 0
@@ -123,7 +124,20 @@ extension Engine {
         engine.parents.withLock { $0.formUnion(parents) }
         await engine.restoreOutbox(controlRecords)
         summary.resumedJobs = await engine.restoreJobs(controlRecords)
+        for partition in engine.partitions { await partition.markRecovered() }
         engine.recoveredSummary.withLock { $0 = summary }
+        if !summary.repairs.isEmpty || !summary.missing.isEmpty || !summary.obsoleteSegments.isEmpty {
+            durability.logger.warning(
+                "repair gave up data",
+                metadata: [
+                    "event": "repair", "repairs": "\(summary.repairs)", "missing": "\(summary.missing)",
+                    "obsolete_segments": "\(summary.obsoleteSegments)",
+                ])
+        }
+        if !summary.skippedSnapshots.isEmpty {
+            durability.logger.warning(
+                "unreadable snapshots set aside", metadata: ["event": "snapshot_skipped", "files": "\(summary.skippedSnapshots)"])
+        }
         return engine
     }
 
@@ -284,10 +298,7 @@ extension Engine {
         do throws(StorageError) {
             try await journal.waitForAppended()
         } catch {
-            let failure = RefundError(
-                .engineStopped, "the write-ahead log failed (\(error.message)); the engine accepts no more changes")
-            shared.stop(failure)
-            throw failure
+            throw shared.failStop(error, log: "write-ahead log of partition \(partition.index)")
         }
         maybeSnapshot(partition, journal)
     }
@@ -300,10 +311,7 @@ extension Engine {
         do throws(StorageError) {
             try await journal.waitForAppendedSynced()
         } catch {
-            let failure = RefundError(
-                .engineStopped, "the write-ahead log failed (\(error.message)); the engine accepts no more changes")
-            shared.stop(failure)
-            throw failure
+            throw shared.failStop(error, log: "write-ahead log of partition \(partition.index)")
         }
     }
 
@@ -324,6 +332,8 @@ extension Engine {
         } catch {
             await held.release()
             snapshotHealth.withLock { $0.failed(error.message, at: clock.now()) }
+            shared.logger.withLock { $0 }.error(
+                "snapshot failed: \(error.message)", metadata: ["event": "snapshot_failed", "partition": "\(partition.index)"])
             throw error
         }
     }

@@ -307,7 +307,9 @@ public final class Engine: Sendable {
 
     /// `refund.receipt`.
     public func receipt(refundID: String) async throws(RefundError) -> Receipt {
-        let (refund, order) = try await partition(forRefund: refundID).refund(refundID)
+        let partition = try partition(forRefund: refundID)
+        let (refund, order) = try await partition.refund(refundID)
+        try await durable(partition)
         return Receipt(refund: refund, order: order)
     }
 
@@ -434,9 +436,7 @@ public final class Engine: Sendable {
             do throws(StorageError) {
                 try await control.acknowledged(upTo: sequence)
             } catch {
-                let failure = RefundError(.engineStopped, "the control log failed (\(error.message)); the engine accepts no more changes")
-                shared.stop(failure)
-                throw failure
+                throw shared.failStop(error, log: "control log")
             }
         }
         shared.acknowledged(upTo: sequence)
@@ -446,19 +446,26 @@ public final class Engine: Sendable {
 
     public struct Statistics: Sendable, Equatable, Codable {
         public var partitions: Int
+        /// Orders and refunds held; once the engine has stopped, only those that are durable.
         public var orders: Int
         public var refunds: Int
         public var pendingOrders: Int
         public var outboxEvents: Int
         public var ordersPerPartition: [Int]
+        /// `running`, or `stopped` after a fail-stop (then `failure` says why: the errno text and the file).
+        public var state: String = "running"
+        public var failure: String?
+        /// How snapshots have gone (durable engines only).
+        public var snapshots: SnapshotHealth?
 
         enum CodingKeys: String, CodingKey {
-            case partitions, orders, refunds
+            case partitions, orders, refunds, state, failure, snapshots
             case pendingOrders = "pending_orders", outboxEvents = "outbox_events", ordersPerPartition = "orders_per_partition"
         }
     }
 
     public func statistics() async -> Statistics {
+        await readBarrier()
         var stats = Statistics(partitions: partitions.count, orders: 0, refunds: 0, pendingOrders: 0, outboxEvents: 0, ordersPerPartition: [])
         for partition in partitions {
             let s = await partition.statistics()
@@ -468,7 +475,24 @@ public final class Engine: Sendable {
             stats.outboxEvents += s.outboxEvents
             stats.ordersPerPartition.append(s.orders)
         }
+        if let failure {
+            stats.state = "stopped"
+            stats.failure = failure.message
+        }
+        if durability != nil { stats.snapshots = snapshotHealth.withLock { $0 } }
         return stats
+    }
+
+    /// `health`: ready once recovery is done (an engine exists only after it), not ready while fail-stopped.
+    public struct Health: Sendable, Equatable, Codable {
+        public var ready: Bool
+        public var state: String
+        public var reason: String?
+    }
+
+    public func health() -> Health {
+        if let failure { return Health(ready: false, state: "stopped", reason: failure.message) }
+        return Health(ready: true, state: "running", reason: nil)
     }
 
     /// Every order's state, sorted by order id (audits, and comparing two engines in tests).

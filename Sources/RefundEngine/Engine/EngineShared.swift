@@ -1,5 +1,6 @@
 import RefundCore
 import RefundStorage
+import Logging
 import Synchronization
 
 /// What the partitions share with the engine: configuration, clock, the global outbox sequence, bulk jobs.
@@ -17,8 +18,31 @@ final class EngineShared: Sendable {
     /// write or fsync is never retried, and nothing after it can be acknowledged).
     let stopped = Mutex<RefundError?>(nil)
 
+    /// Where the engine logs what an operator must see once: a fail-stop, a failed snapshot.
+    let logger = Mutex<Logger>(Logger(label: "refund-engine"))
+
     func stop(_ error: RefundError) {
         stopped.withLock { if $0 == nil { $0 = error } }
+    }
+
+    /// Stops the engine because a log write or fsync failed, and says so once, loudly, with the errno and the
+    /// file. Returns the error every later change gets.
+    @discardableResult
+    func failStop(_ cause: StorageError, log name: String) -> RefundError {
+        let failure = RefundError(
+            .engineStopped, "the \(name) failed (\(cause.message)); the engine accepts no more changes until it is restarted")
+        let first = stopped.withLock { current -> Bool in
+            guard current == nil else { return false }
+            current = failure
+            return true
+        }
+        if first {
+            var metadata: Logger.Metadata = ["event": "fail_stop", "log": "\(name)", "code": "\(cause.code)"]
+            if let errno = cause.errno { metadata["errno"] = "\(errno)" }
+            if let path = cause.path { metadata["file"] = "\(path)" }
+            logger.withLock { $0 }.critical("engine stopped: \(cause.message)", metadata: metadata)
+        }
+        return stopped.withLock { $0 } ?? failure
     }
 
     init(configuration: EngineConfiguration, clock: any EngineClock) {
@@ -72,7 +96,7 @@ final class EngineShared: Sendable {
                 do throws(StorageError) {
                     _ = try control.append(published)
                 } catch {
-                    stop(RefundError(.engineStopped, "the control log failed (\(error.message)); the engine accepts no more changes"))
+                    failStop(error, log: "control log")
                 }
             }
             outbox.append(published)

@@ -82,8 +82,23 @@ extension Partition {
     }
 
     func statistics() -> PartitionStatistics {
-        PartitionStatistics(
+        var stats = PartitionStatistics(
             orders: states.count, refunds: refundCount, pendingOrders: pendingSlots.count, outboxEvents: outbox.count)
+        // Once the engine has stopped, memory may hold changes that never became durable: count only those that
+        // did (the last commit at or below the durable log position).
+        if let journal, stopped != nil || shared.stopped.withLock({ $0 }) != nil {
+            let durable = journal.log.durableSequence
+            if let mark = countMarks.last(where: { $0.sequence <= durable }) {
+                stats.orders = mark.orders
+                stats.refunds = mark.refunds
+            }
+        }
+        return stats
+    }
+
+    /// The durable baseline after recovery: everything restored and replayed is on disk.
+    func markRecovered() {
+        countMarks = [(journal?.lastAppended ?? 0, states.count, refundCount)]
     }
 }
 

@@ -44,6 +44,9 @@ actor Partition {
     var replaying = false
     /// Outbox sequence ranges reserved by the commit in progress (logged with it).
     var commitReservations: [(first: UInt64, count: Int)] = []
+    /// (log position, orders, refunds) after recent commits, oldest first: what `stats` reports once the engine
+    /// has stopped, so it counts only what is durable. Trimmed to the last durable mark as the log moves on.
+    var countMarks: [(sequence: UInt64, orders: Int, refunds: Int)] = []
     /// During replay: the ranges the original commit reserved, handed out again in order.
     var replayReservations: [(first: UInt64, count: Int)] = []
 
@@ -80,11 +83,16 @@ actor Partition {
         defer { commitReservations.removeAll(keepingCapacity: true) }
         guard let journal, !replaying else { return }
         do throws(StorageError) {
-            _ = try journal.append(orderID: states[slot].order.id, changes: changes, outbox: commitReservations)
+            let sequence = try journal.append(orderID: states[slot].order.id, changes: changes, outbox: commitReservations)
+            countMarks.append((sequence, states.count, refundCount))
+            if countMarks.count > 64 {
+                let durable = journal.log.durableSequence
+                if let keep = countMarks.lastIndex(where: { $0.sequence <= durable }), keep > 0 {
+                    countMarks.removeFirst(keep)
+                }
+            }
         } catch {
-            let failure = RefundError(.engineStopped, "the write-ahead log failed (\(error.message)); the engine accepts no more changes")
-            stopped = failure
-            shared.stop(failure)
+            stopped = shared.failStop(error, log: "write-ahead log of partition \(index)")
         }
     }
 

@@ -74,10 +74,13 @@ struct Dispatcher: Sendable {
             var repairs: [String]
             var skippedSnapshots: [String]
             var resumedJobs: [String]
+            var missing: [String]
+            var obsoleteSegments: [String]
             enum CodingKeys: String, CodingKey {
-                case repairs
+                case repairs, missing
                 case ordersFromSnapshots = "orders_from_snapshots", recordsReplayed = "records_replayed"
                 case tornTails = "torn_tails", skippedSnapshots = "skipped_snapshots", resumedJobs = "resumed_jobs"
+                case obsoleteSegments = "obsolete_segments"
             }
         }
         var engine: Engine.Statistics
@@ -107,6 +110,8 @@ struct Dispatcher: Sendable {
             throw RefundError(.invalidState, "handled by the connection")
         case .ping:
             return Empty()
+        case .health:
+            return engine.health()
         case .orderPut(let order):
             return try await engine.putOrder(order, caller: actorID ?? "checkout")
         case .orderGet(let id):
@@ -174,9 +179,9 @@ struct Dispatcher: Sendable {
         case .bulkCancelEvent(let request, let wait):
             if wait { return try await engine.runBulkCancellation(request, caller: caller) }
             let jobID = try await engine.startBulkCancellation(request, caller: caller)
-            return try engine.bulkStatus(jobID: jobID)
+            return try await engine.durableBulkStatus(jobID: jobID)
         case .bulkStatus(let id):
-            return try engine.bulkStatus(jobID: id)
+            return try await engine.durableBulkStatus(jobID: id)
         case .eventsList(let after, let limit):
             return EventList(events: await engine.events(after: after, limit: limit))
         case .eventsAck(let upTo):
@@ -194,7 +199,7 @@ struct Dispatcher: Sendable {
                     .init(
                         ordersFromSnapshots: $0.ordersFromSnapshots, recordsReplayed: $0.recordsReplayed,
                         tornTails: $0.tornTails, repairs: $0.repairs, skippedSnapshots: $0.skippedSnapshots,
-                        resumedJobs: $0.resumedJobs)
+                        resumedJobs: $0.resumedJobs, missing: $0.missing, obsoleteSegments: $0.obsoleteSegments)
                 },
                 attention: await engine.attention(limit: Operation.maximumListLimit).count,
                 openRequests: await engine.openRequests(limit: Operation.maximumListLimit).count)

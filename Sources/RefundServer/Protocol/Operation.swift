@@ -5,6 +5,8 @@ import RefundEngine
 enum Operation: Sendable {
     case auth(token: String)
     case ping
+    /// Ready (recovered and running) or not, and why.
+    case health
     case orderPut(Order)
     case orderGet(orderID: String)
     case orderTimeline(orderID: String)
@@ -41,7 +43,7 @@ enum Operation: Sendable {
 
     /// Every op name, for `unknown_op` messages and the docs.
     static let names = [
-        "auth", "ping", "order.put", "order.get", "order.timeline", "order.cancel", "order.moderate", "refund.preview",
+        "auth", "ping", "health", "order.put", "order.get", "order.timeline", "order.cancel", "order.moderate", "refund.preview",
         "refund.create", "refund.get", "refund.list", "refund.request", "refund.approve", "refund.decline",
         "refund.settle", "refund.retry", "refund.recover", "refund.receipt", "refund.resend", "refund.attention",
         "refund.requests", "dispute.open", "dispute.close", "balance.get", "inventory.get", "bulk.cancel_event",
@@ -64,6 +66,7 @@ enum Operation: Sendable {
         switch op {
         case "auth": return .auth(token: try string("token"))
         case "ping": return .ping
+        case "health": return .health
         case "order.put": return .orderPut(try c.decode(Order.self, forKey: "order"))
         case "order.get": return .orderGet(orderID: try string("order_id"))
         case "order.timeline": return .orderTimeline(orderID: try string("order_id"))
