@@ -2,63 +2,83 @@ import Foundation
 import RefundCore
 import RefundEngine
 
-// The crash-test subject: opens a durable engine (fsync=always) on a data directory, makes sure a fixed set of
-// orders exists, then refunds their lines one by one, printing `ack <refund id> <order id> <line>` after each
-// refund is acknowledged (i.e. after `createRefund` returned). A test kills it with SIGKILL at a random moment
-// and checks that every acknowledged refund survived, exactly once.
+// The crash-test subject: opens a durable engine (fsync=always) on a data directory and runs a mixed workload
+// that never runs out, from several concurrent workers, until it is killed: new orders (card, or card and
+// wallet), refunds of single lines to the original tenders, to the account balance or without money, and
+// whole-order cancellations. After each acknowledged change it prints one line:
 //
-// Usage: refund-crashtest <data dir> <seed> [orders]
+//     ack put <order id>
+//     ack refund <refund id> <order id> <lines, comma-separated>
+//
+// A test kills it with SIGKILL at a random moment and checks that every acknowledged change survived, exactly
+// once (Tests/RefundEngineTests/CrashTests.swift; tools/crash_rounds.sh runs many rounds).
+//
+// Usage: refund-crashtest <data dir> <seed> [workers]
 let arguments = CommandLine.arguments
 guard arguments.count >= 3, let seed = UInt64(arguments[2]) else {
-    FileHandle.standardError.write(Data("usage: refund-crashtest <data dir> <seed> [orders]\n".utf8))
+    FileHandle.standardError.write(Data("usage: refund-crashtest <data dir> <seed> [workers]\n".utf8))
     exit(2)
 }
 let directory = arguments[1]
-let orderCount = arguments.count > 3 ? Int(arguments[3]) ?? 60 : 60
+let workers = arguments.count > 3 ? Int(arguments[3]) ?? 8 : 8
 
 func say(_ line: String) {
     FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }
 
+func order(_ id: String, _ rng: inout SplitMix64) -> Order {
+    let lineCount = 1 + Int(rng.next() % 4)
+    let price = 1000 + Int64(rng.next() % 9) * 250
+    let lines = (1...lineCount).map { OrderLine(id: "l\($0)", ticketType: "tt_\($0 % 3)", price: price, tax: 100) }
+    let total = price * Int64(lineCount)
+    let wallet = rng.next() % 3 == 0 ? total / 3 : 0
+    var tenders = [Tender(id: "t1", method: .card, amount: total - wallet, gatewayRef: "pi_\(id)")]
+    if wallet > 0 { tenders.append(Tender(id: "t2", method: .wallet, amount: wallet)) }
+    return Order(id: id, event: "evt_\(rng.next() % 3)", customer: "cus_\(rng.next() % 7)", currency: .gbp, lines: lines, tenders: tenders)
+}
+
 do {
     let engine = try await Engine.open(
         configuration: EngineConfiguration(partitions: 2),
-        durability: DurabilityOptions(directory: directory, fsync: .always, snapshotEveryRecords: 97))
-    let orders = (0..<orderCount).map { i in
-        Order(
-            id: "ord_\(i)", event: "evt_crash", customer: "cus_\(i % 7)", currency: .gbp,
-            lines: (1...3).map { OrderLine(id: "l\($0)", ticketType: "tt_\($0)", price: 1000 + Int64($0) * 333, tax: 100) },
-            tenders: [
-                Tender(id: "t1", method: .card, amount: 2000, gatewayRef: "pi_\(i)"),
-                Tender(id: "t2", method: .wallet, amount: 2998),  // lines: 1333 + 1666 + 1999 = 4998
-            ])
-    }
-    let rejected = await engine.putOrders(orders)
-    if let first = rejected.first { say("error put \(first.error.code.rawValue) \(first.error.message)"); exit(3) }
+        durability: DurabilityOptions(directory: directory, fsync: .always, snapshotEveryRecords: 397))
     // Gateway attempts a crash interrupted are due: send them before anything else (a daemon's retry
     // scheduler does the same).
     await engine.runDueAttempts()
+    let known = await engine.allOrderStates().map(\.order.id)
     say("ready")
-    var rng = SplitMix64(seed: seed)
     let staff = Caller.staff("crash")
-    // Refund lines in a seeded random order, one refund per line.
-    var work: [(Int, Int)] = []
-    for i in 0..<orderCount { for l in 1...3 { work.append((i, l)) } }
-    work.shuffle(using: &rng)
-    for (i, l) in work {
-        let orderID = "ord_\(i)"
-        let line = "l\(l)"
-        do throws(RefundError) {
-            let refund = try await engine.createRefund(
-                orderID: orderID, RefundOptions(lines: [line], method: .original, reason: "crash_test"), caller: staff)
-            say("ack \(refund.id) \(orderID) \(line)")
-        } catch {
-            guard error.code.rawValue == "already_refunded" else { throw error }
-            continue  // refunded in an earlier run
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        for worker in 0..<workers {
+            group.addTask {
+                var rng = SplitMix64(seed: seed &* 1_000_003 &+ UInt64(worker))
+                var mine = known.filter { _ in rng.next() % UInt64(workers) == 0 }
+                var next = 0
+                while true {
+                    let roll = rng.next() % 10
+                    if roll < 3 || mine.isEmpty {
+                        next += 1
+                        let id = "ord_\(seed)_\(worker)_\(next)"
+                        try await engine.putOrder(order(id, &rng))
+                        say("ack put \(id)")
+                        mine.append(id)
+                        continue
+                    }
+                    let id = mine[Int(rng.next() % UInt64(mine.count))]
+                    let lines: [String]? = roll == 9 ? nil : ["l\(1 + rng.next() % 4)"]
+                    let method: RefundMethod = [.original, .original, .balance, .none][Int(rng.next() % 4)]
+                    do throws(RefundError) {
+                        let refund = try await engine.createRefund(
+                            orderID: id, RefundOptions(lines: lines, method: method, reason: "crash_test"), caller: staff)
+                        say("ack refund \(refund.id) \(id) \(refund.lines.map(\.line).joined(separator: ","))")
+                    } catch {
+                        // A rule said no (already refunded, no such line): nothing changed. A stopped engine is fatal.
+                        if error.code == .engineStopped { throw error }
+                    }
+                }
+            }
         }
+        try await group.waitForAll()
     }
-    say("done")
-    try await engine.close()
 } catch {
     say("error \(error)")
     exit(1)

@@ -22,18 +22,25 @@ struct EngineImage: Equatable {
     var hash: UInt64
     var states: [OrderState]
     var events: [OutboxEvent]
-    var balances: [Int64]
+    var balances: [String: [String: Int64]]
     var inventory: [String: Int64]
     var attention: [String]
 
     static func of(_ engine: Engine) async -> EngineImage {
         EngineImage(
             hash: await engine.canonicalHash(), states: await engine.allOrderStates(),
-            // Order events survive a restart with their sequence numbers; bulk summaries are engine-level and
-            // are not kept across restarts (bulk.status is).
-            events: await engine.events(after: 0, limit: 1_000_000).filter { $0.orderID != nil },
-            balances: [await engine.balance(customer: "cus_1", currency: .gbp), await engine.balance(customer: "cus_9", currency: .gbp)],
+            // Every event survives a restart with its sequence number, bulk summaries included (control log).
+            events: await engine.events(after: 0, limit: 1_000_000),
+            balances: await balances(engine),
             inventory: await engine.inventoryReleased(), attention: await engine.attention().map(\.id))
+    }
+
+    static func balances(_ engine: Engine) async -> [String: [String: Int64]] {
+        var result: [String: [String: Int64]] = [:]
+        for customer in ["cus_1", "cus_9"] + (0..<7).map({ "cus_\($0)" }) {
+            result[customer] = await engine.balances(customer: customer)
+        }
+        return result
     }
 }
 
