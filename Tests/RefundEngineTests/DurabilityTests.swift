@@ -137,7 +137,8 @@ struct EngineImage: Equatable {
         let engine = try await Self.open(dir, snapshotEvery: 50)
         #expect(await engine.putOrders((0..<400).map { Fixtures.tickets(id: "ord_a\($0)", count: 1) }).isEmpty)
         for i in 0..<200 { try await engine.putOrder(Fixtures.tickets(id: "ord_b\(i)", count: 1)) }
-        try await Task.sleep(for: .milliseconds(200))
+        // Wait for the automatic snapshots (a condition, not a fixed sleep).
+        try await waitUntil { await engine.statistics().snapshots?.lastSuccessAt != nil }
         let before = await engine.canonicalHash()
         engine.kill()
         let reopened = try await Self.open(dir)
@@ -151,9 +152,10 @@ struct EngineImage: Equatable {
             configuration: EngineConfiguration(partitions: 1),
             durability: DurabilityOptions(directory: dir.path, snapshotEveryRecords: 0, snapshotEveryBytes: 4096))
         for i in 0..<100 { try await engine.putOrder(Fixtures.tickets(id: "ord_z\(i)", count: 2)) }
-        try await Task.sleep(for: .milliseconds(200))
-        let snapshots = try FileManager.default.contentsOfDirectory(atPath: dir.path + "/p0").filter { $0.hasSuffix(".snap") }
-        #expect(!snapshots.isEmpty)
+        try await waitUntil {
+            ((try? FileManager.default.contentsOfDirectory(atPath: dir.path + "/p0")) ?? []).contains { $0.hasSuffix(".snap") }
+        }
+        try await engine.close()
     }
 
     @Test func fsyncFailureStopsTheEngineAndNothingIsAcknowledged() async throws {
@@ -280,17 +282,47 @@ struct EngineImage: Equatable {
 /// with refunds committed and attempts in flight).
 final class StallingGateway: PaymentGateway {
     let answering: Int
-    private let calls = Mutex(0)
+    private let state = Mutex<(calls: Int, released: Bool, parked: [CheckedContinuation<Void, Never>])>((0, false, []))
 
     init(answering: Int) { self.answering = answering }
 
-    func refund(_ requests: [GatewayRequest], settlements: SettlementChannel) async -> [GatewayOutcome] {
-        let call = calls.withLock {
-            $0 += 1
-            return $0
+    /// Calls that are stalled now.
+    var stalled: Int { state.withLock { $0.parked.count } }
+
+    /// Lets every stalled call (and every later one) answer, so nothing outlives the test.
+    func release() {
+        let parked = state.withLock { s in
+            s.released = true
+            defer { s.parked = [] }
+            return s.parked
         }
-        if call > answering { try? await Task.sleep(for: .seconds(3600)) }
+        for continuation in parked { continuation.resume() }
+    }
+
+    func refund(_ requests: [GatewayRequest], settlements: SettlementChannel) async -> [GatewayOutcome] {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let answerNow = state.withLock { s in
+                s.calls += 1
+                if s.calls <= answering || s.released { return true }
+                s.parked.append(continuation)
+                return false
+            }
+            if answerNow { continuation.resume() }
+        }
         return requests.map { _ in .succeeded(reference: nil) }
+    }
+}
+
+/// Polls `condition` until it holds (at most `seconds`): for background work (automatic snapshots, resumed
+/// jobs) that a test must wait for without a fixed sleep.
+func waitUntil(seconds: Double = 20, _ condition: () async -> Bool) async throws {
+    let deadline = ContinuousClock.now.advanced(by: .milliseconds(Int(seconds * 1000)))
+    while !(await condition()) {
+        guard ContinuousClock.now < deadline else {
+            Issue.record("condition not met within \(seconds) s")
+            return
+        }
+        try await Task.sleep(for: .milliseconds(2))
     }
 }
 
@@ -298,22 +330,19 @@ final class StallingGateway: PaymentGateway {
     @Test func anInterruptedJobResumesAndRefundsNoOrderTwice() async throws {
         let dir = TemporaryDirectory("resume")
         let configuration = EngineConfiguration(partitions: 2, bulkChunkSize: 40)
+        let stalling = StallingGateway(answering: 3)
+        defer { stalling.release() }
         let first = try await Engine.open(
-            configuration: configuration, durability: DurabilityOptions(directory: dir.path), gateway: StallingGateway(answering: 3),
+            configuration: configuration, durability: DurabilityOptions(directory: dir.path), gateway: stalling,
             clock: ManualClock(Fixtures.t0))
         #expect(await first.putOrders(SyntheticEvent(event: "evt_r", orders: 600).allOrders()).isEmpty)
         let jobID = try await first.startBulkCancellation(
             BulkCancelRequest(events: ["evt_r"], options: RefundOptions(method: .original, reason: "event_cancelled")),
             caller: Fixtures.staff)
-        // Wait until the job is stuck: some orders processed, not all.
-        var stuck = try first.bulkStatus(jobID: jobID)
-        for _ in 0..<500 where stuck.processed == 0 {
-            try await Task.sleep(for: .milliseconds(5))
-            stuck = try first.bulkStatus(jobID: jobID)
-        }
-        try await Task.sleep(for: .milliseconds(50))
-        stuck = try first.bulkStatus(jobID: jobID)
-        #expect(stuck.state == .running && stuck.processed < 600)
+        // Wait until the job is stuck: both partitions' gateway calls stalled, some orders processed, not all.
+        try await waitUntil { stalling.stalled == 2 }
+        let stuck = try first.bulkStatus(jobID: jobID)
+        #expect(stuck.state == .running && stuck.processed > 0 && stuck.processed < 600)
 
         // "Restart": a new engine on the same directory; the old one is killed with its gateway stuck.
         first.kill()
@@ -321,12 +350,11 @@ final class StallingGateway: PaymentGateway {
             configuration: configuration, durability: DurabilityOptions(directory: dir.path), gateway: SimulatedGateway(),
             clock: ManualClock(Fixtures.t0))
         #expect(try #require(second.recoverySummary).resumedJobs == [jobID])
-        var status = try second.bulkStatus(jobID: jobID)
-        for _ in 0..<1000 where status.state != .completed {
+        try await waitUntil {
             await second.runDueAttempts()  // attempts the first process never got answered
-            try await Task.sleep(for: .milliseconds(5))
-            status = try second.bulkStatus(jobID: jobID)
+            return (try? second.bulkStatus(jobID: jobID).state) == .completed
         }
+        let status = try second.bulkStatus(jobID: jobID)
         #expect(status.state == .completed)
         #expect(status.total == 600 && status.succeeded == 600 && status.skipped == 0)
         for state in await second.allOrderStates() {
