@@ -180,8 +180,27 @@ public struct LogReader: Sendable {
     /// corruption: a crash cannot produce them, so acknowledged records may be in them.
     static func isTornTail(_ bytes: [UInt8], at offset: Int, cutShort: Bool) -> Bool {
         guard SegmentFormat.nextValidFrame(bytes, from: offset + 1) == nil else { return false }
-        if cutShort { return true }
+        if cutShort { return !isCompleteBlockWithDamagedLength(bytes, at: offset) }
         return bytes[min(offset, bytes.count)...].allSatisfy { $0 == 0 }
+    }
+
+    /// Whether a block that looks cut short is in fact complete, with damage in its stored-length field: with
+    /// the length set to what the file holds, its checksum verifies. A write cut part-way never ends with the
+    /// checksum of its own bytes, so this is corruption (a flipped bit in the length), not a torn write.
+    static func isCompleteBlockWithDamagedLength(_ bytes: [UInt8], at offset: Int) -> Bool {
+        let available = bytes.count - offset
+        guard offset >= 0, available >= SegmentFormat.frameOverhead else { return false }
+        func u32(_ at: Int) -> UInt32 {
+            UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24
+        }
+        guard u32(offset) & SegmentFormat.blockMagicMask == SegmentFormat.blockMagic else { return false }
+        var header = Array(bytes[offset..<(offset + SegmentFormat.frameHeaderSize)])
+        let stored = UInt32(truncatingIfNeeded: available - SegmentFormat.frameOverhead)
+        for i in 0..<4 { header[4 + i] = UInt8(truncatingIfNeeded: stored >> (8 * UInt32(i))) }
+        var crc = CRC32C()
+        crc.update(header)
+        crc.update(bytes[(offset + SegmentFormat.frameHeaderSize)..<(bytes.count - SegmentFormat.frameTrailerSize)])
+        return crc.value == u32(bytes.count - SegmentFormat.frameTrailerSize)
     }
 
     /// Validates the whole log and makes it appendable again.

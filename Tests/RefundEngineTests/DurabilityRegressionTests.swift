@@ -228,3 +228,30 @@ struct CapturingLogHandler: LogHandler {
         engine.kill()
     }
 }
+
+@Suite struct DamagedLengthTests {
+    /// Found by the simulation (seed 1000488): a bit flipped in the stored length of the last block made it look
+    /// cut short, so it was taken for a torn tail and acknowledged records (an acknowledgement, bulk events)
+    /// were dropped silently. A block whose checksum verifies once its length is set to what the file holds is
+    /// complete: corruption.
+    @Test func aFlippedLengthInTheLastBlockIsCorruptionNotATornTail() async throws {
+        let fs = SimulatedFileSystem(seed: 88)
+        let engine = try await DurabilityRegressionTests.open(fs, partitions: 1)
+        for i in 0..<8 { try await engine.putOrder(Fixtures.tickets(id: "ord_\(i)", count: 1)) }
+        engine.kill()
+        fs.restart(powerLoss: false)
+        let segment = try #require(fs.allFiles().last { $0.hasPrefix("/data/p0/wal-") && $0.hasSuffix(".log") })
+        // The last block is the last put; find its start by scanning the file from the segment header.
+        let bytes = try fs.readFile(segment)
+        var offset = SegmentFormat.headerSize
+        var last = offset
+        while offset + SegmentFormat.frameHeaderSize <= bytes.count {
+            let stored = Int(bytes[offset + 4]) | Int(bytes[offset + 5]) << 8 | Int(bytes[offset + 6]) << 16 | Int(bytes[offset + 7]) << 24
+            last = offset
+            offset += SegmentFormat.frameOverhead + stored
+        }
+        fs.flipBit(segment, byteOffset: last + 5, bit: 2)  // stored length grows past the end of the file
+        let refused = await #expect(throws: RefundError.self) { _ = try await DurabilityRegressionTests.open(fs, partitions: 1) }
+        #expect(refused?.code == .dataCorrupt)
+    }
+}

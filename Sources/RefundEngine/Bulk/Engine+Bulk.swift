@@ -160,11 +160,13 @@ extension Engine {
     func restoreJobs(_ records: [ControlLog.Record]) async -> [String] {
         var started: [ControlLog.StartedJob] = []
         var queued: [String: ControlLog.QueuedJob] = [:]
+        var announced = Set<String>()  // "<job id> <event kind>" of the job events the log holds
         for record in records {
             switch record {
             case .started(let job): started.append(job)
             case .queued(let job): queued[job.id] = job
-            case .acknowledged, .event: break  // restored by restoreOutbox(_:)
+            case .event(let event): if let jobID = event.jobID { announced.insert("\(jobID) \(event.kind.rawValue)") }
+            case .acknowledged: break  // restored by restoreOutbox(_:)
             }
         }
         var resumed: [String] = []
@@ -180,7 +182,15 @@ extension Engine {
                 job.add(tally)
                 shared.jobs.register(job)
                 for partition in partitions { await partition.publishJobCounts(record.id) }
-                _ = job.markQueued()
+                // A crash between the job's last durable change and its event leaves the event unlogged: the
+                // summary (after the queued record) or the completion (after the last settlement). Announce
+                // them now, so a subscriber never misses the end of a job.
+                if !announced.contains("\(record.id) \(OutboxEvent.Kind.bulkSummary.rawValue)") {
+                    shared.publishJobEvent(job.snapshot, kind: .bulkSummary, text: nil)
+                }
+                if let done = job.markQueued(), !announced.contains("\(record.id) \(OutboxEvent.Kind.bulkUpdate.rawValue)") {
+                    shared.publishJobEvent(done, kind: .bulkUpdate, text: nil)
+                }
             } else {
                 await select(job)
                 for partition in partitions { await partition.publishJobCounts(record.id) }
