@@ -37,6 +37,35 @@ func order(_ id: String, _ rng: inout SplitMix64) -> Order {
     return Order(id: id, event: "evt_\(rng.next() % 3)", customer: "cus_\(rng.next() % 7)", currency: .gbp, lines: lines, tenders: tenders)
 }
 
+/// One worker: puts orders and refunds lines of its own orders until the process is killed.
+func work(_ engine: Engine, worker: Int, known: [String], staff: Caller) async throws {
+    var rng = SplitMix64(seed: seed &* 1_000_003 &+ UInt64(worker))
+    var mine = known.filter { _ in rng.next() % UInt64(workers) == 0 }
+    var next = 0
+    while true {
+        let roll = rng.next() % 10
+        if roll < 3 || mine.isEmpty {
+            next += 1
+            let id = "ord_\(seed)_\(worker)_\(next)"
+            try await engine.putOrder(order(id, &rng))
+            say("ack put \(id)")
+            mine.append(id)
+            continue
+        }
+        let id = mine[Int(rng.next() % UInt64(mine.count))]
+        let lines: [String]? = roll == 9 ? nil : ["l\(1 + rng.next() % 4)"]
+        let method: RefundMethod = [.original, .original, .balance, .none][Int(rng.next() % 4)]
+        do throws(RefundError) {
+            let refund = try await engine.createRefund(
+                orderID: id, RefundOptions(lines: lines, method: method, reason: "crash_test"), caller: staff)
+            say("ack refund \(refund.id) \(id) \(refund.lines.map(\.line).joined(separator: ","))")
+        } catch {
+            // A rule said no (already refunded, no such line): nothing changed. A stopped engine is fatal.
+            if error.code == .engineStopped { throw error }
+        }
+    }
+}
+
 do {
     let engine = try await Engine.open(
         configuration: EngineConfiguration(partitions: 2),
@@ -49,33 +78,7 @@ do {
     let staff = Caller.staff("crash")
     try await withThrowingTaskGroup(of: Void.self) { group in
         for worker in 0..<workers {
-            group.addTask {
-                var rng = SplitMix64(seed: seed &* 1_000_003 &+ UInt64(worker))
-                var mine = known.filter { _ in rng.next() % UInt64(workers) == 0 }
-                var next = 0
-                while true {
-                    let roll = rng.next() % 10
-                    if roll < 3 || mine.isEmpty {
-                        next += 1
-                        let id = "ord_\(seed)_\(worker)_\(next)"
-                        try await engine.putOrder(order(id, &rng))
-                        say("ack put \(id)")
-                        mine.append(id)
-                        continue
-                    }
-                    let id = mine[Int(rng.next() % UInt64(mine.count))]
-                    let lines: [String]? = roll == 9 ? nil : ["l\(1 + rng.next() % 4)"]
-                    let method: RefundMethod = [.original, .original, .balance, .none][Int(rng.next() % 4)]
-                    do throws(RefundError) {
-                        let refund = try await engine.createRefund(
-                            orderID: id, RefundOptions(lines: lines, method: method, reason: "crash_test"), caller: staff)
-                        say("ack refund \(refund.id) \(id) \(refund.lines.map(\.line).joined(separator: ","))")
-                    } catch {
-                        // A rule said no (already refunded, no such line): nothing changed. A stopped engine is fatal.
-                        if error.code == .engineStopped { throw error }
-                    }
-                }
-            }
+            group.addTask { try await work(engine, worker: worker, known: known, staff: staff) }
         }
         try await group.waitForAll()
     }

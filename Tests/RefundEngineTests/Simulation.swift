@@ -81,6 +81,20 @@ struct SimulationImage: Equatable {
         return differing <= 1
     }
 
+    /// Whether this image is `acknowledged` plus what a bulk cancellation of `event`, cut off by a crash and
+    /// resumed after the restart, may add: orders of other events are identical; every order of the event keeps
+    /// its refunds and gained at most one refund, made by a bulk job; events only grew.
+    func continuesBulk(_ acknowledged: SimulationImage, event: String) -> Bool {
+        guard states.count == acknowledged.states.count, events.starts(with: acknowledged.events) else { return false }
+        for (a, b) in zip(states, acknowledged.states) where a != b {
+            guard a.order == b.order, a.order.event == event, a.refunds.count <= b.refunds.count + 1,
+                Array(a.refunds.prefix(b.refunds.count)).map(\.id) == b.refunds.map(\.id),
+                a.refunds.count == b.refunds.count || a.refunds.last?.jobID != nil
+            else { return false }
+        }
+        return true
+    }
+
     /// A short description of where two images differ (for the failure message).
     func difference(from other: SimulationImage) -> String {
         var parts: [String] = []
@@ -141,6 +155,10 @@ final class Simulation {
     /// An acknowledgement a crash cut off: it may or may not have been logged.
     var pendingAck: UInt64?
     var controlRepaired = false
+    /// The event of a bulk cancellation a crash cut off (it resumes after the restart).
+    var bulkInDoubt: String?
+    var bulkCrashes = 0
+    var lastBulkEvent = ""
 
     init(seed: UInt64) {
         self.seed = seed
@@ -266,9 +284,10 @@ final class Simulation {
     }
 
     func bulk(_ engine: Engine) async throws(RefundError) {
+        lastBulkEvent = "evt_\(random(4))"
         _ = try await engine.runBulkCancellation(
             BulkCancelRequest(
-                events: ["evt_\(random(4))"],
+                events: [lastBulkEvent],
                 options: RefundOptions(method: .original, fee: .order(Int64(50 * random(3))), reason: "event_cancelled"),
                 dryRun: random(4) == 0),
             caller: Fixtures.staff)
@@ -311,7 +330,7 @@ final class Simulation {
         crashes += 1
         let after = random(40)
         fs.crash(after: after)
-        let name = ["put", "refund", "settle", "snapshot", "ack"][random(5)]
+        let name = ["put", "refund", "settle", "snapshot", "ack", "bulk"][random(6)]
         history.append("crash after \(after) calls during \(name)")
         var threw = false
         do throws(RefundError) {
@@ -320,6 +339,7 @@ final class Simulation {
             case "refund": try await refund(engine)
             case "settle": try await settle(engine)
             case "snapshot": try await engine.snapshot()
+            case "bulk": try await bulk(engine)
             default: try await acknowledge(engine)
             }
         } catch {
@@ -330,6 +350,10 @@ final class Simulation {
             // The acknowledgement is dropped from memory only once logged: in doubt is "logged".
             acked.events.removeAll { $0.sequence <= upTo }
             inMemory = acked
+        }
+        if name == "bulk", fs.hasCrashed || threw {
+            bulkInDoubt = lastBulkEvent
+            bulkCrashes += 1
         }
         if !threw, !fs.hasCrashed {
             // The operation finished before the fatal call: it was acknowledged.
@@ -367,7 +391,11 @@ final class Simulation {
         let image = await SimulationImage.of(reopened)
         try checkGatewayKeys(image)
         let lossAllowed = powerLoss && fsync != .always
-        let continued = inDoubt.map { image.continues($0) } ?? false
+        var continued = inDoubt.map { image.continues($0) } ?? false
+        if let event = bulkInDoubt, let acknowledged {
+            continued = continued || image.continuesBulk(acknowledged, event: event)
+            bulkInDoubt = nil
+        }
         if let acknowledged, image != acknowledged, image != inDoubt, !continued, !lossAllowed {
             throw fail(
                 "after restart the state is neither the acknowledged one nor the in-doubt one: \(image.difference(from: acknowledged))"

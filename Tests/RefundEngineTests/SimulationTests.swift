@@ -14,6 +14,7 @@ import Testing
         var failures: [String] = []
         var restarts = 0
         var crashes = 0
+        var bulkCrashes = 0
         for seed in Self.firstSeed..<(Self.firstSeed + UInt64(Self.count)) {
             let simulation = Simulation(seed: seed)
             do {
@@ -24,8 +25,9 @@ import Testing
             }
             restarts += simulation.restarts
             crashes += simulation.crashes
+            bulkCrashes += simulation.bulkCrashes
         }
-        print("simulation: \(Self.count) seeds from \(Self.firstSeed), \(Self.steps) steps each, \(restarts) restarts, \(crashes) crashes, \(failures.count) failed")
+        print("simulation: \(Self.count) seeds from \(Self.firstSeed), \(Self.steps) steps each, \(restarts) restarts, \(crashes) crashes (\(bulkCrashes) inside bulk jobs), \(failures.count) failed")
         #expect(failures.isEmpty, "\(failures.joined(separator: "\n\n"))")
     }
 
