@@ -38,6 +38,8 @@ extension RefundError.Code {
     public static let invalidTimestamp: Self = "invalid_timestamp"
     // Orders
     public static let orderUnbalanced: Self = "order_unbalanced"
+    /// The order contradicts itself in a way no single field shows (e.g. a `free` or `comp` order with paid tenders).
+    public static let orderInvalid: Self = "order_invalid"
     public static let orderImmutable: Self = "order_immutable"
     public static let orderNotFound: Self = "order_not_found"
     public static let lineNotFound: Self = "line_not_found"

@@ -60,6 +60,14 @@ public enum OrderValidation {
             }
             paid = try CheckedMoney.add(paid, tender.amount, "the tender total")
         }
+        // A free or comp order was not paid for: a tender with money on it contradicts its source. Accepted, it
+        // could never be refunded (every money method answers no_payment_to_refund), so the money would be stuck.
+        if order.source != .paid, paid > 0 {
+            throw RefundError(
+                .orderInvalid,
+                "order.source is \(order.source.rawValue) but order.tenders carry \(paid): a free or comp order has no paid tenders (use source paid, or tenders of 0)"
+            )
+        }
         guard paid == expected else {
             throw RefundError(
                 .orderUnbalanced,

@@ -1,0 +1,38 @@
+import RefundCore
+import RefundEngine
+import Testing
+
+/// Issue 7: money rules that let an order, a refund or a report say something that did not happen.
+@Suite struct MoneyRulesTests {
+    // MARK: Item 6: a free or comp order with paid tenders
+
+    @Test(arguments: [OrderSource.free, .comp])
+    func aFreeOrCompOrderWithPaidTendersIsRejectedAtPut(source: OrderSource) async throws {
+        let engine = Fixtures.engine()
+        var order = Fixtures.tickets(id: "ord_comp", count: 1, price: 3000)
+        order.source = source
+        let error = await #expect(throws: RefundError.self) { try await engine.putOrder(order) }
+        #expect(error?.code == .orderInvalid)
+        #expect(error?.message.contains("source") == true && error?.message.contains("tenders") == true)
+        let missing = await #expect(throws: RefundError.self) { try await engine.order("ord_comp") }
+        #expect(missing?.code == .orderNotFound)
+        #expect(await engine.putOrders([order]).map(\.error.code) == [.orderInvalid])
+
+        // Without money on its tenders it is a valid free order (and cancellable with method none).
+        var free = Fixtures.tickets(id: "ord_free", count: 1, price: 0)
+        free.source = source
+        try await engine.putOrder(free)
+        free.tenders = []
+        try await engine.putOrder(free)
+        let cancelled = try await engine.createRefund(orderID: "ord_free", Fixtures.options(.none), caller: Fixtures.staff)
+        #expect(cancelled.status == .succeeded && cancelled.amount == 0)
+
+        // A paid order cannot be replaced by a comp one that keeps its tenders either.
+        try await engine.putOrder(Fixtures.tickets(id: "ord_paid", count: 1, price: 3000))
+        var replaced = Fixtures.tickets(id: "ord_paid", count: 1, price: 3000)
+        replaced.source = source
+        let replace = await #expect(throws: RefundError.self) { try await engine.putOrder(replaced) }
+        #expect(replace?.code == .orderInvalid)
+        #expect(try await engine.order("ord_paid").order.source == .paid)
+    }
+}
