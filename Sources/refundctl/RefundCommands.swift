@@ -170,6 +170,8 @@ struct RefundCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Record the gateway's outcome for one tender of a refund.")
         @Argument var refundID: String
         @Option var tender: String
+        @Option(help: "The attempt the answer is for (the idempotency key's last number); without it, the current one.")
+        var attempt: Int?
         @Flag(help: "Whether the gateway refund succeeded or failed.") var outcome: Outcome
         @Option var reference: String?
         @Option(name: .customLong("failure-code")) var failureCode: String?
@@ -189,7 +191,7 @@ struct RefundCommand: ParsableCommand {
                     [
                         "refund_id": .string(refundID), "tender": .string(tender), "succeeded": .bool(outcome == .succeeded),
                         "reference": reference.map(JSON.string) ?? .null, "failure_code": failureCode.map(JSON.string) ?? .null,
-                        "retryable": retryable ? true : .null,
+                        "retryable": retryable ? true : .null, "attempt": attempt.map { .int(Int64($0)) } ?? .null,
                     ])
                 RefundCommand.show(result, client: client, json: output.json)
             }

@@ -74,7 +74,7 @@ private enum CodecFixtures {
     static let results: [AttemptResult] = [
         .succeeded(reference: "re_9"), .succeeded(reference: nil), .accepted(reference: "re_8"),
         .accepted(reference: nil), .failed(code: "timeout", retryable: true, retryAt: at(15)),
-        .failed(code: "", retryable: false, retryAt: nil),
+        .failed(code: "", retryable: false, retryAt: nil), .unknown(reason: "timeout", retryAt: at(16)),
     ]
 
     /// Every OrderChange case, each optional field both nil and set, every fee and result variant.
@@ -112,6 +112,8 @@ private enum CodecFixtures {
             .requestDecided(request: 1, approved: true, note: "fine", refundID: "rf_2_ord_42", at: at(50), by: "staff_1"),
             .requestDecided(request: 2, approved: false, note: nil, refundID: nil, at: at(51), by: "staff_1"),
             .confirmationResent(refund: 1, at: at(60), by: "staff_1"),
+            .lateAnswer(refund: 1, LateAnswer(transaction: 0, attempt: 1, succeeded: true, reference: "re_1", failureCode: nil, at: at(61))),
+            .lateAnswer(refund: 2, LateAnswer(transaction: 3, attempt: 9, succeeded: false, reference: nil, failureCode: "x", at: at(62))),
         ]
         for channel in Channel.allCases { changes.append(.placed(with(fullOrder) { $0.channel = channel }, at: t0, by: "c")) }
         for source in OrderSource.allCases { changes.append(.placed(with(minimalOrder) { $0.source = source }, at: t0, by: "c")) }
@@ -151,6 +153,7 @@ private enum CodecFixtures {
         case .requestCreated: OrderChangeTag.requestCreated
         case .requestDecided: OrderChangeTag.requestDecided
         case .confirmationResent: OrderChangeTag.confirmationResent
+        case .lateAnswer: OrderChangeTag.lateAnswer
         }
     }
 
@@ -214,6 +217,7 @@ private enum CodecFixtures {
         .attemptResult(refund: 2, transaction: 0, result: .succeeded(reference: "re_2"), at: at(91)),
         .confirmationResent(refund: 2, at: at(100), by: "staff_2"),
         .confirmationResent(refund: 1, at: at(101), by: "staff_1"),
+        .lateAnswer(refund: 2, LateAnswer(transaction: 0, attempt: 1, succeeded: true, reference: "re_2b", failureCode: nil, at: at(102))),
     ]
 
     static func state(after changes: some Sequence<OrderChange>) -> OrderState {
@@ -262,7 +266,7 @@ private func decodingError(_ body: () throws(BinaryDecodingError) -> Void) -> Bi
 
     @Test func everyChangeCaseIsCovered() {
         let tags = Set(all.map(CodecFixtures.tag))
-        #expect(tags == Set(UInt8(1)...12))
+        #expect(tags == Set(UInt8(1)...13))
     }
 
     @Test func eachChangeRoundTrips() throws {
@@ -444,7 +448,7 @@ private func decodingError(_ body: () throws(BinaryDecodingError) -> Void) -> Bi
         // version, "o", one change, then the tag at offset 4.
         var bytes = ChangeCodec.encode(orderID: "o", [.retried(refund: 1, at: CodecFixtures.t0, by: "s")])
         #expect(bytes[4] == OrderChangeTag.retried)
-        for tag in [0] + Array(13...255) {
+        for tag in [0] + Array(14...255) {
             bytes[4] = UInt8(tag)
             let error = decodingError { () throws(BinaryDecodingError) in _ = try ChangeCodec.decode(bytes) }
             #expect(error?.message == "unknown change tag \(tag)")
@@ -471,9 +475,9 @@ private func decodingError(_ body: () throws(BinaryDecodingError) -> Void) -> Bi
         var attempt = ChangeCodec.encode(
             orderID: "o",
             [.attemptResult(refund: 1, transaction: 0, result: .succeeded(reference: nil), at: CodecFixtures.t0)])
-        attempt[7] = 3
+        attempt[7] = 4
         error = decodingError { () throws(BinaryDecodingError) in _ = try ChangeCodec.decode(attempt) }
-        #expect(error?.message == "unknown attempt result tag 3")
+        #expect(error?.message == "unknown attempt result tag 4")
 
         // .refundCreated of the minimal refund: tag 4, id "r" 5–6, order id "o" 7–8, method at 9.
         var created = ChangeCodec.encode(orderID: "o", [.refundCreated(CodecFixtures.minimalRefund, options: nil)])
@@ -524,7 +528,7 @@ private func decodingError(_ body: () throws(BinaryDecodingError) -> Void) -> Bi
         let kinds: [TimelineEntry.Kind] = [
             .orderPlaced, .orderReplaced, .refundCreated, .cancellationCreated, .attemptSucceeded, .attemptAccepted,
             .attemptFailed, .retryScheduled, .refundRetried, .refundRecovered, .disputeOpened, .disputeClosed,
-            .requestCreated, .requestApproved, .requestDeclined, .confirmationResent,
+            .requestCreated, .requestApproved, .requestDeclined, .confirmationResent, .attemptUnknown, .lateAnswer,
         ]
         check("timeline kind", kinds, \.wireCode, TimelineEntry.Kind.init(wireCode:))
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import RefundCore
 import RefundEngine
 import RefundStorage
@@ -10,6 +11,8 @@ import Synchronization
 final class SimulationGateway: PaymentGateway {
     let seed: UInt64
     private let sent = Mutex<[String: String]>([:])
+    /// Times each key was sent (an unknown outcome depends on it, so a re-send can get a definite answer).
+    private let sends = Mutex<[String: Int]>([:])
 
     init(seed: UInt64) { self.seed = seed }
 
@@ -19,6 +22,14 @@ final class SimulationGateway: PaymentGateway {
     func refund(_ requests: [GatewayRequest], settlements: SettlementChannel) async -> [GatewayOutcome] {
         sent.withLock { keys in for request in requests { keys[request.idempotencyKey] = request.refundID } }
         return requests.map { request in
+            let count = sends.withLock { counts -> Int in
+                counts[request.idempotencyKey, default: 0] += 1
+                return counts[request.idempotencyKey] ?? 1
+            }
+            // Sometimes no definite answer (a timeout): the same key goes again later.
+            if StableMix.mix(seed ^ UInt64(count), request.idempotencyKey + "?") % 100 < 6 {
+                return .unknown(reason: "timeout")
+            }
             let roll = StableMix.mix(seed, request.idempotencyKey) % 100
             switch roll {
             case 0..<65: return .succeeded(reference: "re_\(request.idempotencyKey)")
@@ -181,11 +192,13 @@ final class Simulation {
     }
 
     func open(repair: Bool = false) async throws(RefundError) -> Engine {
-        try await Engine.open(
-            configuration: EngineConfiguration(partitions: partitions, bulkChunkSize: 7),
-            durability: DurabilityOptions(
-                directory: directory, fsync: fsync, segmentBytes: 4096, snapshotEveryRecords: 0, snapshotEveryBytes: 0,
-                repair: repair, fileSystem: fs),
+        var durability = DurabilityOptions(
+            directory: directory, fsync: fsync, segmentBytes: 4096, snapshotEveryRecords: 0, snapshotEveryBytes: 0,
+            repair: repair, fileSystem: fs)
+        // Thousands of injected fail-stops: their log lines would drown the test output.
+        durability.logger = Logger(label: "simulation") { _ in SwiftLogNoOpLogHandler() }
+        return try await Engine.open(
+            configuration: EngineConfiguration(partitions: partitions, bulkChunkSize: 7), durability: durability,
             gateway: gateway, clock: clock)
     }
 
@@ -260,8 +273,10 @@ final class Simulation {
         for refund in state.refunds {
             for transaction in refund.transactions where transaction.status == .pending {
                 guard let tender = transaction.tender else { continue }
+                // Name the attempt (sometimes an older one: a late answer, recorded, never applied to the new one).
+                let attempt: Int? = random(3) == 0 ? nil : max(1, transaction.attempts - random(2))
                 _ = try await engine.settle(
-                    refundID: refund.id, tender: tender, succeeded: random(4) != 0,
+                    refundID: refund.id, tender: tender, attempt: attempt, succeeded: random(4) != 0,
                     reference: "late_\(refund.id)", failureCode: "declined", retryable: random(2) == 0)
                 return
             }

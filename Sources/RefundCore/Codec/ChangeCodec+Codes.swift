@@ -312,6 +312,8 @@ extension TimelineEntry.Kind {
         case .requestApproved: 13
         case .requestDeclined: 14
         case .confirmationResent: 15
+        case .attemptUnknown: 16
+        case .lateAnswer: 17
         }
     }
 
@@ -333,6 +335,8 @@ extension TimelineEntry.Kind {
         case 13: self = .requestApproved
         case 14: self = .requestDeclined
         case 15: self = .confirmationResent
+        case 16: self = .attemptUnknown
+        case 17: self = .lateAnswer
         default: return nil
         }
     }
@@ -343,6 +347,7 @@ enum AttemptResultTag {
     static let succeeded: UInt8 = 0
     static let accepted: UInt8 = 1
     static let failed: UInt8 = 2
+    static let unknown: UInt8 = 3
 }
 
 /// The case tag of an ``OrderChange`` (starting at 1, so a zeroed byte is never a valid change).
@@ -359,4 +364,5 @@ enum OrderChangeTag {
     static let requestCreated: UInt8 = 10
     static let requestDecided: UInt8 = 11
     static let confirmationResent: UInt8 = 12
+    static let lateAnswer: UInt8 = 13
 }

@@ -107,7 +107,20 @@ extension ByteSink {
             string(code)
             bool(retryable)
             optionalTimestamp(retryAt)
+        case .unknown(let reason, let retryAt):
+            u8(AttemptResultTag.unknown)
+            string(reason)
+            timestamp(retryAt)
         }
+    }
+
+    mutating func write(_ answer: LateAnswer) {
+        int(answer.transaction)
+        int(answer.attempt)
+        bool(answer.succeeded)
+        optionalString(answer.reference)
+        optionalString(answer.failureCode)
+        timestamp(answer.at)
     }
 
     mutating func write(_ change: OrderChange) {
@@ -179,11 +192,21 @@ extension ByteSink {
             int(refund)
             timestamp(at)
             string(by)
+        case .lateAnswer(let refund, let answer):
+            u8(OrderChangeTag.lateAnswer)
+            int(refund)
+            write(answer)
         }
     }
 }
 
 extension BinaryReader {
+    mutating func readLateAnswer() throws(BinaryDecodingError) -> LateAnswer {
+        LateAnswer(
+            transaction: try int("transaction index"), attempt: try int("attempt"), succeeded: try bool(),
+            reference: try optionalString(), failureCode: try optionalString(), at: try timestamp())
+    }
+
     mutating func readAttemptResult() throws(BinaryDecodingError) -> AttemptResult {
         let start = offset
         switch try u8() {
@@ -193,6 +216,8 @@ extension BinaryReader {
             return .accepted(reference: try optionalString())
         case AttemptResultTag.failed:
             return .failed(code: try string(), retryable: try bool(), retryAt: try optionalTimestamp())
+        case AttemptResultTag.unknown:
+            return .unknown(reason: try string(), retryAt: try timestamp())
         case let other:
             throw BinaryDecodingError(message: "unknown attempt result tag \(other)", offset: start)
         }
@@ -235,6 +260,8 @@ extension BinaryReader {
                 refundID: try optionalString(), at: try timestamp(), by: try string())
         case OrderChangeTag.confirmationResent:
             return .confirmationResent(refund: try int("refund number"), at: try timestamp(), by: try string())
+        case OrderChangeTag.lateAnswer:
+            return .lateAnswer(refund: try int("refund number"), try readLateAnswer())
         case let other:
             throw BinaryDecodingError(message: "unknown change tag \(other)", offset: start)
         }

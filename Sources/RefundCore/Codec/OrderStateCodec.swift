@@ -13,11 +13,13 @@
 ///     uvarint  timeline count, TimelineEntry…
 ///     uvarint  idempotency count, then (key string, RefundOptions, svarint refund number)… in ascending key order
 ///     svarint  placed-at milliseconds
+///     (version 2) uvarint count of refunds with late answers, then (uvarint refund number, uvarint answer
+///     count, LateAnswer…)… — answers for superseded gateway attempts (version 1 states have none)
 ///
 /// Decoding rebuilds the state with ``OrderState/init(restoring:lineStatus:tenderRefunded:refunds:bookingFeeRefunded:disputes:requests:timeline:idempotency:placedAt:)``
 /// so `decode(encode(s)) == s`. Encoding is deterministic; decoding is strict (see ``ChangeCodec``).
 public enum OrderStateCodec {
-    public static let version: UInt8 = 1
+    public static let version: UInt8 = 2
 
     /// Appends one encoded state to `writer`.
     public static func encode(_ state: OrderState, into writer: inout BinaryWriter) {
@@ -57,6 +59,13 @@ public enum OrderStateCodec {
                 }
             }
             writer.timestamp(state.placedAt)
+            let withLate = state.refunds.indices.filter { !state.refunds[$0].lateAnswers.isEmpty }
+            writer.length(withLate.count)
+            for index in withLate {
+                writer.int(index + 1)
+                writer.length(state.refunds[index].lateAnswers.count)
+                for answer in state.refunds[index].lateAnswers { writer.write(answer) }
+            }
         }
     }
 
@@ -80,7 +89,7 @@ public enum OrderStateCodec {
     public static func decode(from reader: inout BinaryReader) throws(BinaryDecodingError) -> OrderState {
         let start = reader.offset
         let found = try reader.u8()
-        guard found == version else {
+        guard found == version || found == 1 else {
             throw BinaryDecodingError(message: "unknown order state version \(found)", offset: start)
         }
         let order = try reader.readOrder()
@@ -145,6 +154,30 @@ public enum OrderStateCodec {
         }
 
         let placedAt = try reader.timestamp()
+        if found >= 2 {
+            let withLate = try reader.length("refund with late answers")
+            var previousNumber = 0
+            for _ in 0..<withLate {
+                let numberStart = reader.offset
+                let number = try reader.int("refund number")
+                guard number > previousNumber, number <= refunds.count else {
+                    throw BinaryDecodingError(message: "late answers for refund \(number) out of order or range", offset: numberStart)
+                }
+                previousNumber = number
+                let count = try reader.length("late answer")
+                var answers: [LateAnswer] = []
+                answers.reserveCapacity(BinaryReader.reservation(for: count))
+                for _ in 0..<count {
+                    let answerStart = reader.offset
+                    let answer = try reader.readLateAnswer()
+                    guard answer.transaction >= 0, answer.transaction < refunds[number - 1].transactions.count else {
+                        throw BinaryDecodingError(message: "late answer names no transaction", offset: answerStart)
+                    }
+                    answers.append(answer)
+                }
+                refunds[number - 1].lateAnswers = answers
+            }
+        }
         return OrderState(
             restoring: order, lineStatus: lineStatus, tenderRefunded: tenderRefunded, refunds: refunds,
             bookingFeeRefunded: bookingFeeRefunded, disputes: disputes, requests: requests, timeline: timeline,

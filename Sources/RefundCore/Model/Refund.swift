@@ -121,6 +121,34 @@ public struct Recovery: Sendable, Equatable, Hashable, Codable {
     }
 }
 
+/// A gateway answer that came for an attempt that was no longer the transaction's current one: a late answer
+/// after a retry, or a second answer for an attempt already answered. Applied to nothing; kept on the refund as a
+/// fact. A late *success* means money moved for that attempt: together with another success of the same
+/// transaction it is a suspected duplicate payment (the refund goes to the attention queue).
+public struct LateAnswer: Sendable, Equatable, Hashable, Codable {
+    /// The transaction (index in `transactions`).
+    public var transaction: Int
+    public var attempt: Int
+    public var succeeded: Bool
+    public var reference: String?
+    public var failureCode: String?
+    public var at: Timestamp
+
+    public init(transaction: Int, attempt: Int, succeeded: Bool, reference: String?, failureCode: String?, at: Timestamp) {
+        self.transaction = transaction
+        self.attempt = attempt
+        self.succeeded = succeeded
+        self.reference = reference
+        self.failureCode = failureCode
+        self.at = at
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case transaction, attempt, succeeded, reference, at
+        case failureCode = "failure_code"
+    }
+}
+
 /// A refund or cancellation of some lines of one order (contract section 4).
 public struct Refund: Sendable, Equatable, Hashable, Codable {
     public var id: String
@@ -146,6 +174,30 @@ public struct Refund: Sendable, Equatable, Hashable, Codable {
     public var requestID: String?
     /// When the buyer confirmation was sent again (`refund.resend`).
     public var resentAt: [Timestamp]
+    /// Answers for superseded attempts (see ``LateAnswer``).
+    public var lateAnswers: [LateAnswer] = []
+
+    /// More than one attempt of a transaction succeeded (the current one and a late one, or two late ones): the
+    /// buyer may have been paid twice.
+    public var duplicatePaymentSuspected: Bool { overRefunded > 0 }
+
+    /// Money that may have gone out beyond the refund: per transaction, the amount times the successful attempts
+    /// beyond the first.
+    public var overRefunded: Int64 {
+        guard !lateAnswers.isEmpty else { return 0 }
+        var total: Int64 = 0
+        for (index, transaction) in transactions.enumerated() {
+            // Distinct attempts that succeeded: a repeated answer for one attempt is one payment (one key).
+            var attempts = Set(lateAnswers.filter { $0.transaction == index && $0.succeeded }.map(\.attempt))
+            if transaction.status == .succeeded { attempts.insert(transaction.attempts) }
+            let successes = attempts.count
+            guard successes > 1 else { continue }
+            // Saturating: a report, never a money movement; it cannot meaningfully exceed Int64.
+            let (extra, overflow) = transaction.amount.multipliedReportingOverflow(by: Int64(successes - 1))
+            total.addSaturating(overflow ? Int64.max : extra)
+        }
+        return total
+    }
 
     public init(
         id: String, orderID: String, method: RefundMethod, amount: Int64, feeRetained: Int64, tax: Int64,
@@ -183,14 +235,21 @@ public struct Refund: Sendable, Equatable, Hashable, Codable {
         return pending ? .pending : .succeeded
     }
 
-    /// In the attention queue: failed and not yet recovered.
-    public var needsAttention: Bool { status == .failed && recovery == nil }
+    /// In the attention queue: failed, or suspected of paying twice, and not yet recovered.
+    public var needsAttention: Bool { (status == .failed || duplicatePaymentSuspected) && recovery == nil }
+
+    /// Why it is in the attention queue.
+    public var attentionReason: String? {
+        guard needsAttention else { return nil }
+        return duplicatePaymentSuspected ? "duplicate_payment_suspected" : "failed"
+    }
 
     enum CodingKeys: String, CodingKey {
         case id, method, amount, tax, reason, note, restock, lines, transactions, recovery, status
         case orderID = "order_id", feeRetained = "fee_retained", bookingFee = "booking_fee"
         case createdAt = "created_at", createdBy = "created_by", jobID = "job_id", requestID = "request_id"
-        case resentAt = "resent_at"
+        case resentAt = "resent_at", lateAnswers = "late_answers", overRefunded = "over_refunded"
+        case attentionReason = "attention_reason"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -213,6 +272,7 @@ public struct Refund: Sendable, Equatable, Hashable, Codable {
         jobID = try c.decodeIfPresent(String.self, forKey: .jobID)
         requestID = try c.decodeIfPresent(String.self, forKey: .requestID)
         resentAt = try c.decodeIfPresent([Timestamp].self, forKey: .resentAt) ?? []
+        lateAnswers = try c.decodeIfPresent([LateAnswer].self, forKey: .lateAnswers) ?? []
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -236,6 +296,11 @@ public struct Refund: Sendable, Equatable, Hashable, Codable {
         try c.encodeIfPresent(jobID, forKey: .jobID)
         try c.encodeIfPresent(requestID, forKey: .requestID)
         if !resentAt.isEmpty { try c.encode(resentAt, forKey: .resentAt) }
+        if !lateAnswers.isEmpty {
+            try c.encode(lateAnswers, forKey: .lateAnswers)
+            try c.encode(overRefunded, forKey: .overRefunded)
+        }
+        try c.encodeIfPresent(attentionReason, forKey: .attentionReason)
     }
 }
 

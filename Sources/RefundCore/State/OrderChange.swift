@@ -6,6 +6,9 @@ public enum AttemptResult: Sendable, Equatable, Hashable {
     case accepted(reference: String?)
     /// The attempt failed. With `retryAt` another attempt is scheduled; without it the transaction is failed.
     case failed(code: String, retryable: Bool, retryAt: Timestamp?)
+    /// No definite answer (timeout, connection reset, an answer array too short): the attempt is sent again at
+    /// `retryAt` under the same attempt number, so the same idempotency key, until the gateway says yes or no.
+    case unknown(reason: String, retryAt: Timestamp)
 }
 
 public enum DisputeOutcome: String, Sendable, Codable, CaseIterable, Hashable {
@@ -34,6 +37,8 @@ public enum OrderChange: Sendable, Equatable {
     case requestCreated(RefundRequest)
     case requestDecided(request: Int, approved: Bool, note: String?, refundID: String?, at: Timestamp, by: String)
     case confirmationResent(refund: Int, at: Timestamp, by: String)
+    /// An answer for a superseded attempt (``LateAnswer``): recorded, applied to nothing.
+    case lateAnswer(refund: Int, LateAnswer)
 }
 
 /// Effects of a change outside its order, collected by the partition: account balance movements and
@@ -137,6 +142,8 @@ public struct TimelineEntry: Sendable, Equatable, Hashable, Codable {
         case requestApproved = "request.approved"
         case requestDeclined = "request.declined"
         case confirmationResent = "confirmation.resent"
+        case attemptUnknown = "transaction.unknown"
+        case lateAnswer = "transaction.late_answer"
     }
 
     public var at: Timestamp

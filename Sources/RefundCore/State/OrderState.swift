@@ -422,6 +422,14 @@ public struct OrderState: Sendable, Equatable {
             refunds[number - 1].resentAt.append(at)
             timeline.append(TimelineEntry(at: at, kind: .confirmationResent, by: by, refundID: refunds[number - 1].id))
             return effects
+
+        case .lateAnswer(let number, let answer):
+            refunds[number - 1].lateAnswers.append(answer)
+            timeline.append(
+                TimelineEntry(
+                    at: answer.at, kind: .lateAnswer, by: nil, refundID: refunds[number - 1].id,
+                    detail: "attempt \(answer.attempt) \(answer.succeeded ? "succeeded" : "failed")\(answer.reference.map { " \($0)" } ?? "")"))
+            return effects
         }
     }
 
@@ -430,6 +438,14 @@ public struct OrderState: Sendable, Equatable {
     ) {
         let r = number - 1
         var transaction = refunds[r].transactions[index]
+        if case .unknown(let reason, let retryAt) = result {
+            // Not an answer: the same attempt (the same key) goes again at retryAt.
+            transaction.nextAttemptAt = retryAt
+            refunds[r].transactions[index] = transaction
+            timeline.append(
+                TimelineEntry(at: at, kind: .attemptUnknown, by: nil, refundID: refunds[r].id, detail: reason))
+            return
+        }
         if countsAsAttempt { transaction.attempts += 1 }
         let refundID = refunds[r].id
         switch result {
@@ -458,6 +474,8 @@ public struct OrderState: Sendable, Equatable {
                 // (recovery). Releasing it would let a later refund send the same money to the tender again.
                 timeline.append(TimelineEntry(at: at, kind: .attemptFailed, by: nil, refundID: refundID, detail: code))
             }
+        case .unknown:
+            break  // handled above
         }
         refunds[r].transactions[index] = transaction
     }

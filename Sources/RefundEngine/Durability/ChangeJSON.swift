@@ -76,6 +76,10 @@ struct ChangeJSON: Encodable {
             try c.encode(refund, forKey: .refund)
             try c.encode(at, forKey: .at)
             try c.encode(by, forKey: .by)
+        case .lateAnswer(let refund, let answer):
+            try c.encode("late_answer", forKey: .type)
+            try c.encode(refund, forKey: .refund)
+            try c.encode(answer, forKey: .result)
         }
     }
 }

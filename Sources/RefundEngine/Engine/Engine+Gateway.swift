@@ -23,12 +23,12 @@ extension Engine {
             var answers: [AttemptAnswer] = []
             answers.reserveCapacity(slice.count)
             for (i, attempt) in slice.enumerated() {
-                // A gateway that answers short leaves the rest pending; the retry scheduler sends them again.
-                guard i < outcomes.count else { break }
-                answers.append(AttemptAnswer(ref: attempt.ref, outcome: outcomes[i]))
+                // A gateway that answers short gave no definite answer for the rest: they go again later, after
+                // the retry backoff (never at once, which would spin), under the same keys.
+                let outcome = i < outcomes.count ? outcomes[i] : .unknown(reason: "the gateway gave no answer for this request")
+                answers.append(AttemptAnswer(ref: attempt.ref, outcome: outcome))
             }
             touched += await partition.applyAnswers(answers, collect: collect)
-            if outcomes.count < slice.count { await partition.releaseInFlight(slice.dropFirst(outcomes.count).map(\.ref)) }
         }
         return touched
     }
@@ -38,9 +38,18 @@ extension Engine {
         SettlementChannel { [weak self] settlements in
             guard let self else { return }
             for settlement in settlements {
-                _ = try? await self.settle(
-                    refundID: settlement.refundID, tender: settlement.tenderID, succeeded: settlement.succeeded,
-                    reference: settlement.reference, failureCode: settlement.failureCode, retryable: settlement.retryable)
+                do throws(RefundError) {
+                    _ = try await self.settle(
+                        refundID: settlement.refundID, tender: settlement.tenderID, attempt: settlement.attempt,
+                        succeeded: settlement.succeeded, reference: settlement.reference,
+                        failureCode: settlement.failureCode, retryable: settlement.retryable)
+                } catch {
+                    // Not dropped silently: counted and logged (a stopped engine re-sends after its restart).
+                    self.droppedSettlements.add(1, ordering: .relaxed)
+                    self.shared.logger.withLock { $0 }.warning(
+                        "settlement not applied: \(error.code.rawValue): \(error.message)",
+                        metadata: ["event": "settlement_rejected", "refund_id": "\(settlement.refundID)"])
+                }
             }
         }
     }

@@ -34,6 +34,8 @@ public final class Engine: Sendable {
     /// One snapshot per partition at a time.
     let snapshotLocks = KeyedAsyncLock()
     let snapshotHealth = Mutex(SnapshotHealth())
+    /// Settlements delivered through the channel that the engine refused (counted in stats).
+    let droppedSettlements = Atomic<Int>(0)
 
     /// An in-memory engine: nothing is logged (tests, simulations, caches of a system of record).
     public convenience init(
@@ -258,13 +260,13 @@ public final class Engine: Sendable {
     /// `refund.settle`: the gateway's late answer for a pending card transaction.
     @discardableResult
     public func settle(
-        refundID: String, tender: String, succeeded: Bool, reference: String? = nil, failureCode: String? = nil,
-        retryable: Bool = false
+        refundID: String, tender: String, attempt: Int? = nil, succeeded: Bool, reference: String? = nil,
+        failureCode: String? = nil, retryable: Bool = false
     ) async throws(RefundError) -> Refund {
         let partition = try partition(forRefund: refundID)
         let (refund, attempts) = try await partition.settle(
-            refundID, tender: tender, succeeded: succeeded, reference: reference, failureCode: failureCode,
-            retryable: retryable)
+            refundID, tender: tender, attempt: attempt, succeeded: succeeded, reference: reference,
+            failureCode: failureCode, retryable: retryable)
         try await durable(partition)
         if attempts.isEmpty { return refund }
         let touched = await send(attempts, to: partition)
@@ -457,9 +459,12 @@ public final class Engine: Sendable {
         public var failure: String?
         /// How snapshots have gone (durable engines only).
         public var snapshots: SnapshotHealth?
+        /// Settlements a gateway delivered that the engine refused (each is logged).
+        public var droppedSettlements: Int = 0
 
         enum CodingKeys: String, CodingKey {
             case partitions, orders, refunds, state, failure, snapshots
+            case droppedSettlements = "dropped_settlements"
             case pendingOrders = "pending_orders", outboxEvents = "outbox_events", ordersPerPartition = "orders_per_partition"
         }
     }
@@ -480,6 +485,7 @@ public final class Engine: Sendable {
             stats.failure = failure.message
         }
         if durability != nil { stats.snapshots = snapshotHealth.withLock { $0 } }
+        stats.droppedSettlements = droppedSettlements.load(ordering: .relaxed)
         return stats
     }
 

@@ -21,25 +21,36 @@ public enum GatewayOutcome: Sendable, Equatable, Hashable {
     case succeeded(reference: String?)
     /// Accepted; the final answer comes later through ``SettlementChannel`` or `Engine.settle`.
     case pending(reference: String?)
-    /// Failed. Retryable failures are retried automatically with exponential backoff.
+    /// Failed. Retryable failures are retried automatically with exponential backoff, as a new attempt (a new
+    /// idempotency key): only after a definite failure.
     case failed(code: String, retryable: Bool)
+    /// No definite answer: a timeout, a connection reset, a gateway error that does not say whether the refund
+    /// was made. The same attempt is sent again later under the **same** idempotency key, until the gateway gives
+    /// a definite answer; a gateway that honours keys then answers for the one refund it made (or did not).
+    case unknown(reason: String)
 }
 
 /// A later answer about an accepted request.
 public struct GatewaySettlement: Sendable, Equatable {
     public var refundID: String
     public var tenderID: String
+    /// The attempt the answer is for (``GatewayRequest/attempt``; the idempotency key's last part). An answer is
+    /// applied only to its own attempt: one for a superseded attempt is recorded on the refund as a late answer,
+    /// and if two attempts of a transaction both succeeded the refund goes to the attention queue as
+    /// `duplicate_payment_suspected`. Nil (discouraged) means the transaction's current attempt.
+    public var attempt: Int?
     public var succeeded: Bool
     public var reference: String?
     public var failureCode: String?
     public var retryable: Bool
 
     public init(
-        refundID: String, tenderID: String, succeeded: Bool, reference: String? = nil, failureCode: String? = nil,
-        retryable: Bool = false
+        refundID: String, tenderID: String, attempt: Int? = nil, succeeded: Bool, reference: String? = nil,
+        failureCode: String? = nil, retryable: Bool = false
     ) {
         self.refundID = refundID
         self.tenderID = tenderID
+        self.attempt = attempt
         self.succeeded = succeeded
         self.reference = reference
         self.failureCode = failureCode

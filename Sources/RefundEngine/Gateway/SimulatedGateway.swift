@@ -76,7 +76,8 @@ public final class SimulatedGateway: PaymentGateway {
                 if case .pending(let reference) = outcome {
                     later.append(
                         GatewaySettlement(
-                            refundID: request.refundID, tenderID: request.tenderID, succeeded: true, reference: reference))
+                            refundID: request.refundID, tenderID: request.tenderID, attempt: request.attempt, succeeded: true,
+                            reference: reference))
                 }
             }
             if !later.isEmpty {

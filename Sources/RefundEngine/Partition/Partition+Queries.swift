@@ -67,7 +67,7 @@ extension Partition {
     }
 
     private func pendingOrFailedCandidates() -> [Int] {
-        states.indices.filter { slot in states[slot].refunds.contains { $0.status == .failed } }
+        states.indices.filter { slot in states[slot].refunds.contains { $0.status == .failed || !$0.lateAnswers.isEmpty } }
     }
 
     func openRequests(limit: Int) -> [RefundRequest] {

@@ -158,18 +158,42 @@ extension Partition {
         case .failed(let code, let retryable):
             let retryAt = retryable ? shared.configuration.retryPolicy.nextAttempt(after: attemptsAfter, at: now) : nil
             return .failed(code: code, retryable: retryable, retryAt: retryAt)
+        case .unknown(let reason):
+            return .unknown(
+                reason: reason,
+                retryAt: shared.configuration.retryPolicy.nextAttempt(after: max(attemptsAfter, 1), at: now) ?? now.adding(milliseconds: 60_000))
         }
     }
 
     /// `refund.settle`: the final answer for a transaction the gateway accepted earlier.
-    func settle(_ refundID: String, tender: String, succeeded: Bool, reference: String?, failureCode: String?, retryable: Bool)
-        throws(RefundError) -> (Refund, [PendingAttempt])
-    {
+    func settle(
+        _ refundID: String, tender: String, attempt: Int?, succeeded: Bool, reference: String?, failureCode: String?,
+        retryable: Bool
+    ) throws(RefundError) -> (Refund, [PendingAttempt]) {
         try ensureRunning()
         let (slot, number) = try locateRefund(refundID)
         let refund = states[slot].refunds[number - 1]
         guard let t = refund.transactions.firstIndex(where: { $0.tender == tender }) else {
             throw RefundError(.tenderNotFound, "refund \(refundID) has no transaction for tender '\(tender.prefix(128))'")
+        }
+        if let attempt {
+            let current = refund.transactions[t].attempts
+            guard attempt >= 1, attempt <= current else {
+                throw RefundError(
+                    .invalidField,
+                    "attempt \(attempt) of tender \(tender) of \(refundID) was never sent (attempts so far: \(current))")
+            }
+            if attempt != current || !refund.transactions[t].awaitingGateway {
+                // An answer for an attempt that is no longer the current one: applied to nothing, recorded as a
+                // fact. A success here is money that moved; two successes of one transaction put the refund in
+                // the attention queue (duplicate_payment_suspected).
+                let answer = LateAnswer(
+                    transaction: t, attempt: attempt, succeeded: succeeded, reference: reference,
+                    failureCode: succeeded ? nil : failureCode, at: shared.clock.now())
+                commit(slot, [.lateAnswer(refund: number, answer)])
+                flushJobDeltas()
+                return (states[slot].refunds[number - 1], [])
+            }
         }
         guard refund.transactions[t].awaitingGateway else {
             throw RefundError(

@@ -138,12 +138,12 @@ struct Dispatcher: Sendable {
             return try await engine.approveRequest(requestID: id, options, note: note, caller: caller)
         case .refundDecline(let id, let note):
             return try await engine.declineRequest(requestID: id, note: note, caller: caller)
-        case .refundSettle(let id, let tender, let succeeded, let reference, let failureCode, let retryable):
+        case .refundSettle(let id, let tender, let attempt, let succeeded, let reference, let failureCode, let retryable):
             // Settlements come from the payment side: they need the refund permission.
             try caller.require(.refund, for: "refund.settle")
             return try await engine.settle(
-                refundID: id, tender: tender, succeeded: succeeded, reference: reference, failureCode: failureCode,
-                retryable: retryable)
+                refundID: id, tender: tender, attempt: attempt, succeeded: succeeded, reference: reference,
+                failureCode: failureCode, retryable: retryable)
         case .refundRetry(let id):
             return try await engine.retry(refundID: id, caller: caller)
         case .refundRecover(let id, let action, let note):

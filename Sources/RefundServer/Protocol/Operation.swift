@@ -22,7 +22,8 @@ enum Operation: Sendable {
     case refundApprove(requestID: String, RefundOptions, note: String?)
     case refundDecline(requestID: String, note: String?)
     case refundSettle(
-        refundID: String, tender: String, succeeded: Bool, reference: String?, failureCode: String?, retryable: Bool)
+        refundID: String, tender: String, attempt: Int?, succeeded: Bool, reference: String?, failureCode: String?,
+        retryable: Bool)
     case refundRetry(refundID: String)
     case refundRecover(refundID: String, action: RecoveryAction, note: String)
     case refundReceipt(refundID: String)
@@ -108,6 +109,7 @@ enum Operation: Sendable {
         case "refund.settle":
             return .refundSettle(
                 refundID: try string("refund_id"), tender: try string("tender"),
+                attempt: try c.decodeIfPresent(Int.self, forKey: "attempt"),
                 succeeded: try c.decode(Bool.self, forKey: "succeeded"), reference: try optionalString("reference"),
                 failureCode: try optionalString("failure_code"),
                 retryable: try c.decodeIfPresent(Bool.self, forKey: "retryable") ?? false)
@@ -180,7 +182,7 @@ enum Operation: Sendable {
             .refundPreview(let id, _), .refundCreate(let id, _), .refundRequest(let id, _, _), .disputeOpen(let id, _),
             .disputeClose(let id, _, _):
             id
-        case .refundGet(let id), .refundSettle(let id, _, _, _, _, _), .refundRetry(let id), .refundRecover(let id, _, _),
+        case .refundGet(let id), .refundSettle(let id, _, _, _, _, _, _), .refundRetry(let id), .refundRecover(let id, _, _),
             .refundReceipt(let id), .refundResend(let id):
             RefundID.parse(id)?.order
         case .refundApprove(let id, _, _), .refundDecline(let id, _):
