@@ -1,3 +1,4 @@
+import Foundation
 import RefundCore
 import RefundEngine
 import Testing
@@ -34,5 +35,33 @@ import Testing
         let replace = await #expect(throws: RefundError.self) { try await engine.putOrder(replaced) }
         #expect(replace?.code == .orderInvalid)
         #expect(try await engine.order("ord_paid").order.source == .paid)
+    }
+}
+
+// MARK: Item 13: offline refunds of a wallet share, one truth in code and docs
+
+extension MoneyRulesTests {
+    @Test func anOfflineRefundOfAWalletShareCreditsNothingAndTheDocsSaySo() async throws {
+        let engine = Fixtures.engine()
+        try await engine.putOrder(Fixtures.contractOrder(id: "ord_off"))
+        let before = await engine.balance(customer: "cus_9", currency: .gbp)
+        let refund = try await engine.createRefund(orderID: "ord_off", Fixtures.options(.offline), caller: Fixtures.staff)
+        let wallet = try #require(refund.transactions.first { $0.method == .wallet })
+        #expect(wallet.amount > 0 && wallet.status == .succeeded)
+        #expect(await engine.balance(customer: "cus_9", currency: .gbp) == before)
+
+        // docs/money.md: every sentence about offline refunds and credit says that nothing is credited.
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let text = try String(contentsOf: root.appendingPathComponent("docs/money.md"), encoding: .utf8)
+        let prose = text.replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "  ", with: " ")
+        var checked = 0
+        for sentence in prose.components(separatedBy: ". ") {
+            let lower = sentence.lowercased()
+            guard lower.contains("offline"), lower.contains("credit") else { continue }
+            checked += 1
+            #expect(lower.contains("credits nothing") || lower.contains("credit nothing"), "docs/money.md: \(sentence)")
+        }
+        #expect(checked >= 2)
     }
 }
