@@ -65,3 +65,39 @@ extension MoneyRulesTests {
         #expect(checked >= 2)
     }
 }
+
+// MARK: Item 5: refund requests follow the self-service caller rule
+
+extension MoneyRulesTests {
+    @Test func onlyTheOrdersCustomerOrStaffMayFileARefundRequest() async throws {
+        let engine = Fixtures.engine()
+        try await engine.putOrder(Fixtures.tickets(id: "ord_rq", count: 2, customer: "cus_rq"))
+        let strangers: [Caller] = [
+            Caller(id: "cus_other", permissions: [.selfService]),  // another buyer
+            Caller(id: "cus_rq", permissions: []),  // the right id, but no permission to act as the buyer
+            Caller(id: "cus_rq", permissions: [.cancel, .recordRecovery]),  // staff-ish, without refund
+        ]
+        for caller in strangers {
+            let error = await #expect(throws: RefundError.self) {
+                try await engine.requestRefund(orderID: "ord_rq", lines: nil, reason: "not mine", caller: caller)
+            }
+            #expect(error?.code == .permissionDenied, "\(caller)")
+        }
+        #expect(try await engine.order("ord_rq").requests.isEmpty)
+        #expect(await engine.openRequests().isEmpty)
+
+        let own = try await engine.requestRefund(orderID: "ord_rq", lines: ["l1"], reason: "cannot go", caller: .customer("cus_rq"))
+        #expect(own.requestedBy == "cus_rq")
+        let onBehalf = try await engine.requestRefund(
+            orderID: "ord_rq", lines: ["l2"], reason: "phoned in", caller: Caller(id: "ops_7", permissions: [.refund]))
+        #expect(onBehalf.requestedBy == "ops_7")
+
+        // A box-office order has no customer: no buyer can file on it, staff still can.
+        try await engine.putOrder(Fixtures.tickets(id: "ord_box", count: 1, customer: nil))
+        let boxOffice = await #expect(throws: RefundError.self) {
+            try await engine.requestRefund(orderID: "ord_box", lines: nil, reason: "mine?", caller: .customer("cus_rq"))
+        }
+        #expect(boxOffice?.code == .permissionDenied)
+        _ = try await engine.requestRefund(orderID: "ord_box", lines: nil, reason: "at the desk", caller: Fixtures.staff)
+    }
+}

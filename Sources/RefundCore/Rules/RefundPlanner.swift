@@ -90,6 +90,23 @@ public enum RefundPlanner {
             .permissionDenied, "a self-service refund must come from the order's customer; \(caller.id) is not order \(state.order.id)'s customer")
     }
 
+    /// `refund.request` follows the self-service caller rule: a buyer (`self_service`) files only on their own
+    /// order, so the caller's id must be the order's customer (a box-office order has none: no buyer can file on
+    /// it). Staff (the `refund` permission) may file on a buyer's behalf.
+    public static func checkRequestCaller(_ order: Order, _ caller: Caller) throws(RefundError) {
+        if caller.permissions.contains(.refund) { return }
+        guard caller.permissions.contains(.selfService) else {
+            throw RefundError(
+                .permissionDenied,
+                "a refund request needs the 'self_service' permission (the order's customer) or the 'refund' permission (staff on the buyer's behalf); \(caller.id) has neither")
+        }
+        guard let customer = order.customer, caller.id == customer else {
+            throw RefundError(
+                .permissionDenied,
+                "a self-service refund request must come from the order's customer; \(caller.id) is not order \(order.id)'s customer")
+        }
+    }
+
     public static func validateOptions(_ options: RefundOptions) throws(RefundError) {
         guard isReasonCode(options.reason) else {
             throw RefundError(.invalidField, "reason must be a code of 1–64 characters of [a-z0-9_], got '\(options.reason.prefix(40))'")

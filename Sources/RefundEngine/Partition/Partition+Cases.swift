@@ -34,6 +34,7 @@ extension Partition {
         try ensureRunning()
         let slot = try slot(orderID)
         let state = states[slot]
+        try RefundPlanner.checkRequestCaller(state.order, caller)
         guard !reason.isEmpty, reason.utf8.count <= 4096 else {
             throw RefundError(.invalidField, "reason is required (1–4096 bytes of text)")
         }
