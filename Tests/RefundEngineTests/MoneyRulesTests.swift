@@ -101,3 +101,74 @@ extension MoneyRulesTests {
         _ = try await engine.requestRefund(orderID: "ord_box", lines: nil, reason: "at the desk", caller: Fixtures.staff)
     }
 }
+
+// MARK: Item 3: bulk amounts by what became of the money
+
+extension MoneyRulesTests {
+    /// Six orders of 2900, one settled as failed: refunded 14500 and failed 2900, never refunded 17400; pending
+    /// amounts while pending; the summary event and the final update say the same.
+    @Test func bulkAmountsCountOnlySucceededMoneyAsRefunded() async throws {
+        let engine = Fixtures.engine(partitions: 3, gateway: SimulatedGateway(.init(neverConfirm: true)))
+        for i in 1...6 { try await engine.putOrder(Fixtures.tickets(id: "ord_b\(i)", event: "evt_six", count: 1, price: 2900)) }
+        let started = try await engine.runBulkCancellation(
+            BulkCancelRequest(events: ["evt_six"], options: RefundOptions(method: .original, reason: "event_cancelled")),
+            caller: Fixtures.staff)
+        #expect(started.state == .running && started.pending == 6 && started.succeeded == 0)
+        #expect(started.currency == "GBP" && started.refunded == 0 && started.pendingAmount == 17_400 && started.failedAmount == 0)
+        #expect(started.byCurrency == ["GBP": BulkAmounts(pendingAmount: 17_400)])
+
+        let refunds = try await engine.refunds(event: "evt_six", limit: 100).sorted { $0.orderID < $1.orderID }
+        #expect(refunds.count == 6)
+        try await engine.settle(refundID: refunds[0].id, tender: "t1", succeeded: false, failureCode: "expired_card")
+        let midway = try engine.bulkStatus(jobID: started.jobID)
+        #expect(midway.failed == 1 && midway.pending == 5)
+        #expect(midway.refunded == 0 && midway.pendingAmount == 14_500 && midway.failedAmount == 2_900)
+        for refund in refunds.dropFirst() { try await engine.settle(refundID: refund.id, tender: "t1", succeeded: true) }
+
+        let final = try engine.bulkStatus(jobID: started.jobID)
+        #expect(final.state == .completed && final.succeeded == 5 && final.failed == 1 && final.pending == 0)
+        #expect(final.refunded == 14_500 && final.failedAmount == 2_900 && final.pendingAmount == 0)
+        #expect(final.byCurrency == ["GBP": BulkAmounts(refunded: 14_500, failedAmount: 2_900)])
+        #expect(final.failedOrders.map(\.orderID) == [refunds[0].orderID])
+
+        // The events say the same: the summary (everything still pending) and the final update.
+        let events = await engine.events(after: 0, limit: 1_000).filter { $0.jobID == started.jobID }
+        let summary = try #require(events.first { $0.kind == .bulkSummary })
+        #expect(summary.amount == 0)
+        #expect(summary.text?.contains("GBP:refunded=0,pending_amount=17400,failed_amount=0,fee_retained=0") == true)
+        let update = try #require(events.first { $0.kind == .bulkUpdate })
+        #expect(update.amount == 14_500)
+        #expect(update.text?.contains("failed=1") == true)
+        #expect(update.text?.contains("GBP:refunded=14500,pending_amount=0,failed_amount=2900,fee_retained=0") == true)
+        #expect(update.text?.contains("state=completed") == true)
+
+        // A retry of the failed one that succeeds moves its money to refunded.
+        try await engine.retry(refundID: refunds[0].id, caller: Fixtures.staff)
+        #expect(try engine.bulkStatus(jobID: started.jobID).pendingAmount == 2_900)
+        try await engine.settle(refundID: refunds[0].id, tender: "t1", succeeded: true)
+        let retried = try engine.bulkStatus(jobID: started.jobID)
+        #expect(retried.refunded == 17_400 && retried.failedAmount == 0 && retried.failed == 0 && retried.succeeded == 6)
+    }
+
+    @Test func bulkAmountsSplitACardFailureFromAWalletShareThatSucceeded() async throws {
+        let gateway = SimulatedGateway(.init(neverConfirm: true))
+        let engine = Fixtures.engine(partitions: 2, gateway: gateway)
+        try await engine.putOrder(Fixtures.contractOrder(id: "ord_mix", event: "evt_mix"))  // card 3000 + wallet 1884
+        var euro = Fixtures.tickets(id: "ord_eur", event: "evt_mix", count: 1, price: 1000)
+        euro.currency = .eur
+        euro.tenders = [Tender(id: "t1", method: .cash, amount: 1000)]
+        try await engine.putOrder(euro)
+        let status = try await engine.runBulkCancellation(
+            BulkCancelRequest(events: ["evt_mix"], options: RefundOptions(method: .original, fee: .order(500), reason: "event_cancelled")),
+            caller: Fixtures.staff)
+        // The worked example: 4135 refunded, 2540 to the card (pending), 1595 to the wallet (succeeded).
+        #expect(status.currency == nil && status.refunded == 0 && status.pendingAmount == 0)
+        #expect(status.byCurrency["GBP"] == BulkAmounts(refunded: 1_595, pendingAmount: 2_540, feeRetained: 500))
+        #expect(status.byCurrency["EUR"] == BulkAmounts(refunded: 500, feeRetained: 500))
+        let refund = try #require(try await engine.refunds(orderID: "ord_mix").first)
+        try await engine.settle(refundID: refund.id, tender: "t1", succeeded: false, failureCode: "expired_card")
+        let final = try engine.bulkStatus(jobID: status.jobID)
+        #expect(final.state == .completed && final.failed == 1)
+        #expect(final.byCurrency["GBP"] == BulkAmounts(refunded: 1_595, failedAmount: 2_540, feeRetained: 500))
+    }
+}

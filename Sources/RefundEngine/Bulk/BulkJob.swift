@@ -49,13 +49,20 @@ public struct BulkJobStatus: Sendable, Equatable, Codable {
     public var pending: Int
     public var failed: Int
     public var skipped: Int
-    /// Money refunded, in minor units of `currency`. Amounts of different currencies are never added: when a
-    /// job's refunds span several currencies, `currency` is nil, `refunded` and `fee_retained` are 0, and
-    /// `by_currency` holds the amounts.
+    /// Money that reached the buyers, in minor units of `currency`: the job's **succeeded** transactions only
+    /// (for a dry run, what would be refunded). Money still at the gateway is in `pendingAmount`, money whose
+    /// transaction failed in `failedAmount`: the three always add up to what the job's refunds are for.
+    /// Amounts of different currencies are never added: when a job's refunds span several currencies,
+    /// `currency` is nil, the four amounts here are 0, and `by_currency` holds them.
     public var refunded: Int64
+    /// Money sent to the gateway and not answered yet (pending transactions).
+    public var pendingAmount: Int64 = 0
+    /// Money whose transaction failed: still owed to the buyers (see the attention queue).
+    public var failedAmount: Int64 = 0
+    /// Cancellation fees kept, whatever became of the refunds' money.
     public var feeRetained: Int64
     public var currency: String?
-    /// Refunded and retained amounts per currency code.
+    /// The amounts per currency code.
     public var byCurrency: [String: BulkAmounts]
     public var skippedOrders: [BulkOrderIssue]
     public var failedOrders: [BulkOrderIssue]
@@ -63,41 +70,87 @@ public struct BulkJobStatus: Sendable, Equatable, Codable {
     enum CodingKeys: String, CodingKey {
         case state, total, processed, succeeded, pending, failed, skipped, refunded, currency
         case jobID = "job_id", dryRun = "dry_run", feeRetained = "fee_retained", skippedOrders = "skipped_orders"
-        case failedOrders = "failed_orders", byCurrency = "by_currency"
+        case failedOrders = "failed_orders", byCurrency = "by_currency", pendingAmount = "pending_amount"
+        case failedAmount = "failed_amount"
     }
 
-    /// Sets `refunded`, `fee_retained` and `currency` from `byCurrency`.
+    /// Sets the amounts and `currency` from `byCurrency`.
     mutating func settleAmounts() {
-        if byCurrency.count == 1, let (code, amounts) = byCurrency.first {
-            currency = code
-            refunded = amounts.refunded
-            feeRetained = amounts.feeRetained
-        } else {
-            currency = nil
-            refunded = 0
-            feeRetained = 0
+        let single = byCurrency.count == 1 ? byCurrency.first : nil
+        currency = single?.key
+        let amounts = single?.value ?? BulkAmounts()
+        refunded = amounts.refunded
+        pendingAmount = amounts.pendingAmount
+        failedAmount = amounts.failedAmount
+        feeRetained = amounts.feeRetained
+    }
+
+    /// The one-line summary of `bulk.summary` / `bulk.update` events: counts, then the amounts of each currency
+    /// (never added across currencies).
+    var summaryText: String {
+        var text = "total=\(total) processed=\(processed) succeeded=\(succeeded) pending=\(pending) failed=\(failed) skipped=\(skipped)"
+        for (code, amounts) in byCurrency.sorted(by: { $0.key < $1.key }) {
+            text += " \(code):refunded=\(amounts.refunded),pending_amount=\(amounts.pendingAmount),failed_amount=\(amounts.failedAmount),fee_retained=\(amounts.feeRetained)"
         }
+        return text + " state=\(state.rawValue)"
     }
 }
 
-/// Money of one currency in a bulk job.
+/// Money of one currency in a bulk job, by what became of it. `refunded + pendingAmount + failedAmount` is what
+/// the job's refunds are for.
 public struct BulkAmounts: Sendable, Equatable, Codable {
+    /// Succeeded transactions: money that reached the buyer (a dry run: what would be refunded).
     public var refunded: Int64
+    /// Pending transactions: at the gateway, or waiting for a retry.
+    public var pendingAmount: Int64
+    /// Failed transactions: owed, not paid.
+    public var failedAmount: Int64
+    /// Cancellation fees kept.
     public var feeRetained: Int64
 
-    public init(refunded: Int64 = 0, feeRetained: Int64 = 0) {
+    public init(refunded: Int64 = 0, pendingAmount: Int64 = 0, failedAmount: Int64 = 0, feeRetained: Int64 = 0) {
         self.refunded = refunded
+        self.pendingAmount = pendingAmount
+        self.failedAmount = failedAmount
         self.feeRetained = feeRetained
     }
 
+    /// One refund's money, by the status of each of its transactions (a refund whose card share failed and whose
+    /// wallet share succeeded counts both, each where it is).
+    init(_ refund: Refund) {
+        self.init(feeRetained: refund.feeRetained)
+        for transaction in refund.transactions {
+            switch transaction.status {
+            case .succeeded: refunded.addSaturating(transaction.amount)
+            case .pending: pendingAmount.addSaturating(transaction.amount)
+            case .failed: failedAmount.addSaturating(transaction.amount)
+            }
+        }
+    }
+
+    // Sums across orders saturate (docs/money.md, "Checked arithmetic"): they never wrap.
     mutating func add(_ other: BulkAmounts) {
         refunded.addSaturating(other.refunded)
+        pendingAmount.addSaturating(other.pendingAmount)
+        failedAmount.addSaturating(other.failedAmount)
         feeRetained.addSaturating(other.feeRetained)
+    }
+
+    /// Takes back what ``add(_:)`` added (a refund's money before its transactions changed).
+    mutating func remove(_ other: BulkAmounts) {
+        func minus(_ a: Int64, _ b: Int64) -> Int64 {
+            let (difference, overflow) = a.subtractingReportingOverflow(b)
+            return overflow ? (b > 0 ? Int64.min : Int64.max) : difference
+        }
+        refunded = minus(refunded, other.refunded)
+        pendingAmount = minus(pendingAmount, other.pendingAmount)
+        failedAmount = minus(failedAmount, other.failedAmount)
+        feeRetained = minus(feeRetained, other.feeRetained)
     }
 
     enum CodingKeys: String, CodingKey {
         case refunded
-        case feeRetained = "fee_retained"
+        case pendingAmount = "pending_amount", failedAmount = "failed_amount", feeRetained = "fee_retained"
     }
 }
 
@@ -122,8 +175,16 @@ struct JobRefundCounts: Sendable, Equatable {
     var failedOrders: [String] = []
 
     mutating func add(_ refund: Refund, currency: String) {
-        amounts.add(currency, refunded: refund.amount, feeRetained: refund.feeRetained)
+        amounts[currency, default: BulkAmounts()].add(BulkAmounts(refund))
         move(refund.orderID, to: refund.status, by: 1)
+    }
+
+    /// A refund of the job had its transactions change (an answer, a settlement, a retry): its money moves
+    /// from where it was (`before`) to where it is (`after`).
+    mutating func moveMoney(from before: BulkAmounts, to after: BulkAmounts, currency: String) {
+        guard before != after else { return }
+        amounts[currency, default: BulkAmounts()].remove(before)
+        amounts[currency, default: BulkAmounts()].add(after)
     }
 
     mutating func move(_ order: String, to status: TransactionStatus, by count: Int) {

@@ -105,8 +105,7 @@ final class EngineShared: Sendable {
             OutboxEvent(
             sequence: sequence, kind: kind, at: clock.now(), orderID: nil, refundID: nil, jobID: status.jobID,
             notifyEmail: nil, amount: status.refunded, currency: nil,
-            text: text
-                ?? "total=\(status.total) processed=\(status.processed) succeeded=\(status.succeeded) pending=\(status.pending) failed=\(status.failed) skipped=\(status.skipped) refunded=\(status.refunded) fee_retained=\(status.feeRetained) state=\(status.state.rawValue)"
+            text: text ?? status.summaryText
         )
         }
     }

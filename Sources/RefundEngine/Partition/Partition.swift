@@ -112,15 +112,26 @@ actor Partition {
             var before: TransactionStatus?
             var touched: Int?
             var changedAt: Timestamp?
+            /// A bulk job's refund whose transactions this change moves: the job and the refund's money before.
+            var jobMoney: (job: String, before: BulkAmounts)?
             switch change {
             case .attemptResult(let refund, _, _, let at), .settled(let refund, _, _, let at), .retried(let refund, let at, _):
                 touched = refund
                 changedAt = at
                 before = states[slot].refundStatus(number: refund)
+                if refund >= 1, refund <= states[slot].refunds.count, let jobID = states[slot].refunds[refund - 1].jobID {
+                    jobMoney = (jobID, BulkAmounts(states[slot].refunds[refund - 1]))
+                }
             default: break
             }
             let effects = states[slot].apply(change)
             absorb(effects)
+            if let jobMoney, let number = touched {
+                jobCounts[jobMoney.job, default: JobRefundCounts()].moveMoney(
+                    from: jobMoney.before, to: BulkAmounts(states[slot].refunds[number - 1]),
+                    currency: states[slot].order.currency.code)
+                dirtyJobs.insert(jobMoney.job)
+            }
             if case .refundCreated(let refund, let options) = change {
                 refundCount += 1
                 if let jobID = refund.jobID {
