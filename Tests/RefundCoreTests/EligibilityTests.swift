@@ -219,8 +219,11 @@ import Testing
         expectBlocked(
             state, Fixtures.options(lines: ["l2"]), .walletBalanceSpent, line: "l2", context: Fixtures.context(balance: 1999))
         expectAllowed(state, Fixtures.options(lines: ["l2"]), context: Fixtures.context(balance: 2000))
-        // A cancellation takes no money back, so the balance does not matter.
-        expectAllowed(state, Fixtures.options(lines: ["l2"], method: .none), context: Fixtures.context(balance: 0))
+        // A cancellation takes no money back but still takes the credit back: the balance must cover it too.
+        expectBlocked(
+            state, Fixtures.options(lines: ["l2"], method: .none), .walletBalanceSpent, line: "l2",
+            context: Fixtures.context(balance: 1999))
+        expectAllowed(state, Fixtures.options(lines: ["l2"], method: .none), context: Fixtures.context(balance: 2000))
     }
 
     @Test func walletBalanceCoversOnlyTheFirstTopUps() {

@@ -172,3 +172,49 @@ extension MoneyRulesTests {
         #expect(final.byCurrency["GBP"] == BulkAmounts(refunded: 1_595, failedAmount: 2_540, feeRetained: 500))
     }
 }
+
+// MARK: Item 4: cancelling a spent wallet top-up
+
+extension MoneyRulesTests {
+    /// Top-up 5000, spend 3000: cancelling the top-up line (method none, or order.cancel without money) must not
+    /// leave the credit behind. It is blocked while the balance does not cover the top-up, and once it does, the
+    /// cancellation takes the credit back.
+    @Test func cancellingATopUpTakesItsCreditBackAndIsBlockedWhenSpent() async throws {
+        let engine = Fixtures.engine()
+        try await engine.putOrder(Order(
+            id: "ord_top", event: "evt_wallet", customer: "cus_w", currency: .gbp,
+            lines: [OrderLine(id: "l1", kind: .walletTopUp, price: 5000)],
+            tenders: [Tender(id: "t1", method: .card, amount: 5000, gatewayRef: "pi_top")]))
+        try await engine.putOrder(Order(
+            id: "ord_spend", event: "evt_x", customer: "cus_w", currency: .gbp,
+            lines: [OrderLine(id: "l1", ticketType: "tt_x", price: 3000)],
+            tenders: [Tender(id: "t1", method: .wallet, amount: 3000)]))
+        #expect(await engine.balance(customer: "cus_w", currency: .gbp) == 2000)
+
+        for method in RefundMethod.allCases {
+            let spent = await #expect(throws: RefundError.self) {
+                try await engine.createRefund(orderID: "ord_top", Fixtures.options(method, lines: ["l1"]), caller: Fixtures.staff)
+            }
+            #expect(spent?.code == .init(rawValue: "wallet_balance_spent"), "\(method)")
+        }
+        let cancel = await #expect(throws: RefundError.self) {
+            try await engine.cancelOrder(orderID: "ord_top", refund: false, reason: "fraud", caller: Fixtures.staff)
+        }
+        // The whole order: its one line is left out as spent, so nothing is left to cancel.
+        #expect(cancel?.code == .nothingToRefund && cancel?.blocked == [BlockedItem(line: "l1", reason: .walletBalanceSpent)])
+        let preview = try await engine.preview(orderID: "ord_top", Fixtures.options(.none, lines: ["l1"]), caller: Fixtures.staff)
+        #expect(!preview.refundable && preview.blocked == [BlockedItem(line: "l1", reason: .walletBalanceSpent)])
+        #expect(await engine.balance(customer: "cus_w", currency: .gbp) == 2000)
+        #expect(try await engine.order("ord_top").lines[0].status == .active)
+
+        // The ticket goes back to the wallet: the balance covers the top-up again, and cancelling it (no money
+        // back to the card) takes the whole credit back.
+        try await engine.createRefund(orderID: "ord_spend", Fixtures.options(), caller: Fixtures.staff)
+        #expect(await engine.balance(customer: "cus_w", currency: .gbp) == 5000)
+        let cancelled = try await engine.createRefund(orderID: "ord_top", Fixtures.options(.none, lines: ["l1"]), caller: Fixtures.staff)
+        #expect(cancelled.amount == 0 && cancelled.transactions.isEmpty)
+        #expect(await engine.balance(customer: "cus_w", currency: .gbp) == 0)
+        let totals = try await engine.order("ord_top").totals
+        #expect(totals.retained == 5000 && totals.refunded == 0 && totals.net == 0)
+    }
+}

@@ -45,7 +45,9 @@ public enum Eligibility {
         switch line.kind {
         case .giftVoucher where line.claimed: reasons.append(.giftVoucherClaimed)
         case .deposit where money: reasons.append(.depositNotRefundable)
-        case .walletTopUp where money:
+        case .walletTopUp:
+            // Removing a top-up takes its credit back off the balance whatever the method (money back to the
+            // tender, or a cancellation with none): blocked when the balance no longer covers it.
             if balanceLeft < line.paidValue {
                 reasons.append(.walletBalanceSpent)
             } else {

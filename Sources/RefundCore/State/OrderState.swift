@@ -320,7 +320,9 @@ public struct OrderState: Sendable, Equatable {
                 if refund.restock, line.kind == .ticket, let ticketType = line.ticketType {
                     effects.released.append(ticketType)
                 }
-                if line.kind == .walletTopUp, refund.method != .none, order.customer != nil {
+                // A removed top-up takes its credit back, whatever the method: with `none` no money goes back, but
+                // the credit the top-up gave must not stay spendable either.
+                if line.kind == .walletTopUp, order.customer != nil {
                     effects.balanceDelta &-= line.paidValue
                 }
             }

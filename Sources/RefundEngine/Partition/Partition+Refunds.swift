@@ -32,7 +32,8 @@ extension Partition {
             }
             return .repeated(state.refunds[previous.refund - 1])
         }
-        if balance == nil, options.method != .none, let customer = state.order.customer,
+        // Every method removing a top-up takes its credit back (`none` included), so every one needs the balance.
+        if balance == nil, let customer = state.order.customer,
             state.order.lines.indices.contains(where: {
                 state.lineStatus[$0] == .active && state.order.lines[$0].kind == .walletTopUp
                     && (options.lines?.contains(state.order.lines[$0].id) ?? true)
