@@ -16,9 +16,10 @@ struct PartitionImage: Sendable {
 ///     uvarint  order count, then each order state (``OrderStateCodec``) in slot order
 ///     uvarint  balance count, then (string customer, string currency, svarint amount) in ascending order
 ///     uvarint  inventory count, then (string ticket type, svarint units) in ascending order
-///     uvarint  outbox count, then (uvarint sequence, svarint at, uvarint slot, uvarint refund, u8 kind, bool notify)
+///     uvarint  outbox count, then (uvarint sequence, svarint at, uvarint slot, uvarint refund, u8 kind, bool notify,
+///              svarint detail (version 2; -1 in version 1 images))
 enum PartitionImageCodec {
-    static let version: UInt8 = 1
+    static let version: UInt8 = 2
 
     static func encode(_ image: PartitionImage) -> [UInt8] {
         var writer = BinaryWriter(capacity: 64 + image.states.count * 512)
@@ -47,6 +48,7 @@ enum PartitionImageCodec {
             writer.uvarint(UInt64(record.refund))
             writer.u8(record.kind.wireCode)
             writer.bool(record.notify)
+            writer.svarint(Int64(record.detail))
         }
         return writer.take()
     }
@@ -54,7 +56,9 @@ enum PartitionImageCodec {
     static func decode(_ bytes: [UInt8], sequence: UInt64) throws(BinaryDecodingError) -> PartitionImage {
         var reader = BinaryReader(bytes)
         let found = try reader.u8()
-        guard found == version else { throw BinaryDecodingError(message: "unknown snapshot version \(found)", offset: 0) }
+        guard found == version || found == 1 else {
+            throw BinaryDecodingError(message: "unknown snapshot version \(found)", offset: 0)
+        }
         let count = try bounded(&reader, "order")
         var states: [OrderState] = []
         states.reserveCapacity(BinaryReader.reservation(for: count))
@@ -90,13 +94,19 @@ enum PartitionImageCodec {
                 throw BinaryDecodingError(message: "unknown outbox kind", offset: offset)
             }
             let notify = try reader.bool()
+            let detailOffset = reader.offset
+            let detail = found >= 2 ? try reader.svarint() : -1
+            guard let detail32 = Int32(exactly: detail), detail32 >= -1 else {
+                throw BinaryDecodingError(message: "outbox detail \(detail) out of range", offset: detailOffset)
+            }
             guard slot < UInt64(states.count), refund >= 1, refund <= UInt64(states[Int(slot)].refunds.count),
                 let slot32 = Int32(exactly: slot), let refund32 = Int32(exactly: refund)
             else {
                 throw BinaryDecodingError(message: "outbox record points at no refund", offset: offset)
             }
             outbox.append(
-                OutboxRecord(sequence: sequence, at: at, slot: slot32, refund: refund32, kind: kind, notify: notify))
+                OutboxRecord(
+                    sequence: sequence, at: at, slot: slot32, refund: refund32, kind: kind, notify: notify, detail: detail32))
         }
         try reader.expectEnd()
         return PartitionImage(sequence: sequence, states: states, balances: balances, released: released, outbox: outbox)

@@ -26,7 +26,15 @@ extension Partition {
         let refund = state.refunds[Int(record.refund) - 1]
         var text: String?
         switch record.kind {
-        case .refundFailed: text = refund.transactions.compactMap { $0.failures.last?.code }.first
+        case .refundFailed:
+            // The failure the event announced (failures are only ever appended), not the latest one.
+            let t = Int(record.detail >> 16)
+            let ordinal = Int(record.detail & 0xFFFF)
+            if record.detail >= 0, t < refund.transactions.count, ordinal < refund.transactions[t].failures.count {
+                text = refund.transactions[t].failures[ordinal].code
+            } else {
+                text = refund.transactions.compactMap { $0.failures.last?.code }.first
+            }
         case .refundAccepted, .orderCancelled:
             text = refund.jobID.flatMap { shared.jobs.job($0)?.request.options.emailText }
         default: break

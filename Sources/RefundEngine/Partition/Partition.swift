@@ -198,10 +198,16 @@ actor Partition {
                     sequence: reserveSequence(1), at: now, slot: Int32(slot), refund: Int32(number),
                     kind: .refundCompleted, notify: false))
         case .failed:
+            var detail: Int32 = -1
+            if let t = refund.transactions.lastIndex(where: { $0.status == .failed }), t < 1 << 14,
+                !refund.transactions[t].failures.isEmpty, refund.transactions[t].failures.count <= 1 << 16
+            {
+                detail = Int32(t) << 16 | Int32(refund.transactions[t].failures.count - 1)
+            }
             outbox.append(
                 OutboxRecord(
                     sequence: reserveSequence(1), at: now, slot: Int32(slot), refund: Int32(number),
-                    kind: .refundFailed, notify: false))
+                    kind: .refundFailed, notify: false, detail: detail))
         case .pending:
             break
         }
@@ -266,6 +272,10 @@ struct OutboxRecord: Sendable {
     var kind: OutboxEvent.Kind
     /// Whether the buyer should get a confirmation (the refund's `notify`).
     var notify: Bool
+    /// What the event announced that can change later, as a fact: for `refund.failed`, which failure
+    /// (transaction index << 16 | failure ordinal), so reading it later or after a restart gives the code it
+    /// announced, not today's. -1: nothing.
+    var detail: Int32 = -1
 }
 
 /// A transaction of a refund of an order: what a gateway answer applies to.
