@@ -34,7 +34,7 @@ enum View {
     /// A refund (contract section 4). `currency`: the order's, when known.
     static func refund(_ refund: JSON, currency: String?) -> String {
         var pairs: [(String, String)] = []
-        let skip: Set<String> = ["lines", "transactions", "recovery"]
+        let skip: Set<String> = ["lines", "transactions", "recovery", "recoveries", "recoveries_before_retry"]
         for (key, value) in Render.ordered(refund.members ?? []) where !skip.contains(key) && !value.isNull {
             pairs.append((key, Render.cell(key, value, currency: currency)))
         }
@@ -44,6 +44,9 @@ enum View {
         var out = Render.keyValues(pairs)
         if let lines = refund["lines"]?.array, !lines.isEmpty {
             out += "\n\nlines:\n" + Render.objects(lines, columns: ["line", "amount", "fee_retained", "tax"]) { _ in currency }
+        }
+        if let recoveries = refund["recoveries"]?.array, !recoveries.isEmpty {
+            out += "\n\nrecoveries:\n" + Render.objects(recoveries, columns: ["action", "note", "by", "at"]) { _ in currency }
         }
         if let transactions = refund["transactions"]?.array, !transactions.isEmpty {
             out += "\n\ntransactions:\n"

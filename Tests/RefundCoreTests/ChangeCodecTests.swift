@@ -102,6 +102,27 @@ private enum CodecFixtures {
             .recovered(refund: 2, Recovery(action: .contactedBuyer, note: "", by: "s", at: t0)),
             .recovered(refund: 3, Recovery(action: .writtenOff, note: "bad debt", by: "s", at: at(1))),
             .recovered(refund: 4, Recovery(action: .other, note: "?", by: "s", at: at(2))),
+            // Recovery logs beyond the one-action shape older data has (tag 2): several actions, a retry mark.
+            .refundCreated(
+                with(fullRefund) {
+                    $0.recoveries = [
+                        Recovery(action: .contactedBuyer, note: "a", by: "s", at: at(3)),
+                        Recovery(action: .other, note: "", by: "t", at: at(4)),
+                        Recovery(action: .writtenOff, note: "c", by: "s", at: at(5)),
+                    ]
+                    $0.recoveriesBeforeRetry = 2
+                }, options: nil),
+            .refundCreated(
+                with(minimalRefund) {
+                    $0.recoveries = [Recovery(action: .contactedBuyer, note: "", by: "", at: t0)]
+                    $0.recoveriesBeforeRetry = 1
+                }, options: nil),
+            .refundCreated(
+                with(minimalRefund) {
+                    $0.recoveries = [
+                        Recovery(action: .other, note: "x", by: "y", at: t0), Recovery(action: .other, note: "x", by: "y", at: t0),
+                    ]
+                }, options: nil),
             .disputeOpened(reason: "fraudulent", at: at(30), by: "gateway"),
             .disputeOpened(reason: nil, at: at(31), by: "gateway"),
             .disputeClosed(outcome: .won, note: "evidence accepted", at: at(40), by: "staff_1"),
@@ -541,6 +562,54 @@ private func decodingError(_ body: () throws(BinaryDecodingError) -> Void) -> Bi
                 refund: 1, transaction: 0, result: .failed(code: "x", retryable: true, retryAt: Timestamp(milliseconds: 2)),
                 at: Timestamp(milliseconds: -1))])
         #expect(bytes == [1, 1, 0x6F, 1, 4, 2, 0, 2, 1, 0x78, 1, 1, 4, 1])
+    }
+
+    /// The recovery log took the slot of the single optional recovery: a refund written before the log existed (a
+    /// presence flag, then at most one Recovery) reads as a log of that one action, byte for byte the same, and a
+    /// longer log uses a tag older data never has.
+    @Test func recoveryLogReadsTheOldOptionalRecovery() throws {
+        let recovery = Recovery(action: .contactedBuyer, note: "called", by: "s", at: Timestamp(milliseconds: 7))
+        func oldBytes(_ recovery: Recovery?) -> [UInt8] {
+            // The layout before the log: ..., transactions, bool presence, [Recovery], job id, request id, resent.
+            var w = BinaryWriter(capacity: 64)
+            w.string("r"); w.string("o"); w.u8(RefundMethod.none.wireCode)
+            w.svarint(0); w.svarint(0); w.svarint(0); w.svarint(0)
+            w.string(""); w.optionalString(nil); w.timestamp(Timestamp(milliseconds: -1)); w.string(""); w.bool(false)
+            w.length(0); w.length(0)
+            if let recovery {
+                w.bool(true)
+                w.write(recovery)
+            } else {
+                w.bool(false)
+            }
+            w.optionalString(nil); w.optionalString(nil); w.length(0)
+            return w.take()
+        }
+        for old in [nil, recovery] {
+            var reader = BinaryReader(oldBytes(old))
+            let refund = try reader.readRefund()
+            try reader.expectEnd()
+            #expect(refund.recoveries == (old.map { [$0] } ?? []) && refund.recoveriesBeforeRetry == 0)
+            var again = BinaryWriter(capacity: 64)
+            again.write(refund)
+            #expect(again.take() == oldBytes(old))
+        }
+        var longer = CodecFixtures.minimalRefund
+        longer.recoveries = [recovery, recovery]
+        var w = BinaryWriter(capacity: 64)
+        w.write(longer)
+        var reader = BinaryReader(w.take())
+        #expect(try reader.readRefund() == longer)
+        // Tag 2 holding what tags 0 or 1 would is refused (one encoding per value), as is a mark beyond the log.
+        for (count, mark) in [(0, 0), (1, 0), (1, 2)] {
+            var bad = BinaryWriter(capacity: 64)
+            bad.u8(RecoveryLogTag.log)
+            bad.length(count)
+            for _ in 0..<count { bad.write(recovery) }
+            bad.length(mark)
+            var badReader = BinaryReader(bad.take())
+            #expect(throws: BinaryDecodingError.self) { try badReader.readRecoveryLog() }
+        }
     }
 
     @Test func randomBytesNeverCrash() {

@@ -218,3 +218,87 @@ extension MoneyRulesTests {
         #expect(totals.retained == 5000 && totals.refunded == 0 && totals.net == 0)
     }
 }
+
+// MARK: Item 7: recovery actions are a log
+
+extension MoneyRulesTests {
+    /// `contacted_buyer` is a step, not an end: more steps may follow, the refund can be retried, and it can be
+    /// closed as `refunded_externally` or `written_off`. A closing action ends the log. The log survives a restart
+    /// (replay and snapshot).
+    @Test func recoveryActionsAreALogUntilTheRefundIsSettledOrClosed() async throws {
+        let dir = TemporaryDirectory("recovery-log")
+        let gateway = SimulatedGateway(.init(neverConfirm: true))
+        var engine = try await DurabilityTests.open(dir, gateway: gateway)
+        try await engine.putOrder(Fixtures.tickets(id: "ord_rc", count: 1))
+        let refund = try await engine.createRefund(orderID: "ord_rc", Fixtures.options(), caller: Fixtures.staff)
+        try await engine.settle(refundID: refund.id, tender: "t1", succeeded: false, failureCode: "expired_card")
+        #expect(await engine.attention().map(\.id) == [refund.id])
+
+        var recovered = try await engine.recover(refundID: refund.id, action: .contactedBuyer, note: "emailed", caller: Fixtures.staff)
+        #expect(recovered.recoveries.map(\.action) == [.contactedBuyer] && recovered.recovery == nil)
+        #expect(await engine.attention().isEmpty)  // someone is on it
+        recovered = try await engine.recover(refundID: refund.id, action: .contactedBuyer, note: "phoned", caller: Fixtures.staff)
+        recovered = try await engine.recover(refundID: refund.id, action: .other, note: "new card details asked", caller: Fixtures.staff)
+        #expect(recovered.recoveries.map(\.action) == [.contactedBuyer, .contactedBuyer, .other])
+        #expect(recovered.recoveries.map(\.note) == ["emailed", "phoned", "new card details asked"])
+        #expect(try await engine.order("ord_rc").totals.outstanding == 5000)  // still owed
+
+        // A retry after contacting the buyer: allowed; a failure again puts it back in the attention queue.
+        let retried = try await engine.retry(refundID: refund.id, caller: Fixtures.staff)
+        #expect(retried.status == .pending)
+        let pendingRecovery = await #expect(throws: RefundError.self) {
+            try await engine.recover(refundID: refund.id, action: .other, note: "while pending", caller: Fixtures.staff)
+        }
+        #expect(pendingRecovery?.code == .invalidState)
+        try await engine.settle(refundID: refund.id, tender: "t1", succeeded: false, failureCode: "expired_card")
+        #expect(await engine.attention().map(\.id) == [refund.id])
+        let before = try await engine.refund(refund.id)
+        #expect(before.recoveriesBeforeRetry == 3 && before.currentRecoveries.isEmpty)
+
+        // Restart (replay of the log): the same log, the same queue.
+        try await engine.close()
+        engine = try await DurabilityTests.open(dir, gateway: gateway)
+        #expect(try await engine.refund(refund.id) == before)
+        #expect(await engine.attention().map(\.id) == [refund.id])
+
+        // Closed as refunded externally: out of the queue for good, counted as refunded, nothing may follow.
+        let closed = try await engine.recover(
+            refundID: refund.id, action: .refundedExternally, note: "bank transfer", caller: Fixtures.staff)
+        #expect(closed.recovery?.action == .refundedExternally && closed.recoveries.count == 4)
+        #expect(await engine.attention().isEmpty)
+        let totals = try await engine.order("ord_rc").totals
+        #expect(totals.refunded == 5000 && totals.outstanding == 0)
+        for action in RecoveryAction.allCases {
+            let after = await #expect(throws: RefundError.self) {
+                try await engine.recover(refundID: refund.id, action: action, note: "again", caller: Fixtures.staff)
+            }
+            #expect(after?.code == .invalidState)
+        }
+        let retryClosed = await #expect(throws: RefundError.self) { try await engine.retry(refundID: refund.id, caller: Fixtures.staff) }
+        #expect(retryClosed?.code == .invalidState)
+
+        // Snapshot, then restart from it: the log and its retry mark are in the snapshot too.
+        let final = try await engine.refund(refund.id)
+        try await engine.snapshot()
+        try await engine.close()
+        engine = try await DurabilityTests.open(dir, gateway: gateway)
+        #expect(try await engine.refund(refund.id) == final)
+        try await engine.close()
+    }
+
+    @Test(arguments: [RecoveryAction.writtenOff, .refundedExternally])
+    func aFailedRefundCanBeClosedAfterContactingTheBuyer(closing: RecoveryAction) async throws {
+        let gateway = SimulatedGateway()
+        gateway.script([.failed(code: "card_expired", retryable: false)])
+        let engine = Fixtures.engine(gateway: gateway)
+        try await engine.putOrder(Fixtures.tickets(id: "ord_wo", count: 1))
+        let refund = try await engine.createRefund(orderID: "ord_wo", Fixtures.options(), caller: Fixtures.staff)
+        #expect(refund.status == .failed)
+        try await engine.recover(refundID: refund.id, action: .contactedBuyer, note: "no answer", caller: Fixtures.staff)
+        let closed = try await engine.recover(refundID: refund.id, action: closing, note: "closing it", caller: Fixtures.staff)
+        #expect(closed.recoveries.map(\.action) == [.contactedBuyer, closing] && closed.recovery?.action == closing)
+        let totals = try await engine.order("ord_wo").totals
+        #expect(totals.outstanding == 0)
+        #expect(closing == .writtenOff ? totals.retained == 5000 : totals.refunded == 5000)
+    }
+}

@@ -39,4 +39,31 @@ struct Issue7ProtocolTests {
         #expect(gbp?["pending_amount"] as? Int == 0 && gbp?["fee_retained"] as? Int == 0)
         daemon.stop()
     }
+
+    /// Item 7: after `contacted_buyer`, more actions, a retry and a closing action are all accepted.
+    @Test("refund.recover is a log: contacted_buyer, again, retry, then written_off")
+    func recoveryLog() throws {
+        let daemon = try Daemon(["--gateway", "external", "--partitions", "2"])
+        let c = try LineClient(port: daemon.port)
+        _ = try c.ok(#"{"id":1,"op":"order.put","order":\#(simpleOrderJSON("ord_rl"))}"#)
+        let refund = try c.ok(#"{"id":2,"op":"refund.create","order_id":"ord_rl","method":"original","reason":"customer_request"}"#)
+        let id = try #require(refund["id"] as? String)
+        let failure = #"{"id":3,"op":"refund.settle","refund_id":"\#(id)","tender":"t1","succeeded":false,"failure_code":"expired_card"}"#
+        _ = try c.ok(failure)
+        let first = try c.ok(#"{"id":4,"op":"refund.recover","refund_id":"\#(id)","action":"contacted_buyer","note":"emailed"}"#)
+        #expect(first["recovery"] == nil && (first["recoveries"] as? [Any])?.count == 1)
+        _ = try c.ok(#"{"id":5,"op":"refund.recover","refund_id":"\#(id)","action":"contacted_buyer","note":"phoned"}"#)
+        let retried = try c.ok(#"{"id":6,"op":"refund.retry","refund_id":"\#(id)"}"#)
+        #expect(retried["status"] as? String == "pending")
+        _ = try c.ok(failure.replacingOccurrences(of: #""id":3"#, with: #""id":7"#))
+        let attention = try c.ok(#"{"id":8,"op":"refund.attention"}"#)
+        #expect((attention["refunds"] as? [[String: Any]])?.map { $0["id"] as? String } == [id])
+        let closed = try c.ok(#"{"id":9,"op":"refund.recover","refund_id":"\#(id)","action":"written_off","note":"gave up"}"#)
+        #expect((closed["recovery"] as? [String: Any])?["action"] as? String == "written_off")
+        #expect((closed["recoveries"] as? [[String: Any]])?.compactMap { $0["action"] as? String } == ["contacted_buyer", "contacted_buyer", "written_off"])
+        #expect(closed["recoveries_before_retry"] as? Int == 2)
+        try c.fails(#"{"id":10,"op":"refund.recover","refund_id":"\#(id)","action":"other","note":"more"}"#, "invalid_state")
+        try c.fails(#"{"id":11,"op":"refund.retry","refund_id":"\#(id)"}"#, "invalid_state")
+        daemon.stop()
+    }
 }

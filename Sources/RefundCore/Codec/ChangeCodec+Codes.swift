@@ -350,6 +350,14 @@ enum AttemptResultTag {
     static let unknown: UInt8 = 3
 }
 
+/// How a refund's recovery log is written (see `ByteSink.write(recoveries:beforeRetry:)`): 0 and 1 are the
+/// bytes of the optional single recovery that came before the log, so older data reads unchanged.
+enum RecoveryLogTag {
+    static let none: UInt8 = 0
+    static let one: UInt8 = 1
+    static let log: UInt8 = 2
+}
+
 /// The case tag of an ``OrderChange`` (starting at 1, so a zeroed byte is never a valid change).
 enum OrderChangeTag {
     static let placed: UInt8 = 1

@@ -222,6 +222,24 @@ extension ByteSink {
         timestamp(recovery.at)
     }
 
+    /// A refund's recovery log, in the slot that held one optional recovery before the log existed, so that old
+    /// bytes read the same: `u8 0` (no action), `u8 1` + one Recovery (one action, recorded before any retry: the
+    /// only shapes older data has), or `u8 2` + uvarint count + Recovery… + uvarint recoveries-before-retry for
+    /// every other log (two or more actions, or actions followed by a retry).
+    mutating func write(recoveries: [Recovery], beforeRetry: Int) {
+        if recoveries.isEmpty, beforeRetry == 0 {
+            u8(RecoveryLogTag.none)
+        } else if recoveries.count == 1, beforeRetry == 0 {
+            u8(RecoveryLogTag.one)
+            write(recoveries[0])
+        } else {
+            u8(RecoveryLogTag.log)
+            length(recoveries.count)
+            for recovery in recoveries { write(recovery) }
+            length(beforeRetry)
+        }
+    }
+
     mutating func write(_ refund: Refund) {
         string(refund.id)
         string(refund.orderID)
@@ -239,12 +257,7 @@ extension ByteSink {
         for line in refund.lines { write(line) }
         length(refund.transactions.count)
         for transaction in refund.transactions { write(transaction) }
-        if let recovery = refund.recovery {
-            bool(true)
-            write(recovery)
-        } else {
-            bool(false)
-        }
+        write(recoveries: refund.recoveries, beforeRetry: refund.recoveriesBeforeRetry)
         optionalString(refund.jobID)
         optionalString(refund.requestID)
         length(refund.resentAt.count)
@@ -285,6 +298,36 @@ extension BinaryReader {
             at: try timestamp())
     }
 
+    /// See ``ByteSink/write(recoveries:beforeRetry:)``. Strict: a log written with tag 2 that tags 0 or 1 would
+    /// hold is non-canonical, and recoveries-before-retry cannot exceed the log.
+    mutating func readRecoveryLog() throws(BinaryDecodingError) -> (recoveries: [Recovery], beforeRetry: Int) {
+        let start = offset
+        switch try u8() {
+        case RecoveryLogTag.none:
+            return ([], 0)
+        case RecoveryLogTag.one:
+            return ([try readRecovery()], 0)
+        case RecoveryLogTag.log:
+            let count = try length("recovery")
+            var recoveries: [Recovery] = []
+            recoveries.reserveCapacity(BinaryReader.reservation(for: count))
+            for _ in 0..<count { recoveries.append(try readRecovery()) }
+            let markStart = offset
+            let rawMark = try uvarint()
+            guard rawMark <= UInt64(count) else {
+                throw BinaryDecodingError(
+                    message: "recoveries before retry \(rawMark) exceeds the \(count) recorded", offset: markStart)
+            }
+            let beforeRetry = Int(rawMark)
+            guard count >= 2 || beforeRetry > 0 else {
+                throw BinaryDecodingError(message: "non-canonical recovery log (\(count) action, none retried)", offset: start)
+            }
+            return (recoveries, beforeRetry)
+        case let other:
+            throw BinaryDecodingError(message: "unknown recovery log tag \(other)", offset: start)
+        }
+    }
+
     mutating func readRefund() throws(BinaryDecodingError) -> Refund {
         let id = try string()
         let orderID = try string()
@@ -306,7 +349,7 @@ extension BinaryReader {
         var transactions: [RefundTransaction] = []
         transactions.reserveCapacity(BinaryReader.reservation(for: transactionCount))
         for _ in 0..<transactionCount { transactions.append(try readRefundTransaction()) }
-        let recovery = try bool() ? try readRecovery() : nil
+        let (recoveries, recoveriesBeforeRetry) = try readRecoveryLog()
         let jobID = try optionalString()
         let requestID = try optionalString()
         let resentCount = try length("resent-at")
@@ -316,8 +359,8 @@ extension BinaryReader {
         return Refund(
             id: id, orderID: orderID, method: method, amount: amount, feeRetained: feeRetained, tax: tax,
             bookingFee: bookingFee, reason: reason, note: note, createdAt: createdAt, createdBy: createdBy,
-            restock: restock, lines: lines, transactions: transactions, recovery: recovery, jobID: jobID,
-            requestID: requestID, resentAt: resentAt)
+            restock: restock, lines: lines, transactions: transactions, jobID: jobID, requestID: requestID,
+            resentAt: resentAt, recoveries: recoveries, recoveriesBeforeRetry: recoveriesBeforeRetry)
     }
 }
 

@@ -99,12 +99,17 @@ public struct RefundLine: Sendable, Equatable, Hashable, Codable {
     }
 }
 
-/// How staff resolved a failed refund (contract section 4).
+/// What staff did about a failed refund (contract section 4). `contacted_buyer` and `other` are steps: any number
+/// may be recorded, and the refund can still be retried or resolved. `refunded_externally` and `written_off`
+/// close it: the money went back outside the engine, or the organiser gave it up; nothing may follow.
 public enum RecoveryAction: String, Sendable, Codable, CaseIterable, Hashable {
     case contactedBuyer = "contacted_buyer"
     case refundedExternally = "refunded_externally"
     case writtenOff = "written_off"
     case other
+
+    /// Whether the action settles the refund for good (no retry, no further action after it).
+    public var closes: Bool { self == .refundedExternally || self == .writtenOff }
 }
 
 public struct Recovery: Sendable, Equatable, Hashable, Codable {
@@ -167,7 +172,22 @@ public struct Refund: Sendable, Equatable, Hashable, Codable {
     public var restock: Bool
     public var lines: [RefundLine]
     public var transactions: [RefundTransaction]
-    public var recovery: Recovery?
+    /// Every recovery action recorded (`refund.recover`), oldest first: a log, not a single answer. Steps
+    /// (`contacted_buyer`, `other`) may be added any number of times until an action closes the refund.
+    public var recoveries: [Recovery]
+    /// How many of `recoveries` were recorded before the latest `refund.retry`: those answered an earlier failure,
+    /// so a retry that fails again puts the refund back in the attention queue.
+    public var recoveriesBeforeRetry: Int
+    /// The action that closed the refund (`refunded_externally` or `written_off`); nil while it is open, steps
+    /// like `contacted_buyer` included. A closing action is always the last of ``recoveries``.
+    public var recovery: Recovery? {
+        guard let last = recoveries.last, last.action.closes else { return nil }
+        return last
+    }
+    /// The actions recorded about the refund's current failure (since the latest retry).
+    public var currentRecoveries: ArraySlice<Recovery> {
+        recoveries[min(max(recoveriesBeforeRetry, 0), recoveries.count)...]
+    }
     /// The bulk job that created it, if any.
     public var jobID: String?
     /// The buyer request it approved, if any.
@@ -203,7 +223,7 @@ public struct Refund: Sendable, Equatable, Hashable, Codable {
         id: String, orderID: String, method: RefundMethod, amount: Int64, feeRetained: Int64, tax: Int64,
         bookingFee: Int64, reason: String, note: String?, createdAt: Timestamp, createdBy: String, restock: Bool,
         lines: [RefundLine], transactions: [RefundTransaction], recovery: Recovery? = nil, jobID: String? = nil,
-        requestID: String? = nil, resentAt: [Timestamp] = []
+        requestID: String? = nil, resentAt: [Timestamp] = [], recoveries: [Recovery] = [], recoveriesBeforeRetry: Int = 0
     ) {
         self.id = id
         self.orderID = orderID
@@ -219,7 +239,9 @@ public struct Refund: Sendable, Equatable, Hashable, Codable {
         self.restock = restock
         self.lines = lines
         self.transactions = transactions
-        self.recovery = recovery
+        // `recovery`: a log of one entry (callers from before the log); `recoveries`: the whole log.
+        self.recoveries = recovery.map { [$0] + recoveries } ?? recoveries
+        self.recoveriesBeforeRetry = recoveriesBeforeRetry
         self.jobID = jobID
         self.requestID = requestID
         self.resentAt = resentAt
@@ -235,8 +257,11 @@ public struct Refund: Sendable, Equatable, Hashable, Codable {
         return pending ? .pending : .succeeded
     }
 
-    /// In the attention queue: failed, or suspected of paying twice, and not yet recovered.
-    public var needsAttention: Bool { (status == .failed || duplicatePaymentSuspected) && recovery == nil }
+    /// In the attention queue: failed, or suspected of paying twice, with no recovery action recorded since the
+    /// latest retry (and so not closed either).
+    public var needsAttention: Bool {
+        (status == .failed || duplicatePaymentSuspected) && recovery == nil && currentRecoveries.isEmpty
+    }
 
     /// Why it is in the attention queue.
     public var attentionReason: String? {
@@ -245,7 +270,8 @@ public struct Refund: Sendable, Equatable, Hashable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, method, amount, tax, reason, note, restock, lines, transactions, recovery, status
+        case id, method, amount, tax, reason, note, restock, lines, transactions, recovery, recoveries, status
+        case recoveriesBeforeRetry = "recoveries_before_retry"
         case orderID = "order_id", feeRetained = "fee_retained", bookingFee = "booking_fee"
         case createdAt = "created_at", createdBy = "created_by", jobID = "job_id", requestID = "request_id"
         case resentAt = "resent_at", lateAnswers = "late_answers", overRefunded = "over_refunded"
@@ -268,7 +294,13 @@ public struct Refund: Sendable, Equatable, Hashable, Codable {
         restock = try c.decodeIfPresent(Bool.self, forKey: .restock) ?? true
         lines = try c.decode([RefundLine].self, forKey: .lines)
         transactions = try c.decode([RefundTransaction].self, forKey: .transactions)
-        recovery = try c.decodeIfPresent(Recovery.self, forKey: .recovery)
+        // `recoveries` is the log; a document from before the log has at most `recovery`.
+        if let log = try c.decodeIfPresent([Recovery].self, forKey: .recoveries) {
+            recoveries = log
+        } else {
+            recoveries = try c.decodeIfPresent(Recovery.self, forKey: .recovery).map { [$0] } ?? []
+        }
+        recoveriesBeforeRetry = try c.decodeIfPresent(Int.self, forKey: .recoveriesBeforeRetry) ?? 0
         jobID = try c.decodeIfPresent(String.self, forKey: .jobID)
         requestID = try c.decodeIfPresent(String.self, forKey: .requestID)
         resentAt = try c.decodeIfPresent([Timestamp].self, forKey: .resentAt) ?? []
@@ -293,6 +325,8 @@ public struct Refund: Sendable, Equatable, Hashable, Codable {
         try c.encode(lines, forKey: .lines)
         try c.encode(transactions, forKey: .transactions)
         try c.encodeIfPresent(recovery, forKey: .recovery)
+        if !recoveries.isEmpty { try c.encode(recoveries, forKey: .recoveries) }
+        if recoveriesBeforeRetry != 0 { try c.encode(recoveriesBeforeRetry, forKey: .recoveriesBeforeRetry) }
         try c.encodeIfPresent(jobID, forKey: .jobID)
         try c.encodeIfPresent(requestID, forKey: .requestID)
         if !resentAt.isEmpty { try c.encode(resentAt, forKey: .resentAt) }

@@ -375,11 +375,13 @@ public struct OrderState: Sendable, Equatable {
                 refunds[r].transactions[t].nextAttemptAt = at
                 refunds[r].transactions[t].settledAt = nil
             }
+            // Recovery actions so far answered the failure this retry ends; a new failure needs attention again.
+            refunds[r].recoveriesBeforeRetry = refunds[r].recoveries.count
             timeline.append(TimelineEntry(at: at, kind: .refundRetried, by: by, refundID: refunds[r].id))
             return effects
 
         case .recovered(let number, let recovery):
-            refunds[number - 1].recovery = recovery
+            refunds[number - 1].recoveries.append(recovery)
             timeline.append(
                 TimelineEntry(
                     at: recovery.at, kind: .refundRecovered, by: recovery.by, refundID: refunds[number - 1].id,

@@ -286,8 +286,9 @@ public final class Engine: Sendable {
         return touched.last { $0.id == refundID } ?? refund
     }
 
-    /// `refund.recover`: records how a failed refund was resolved outside the engine; it leaves the attention
-    /// queue.
+    /// `refund.recover`: adds an action to a failed refund's recovery log. `contacted_buyer` and `other` take it
+    /// out of the attention queue (until a retry fails again) and may be repeated; `refunded_externally` and
+    /// `written_off` close it.
     @discardableResult
     public func recover(refundID: String, action: RecoveryAction, note: String, caller: Caller) async throws(RefundError)
         -> Refund

@@ -232,7 +232,8 @@ extension Partition {
         return (states[slot].refunds[number - 1], takeDueAttempts(slot, now: now))
     }
 
-    /// `refund.recover`: staff record how a failed refund was resolved; it leaves the attention queue.
+    /// `refund.recover`: staff record what they did about a failed refund; it leaves the attention queue (until a
+    /// retry fails again). Steps add to the log; `refunded_externally` and `written_off` close the refund.
     func recover(_ refundID: String, action: RecoveryAction, note: String, caller: Caller) throws(RefundError) -> Refund {
         try ensureRunning()
         try caller.require(.recordRecovery, for: "recording a recovery")
@@ -241,8 +242,16 @@ extension Partition {
         }
         let (slot, number) = try locateRefund(refundID)
         let refund = states[slot].refunds[number - 1]
-        guard refund.needsAttention else {
-            throw RefundError(.invalidState, "refund \(refundID) is not in the attention queue (status \(refund.status.rawValue))")
+        // A log: steps (contacted_buyer, other) may be added any number of times while the refund is failed (or
+        // suspected of paying twice) and not closed; refunded_externally or written_off closes it.
+        if let closed = refund.recovery {
+            throw RefundError(
+                .invalidState, "refund \(refundID) was closed as \(closed.action.rawValue); no recovery action can follow")
+        }
+        guard refund.status == .failed || refund.duplicatePaymentSuspected else {
+            throw RefundError(
+                .invalidState,
+                "refund \(refundID) is \(refund.status.rawValue); recovery actions are for a failed refund (or one suspected of paying twice)")
         }
         commit(slot, [.recovered(refund: number, Recovery(action: action, note: note, by: caller.id, at: shared.clock.now()))])
         return states[slot].refunds[number - 1]
