@@ -299,6 +299,12 @@ public final class RefundServer: Sendable {
                         continue
                     }
                     if case .eventsSubscribe(let after) = operation {
+                        do throws(RefundError) {
+                            try operation.authorize(request.caller, op: operation.name)
+                        } catch {
+                            queue.push(dispatcher.failure(id: request.id, error), slot: true)
+                            continue
+                        }
                         guard !session.subscribed else {
                             queue.push(
                                 dispatcher.failure(

@@ -1,6 +1,9 @@
 import DaemonTestSupport
 import Foundation
+import RefundCore
 import Testing
+
+@testable import RefundServer
 
 /// Issue 7 over the socket: what `refundd` answers must be what happened, and only to who may ask.
 @Suite("refundd: honest totals and permissions (issue 7)")
@@ -65,5 +68,104 @@ struct Issue7ProtocolTests {
         try c.fails(#"{"id":10,"op":"refund.recover","refund_id":"\#(id)","action":"other","note":"more"}"#, "invalid_state")
         try c.fails(#"{"id":11,"op":"refund.retry","refund_id":"\#(id)"}"#, "invalid_state")
         daemon.stop()
+    }
+
+    /// `line` with its `actor` replaced by `actor` (a JSON object).
+    static func with(actor: String, _ line: String) throws -> String {
+        guard var object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+            throw TestFailure("not an object: \(line)")
+        }
+        object["actor"] = try JSONSerialization.jsonObject(with: Data(actor.utf8))
+        return String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
+    }
+
+    static let connectionOps: Set<String> = ["auth", "ping", "health"]
+
+    /// Item 12: every op but auth, ping and health needs a permission; a buyer-only actor cannot drop the outbox.
+    @Test("every op needs a permission; a buyer-only actor cannot acknowledge the outbox")
+    func everyOpHasAPermission() throws {
+        let daemon = try Daemon(["--gateway", "external", "--partitions", "2"])
+        let c = try LineClient(port: daemon.port)
+        _ = try c.ok(#"{"id":"put","op":"order.put","order":\#(orderJSON("ord_1"))}"#)
+        _ = try c.ok(#"{"id":"put2","op":"order.put","order":\#(simpleOrderJSON("ord_ev"))}"#)
+        _ = try c.ok(#"{"id":"rf","op":"refund.create","order_id":"ord_ev","lines":["a"],"method":"offline","reason":"x"}"#)
+        let before = try c.ok(#"{"id":"list","op":"events.list","after":0}"#)
+        let eventCount = (before["events"] as? [Any])?.count ?? 0
+        #expect(eventCount > 0)
+
+        // No permissions at all: refused, op by op, before anything is looked up or changed.
+        var checked = Set<String>()
+        for line in requestCorpus + [#"{"id":"h","op":"health"}"#] {
+            guard let op = (try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["op"] as? String,
+                !checked.contains(op)
+            else { continue }
+            checked.insert(op)
+            let request = try Self.with(actor: #"{"id":"nobody","permissions":[]}"#, line)
+            let response = try c.call(request)
+            let code = (response["error"] as? [String: Any])?["code"] as? String
+            if Self.connectionOps.contains(op) {
+                #expect(code != "permission_denied", "\(op): \(response)")
+            } else {
+                #expect(code == "permission_denied", "\(op): \(response)")
+            }
+        }
+        #expect(checked == Set(ServerOperation.names))
+
+        // A buyer (self_service only) can file their own request, and nothing of the operator's.
+        let buyer = #"{"id":"cus_9","permissions":["self_service"]}"#
+        for line in [
+            #"{"id":1,"op":"events.ack","up_to":1000000}"#, #"{"id":2,"op":"events.list","after":0}"#,
+            #"{"id":3,"op":"events.subscribe","after":0}"#, #"{"id":4,"op":"snapshot"}"#,
+            #"{"id":5,"op":"order.put","order":\#(orderJSON("ord_2"))}"#, #"{"id":6,"op":"order.get","order_id":"ord_1"}"#,
+            #"{"id":7,"op":"stats"}"#, #"{"id":8,"op":"refund.resend","refund_id":"rf_1_ord_1"}"#,
+        ] {
+            try c.fails(try Self.with(actor: buyer, line), "permission_denied")
+        }
+        _ = try c.ok(try Self.with(actor: buyer, #"{"id":9,"op":"refund.request","order_id":"ord_1","reason":"cannot attend"}"#))
+        let after = try c.ok(#"{"id":"list2","op":"events.list","after":0}"#)
+        #expect((after["events"] as? [Any])?.count == eventCount)  // the outbox is intact
+        try c.fails(#"{"id":10,"op":"order.get","order_id":"ord_2"}"#, "order_not_found")  // the put changed nothing
+
+        // One permission is enough for its ops.
+        _ = try c.ok(try Self.with(actor: #"{"id":"checkout","permissions":["place_order"]}"#, #"{"id":11,"op":"order.put","order":\#(orderJSON("ord_2"))}"#))
+        _ = try c.ok(try Self.with(actor: #"{"id":"ops","permissions":["admin"]}"#, #"{"id":12,"op":"snapshot"}"#))
+        _ = try c.ok(try Self.with(actor: #"{"id":"viewer","permissions":["read"]}"#, #"{"id":13,"op":"order.get","order_id":"ord_2"}"#))
+        let acked = try c.ok(try Self.with(actor: #"{"id":"mailer","permissions":["events"]}"#, #"{"id":14,"op":"events.ack","up_to":1}"#))
+        #expect(acked["up_to"] as? Int == 1)
+        try c.fails(try Self.with(actor: #"{"id":"viewer","permissions":["read"]}"#, #"{"id":15,"op":"events.ack","up_to":2}"#), "permission_denied")
+        daemon.stop()
+    }
+
+    /// docs/protocol.md's "Permissions" table is the code's: one row per op, starting with what the op needs.
+    @Test("docs/protocol.md: the permissions table says what Operation.access says, for every op")
+    func permissionsTableMatchesTheCode() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let text = try String(contentsOf: root.appendingPathComponent("docs/protocol.md"), encoding: .utf8)
+        guard let start = text.range(of: "## Permissions\n") else { throw TestFailure("no Permissions section") }
+        var documented: [String: String] = [:]
+        for line in text[start.upperBound...].split(separator: "\n") {
+            if line.hasPrefix("## ") { break }
+            let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard cells.count >= 2, cells[0].hasPrefix("`"), cells[0].hasSuffix("`") else { continue }
+            let op = String(cells[0].dropFirst().dropLast())
+            #expect(documented[op] == nil, "\(op) documented twice")
+            documented[op] = cells[1].components(separatedBy: " — ")[0]
+        }
+        #expect(Set(documented.keys) == Set(ServerOperation.names))
+        for line in requestCorpus + [#"{"id":"h","op":"health"}"#] {
+            guard case .success(let operation) = decodedOperation(line) else { continue }
+            #expect(documented[operation.name] == Self.describe(operation.access), "\(operation.name)")
+        }
+    }
+
+    static func describe(_ access: OperationAccess) -> String {
+        switch access {
+        case .connection: "none"
+        case .permission(let p): "`\(p.rawValue)`"
+        case .anyOf(let ps): ps.map { "`\($0.rawValue)`" }.joined(separator: " or ")
+        case .refundOptions(_, let also?): "`\(also.rawValue)` and the options"
+        case .refundOptions(_, nil): "the options"
+        }
     }
 }

@@ -232,7 +232,7 @@ struct StrictDecodingTests {
             ),
             (
                 #"{"op":"ping","actor":{"id":"a","permissions":["refund","root"]}}"#,
-                "ping.actor.permissions[1]: 'root' is not one of refund, apply_cancellation_fee, cancel, override_fees, record_recovery, self_service"
+                "ping.actor.permissions[1]: 'root' is not one of refund, apply_cancellation_fee, cancel, override_fees, record_recovery, self_service, place_order, read, events, admin"
             ),
             (
                 put.replacingOccurrences(of: #""method":"wallet""#, with: #""method":"cheque""#),

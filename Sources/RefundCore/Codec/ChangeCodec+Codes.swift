@@ -220,6 +220,10 @@ extension Permission {
         case .overrideFees: 3
         case .recordRecovery: 4
         case .selfService: 5
+        case .placeOrder: 6
+        case .read: 7
+        case .events: 8
+        case .admin: 9
         }
     }
 
@@ -231,6 +235,10 @@ extension Permission {
         case 3: self = .overrideFees
         case 4: self = .recordRecovery
         case 5: self = .selfService
+        case 6: self = .placeOrder
+        case 7: self = .read
+        case 8: self = .events
+        case 9: self = .admin
         default: return nil
         }
     }

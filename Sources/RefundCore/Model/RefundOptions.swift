@@ -133,7 +133,8 @@ public struct RefundOptions: Sendable, Equatable, Hashable, Codable {
 }
 
 /// What a caller may do. Passed with each command (contract: `refund`, `apply_cancellation_fee`, `cancel`,
-/// `override_fees`, `record_recovery`, `self_service`).
+/// `override_fees`, `record_recovery`, `self_service`; and, so that every op of the protocol has one,
+/// `place_order`, `read`, `events`, `admin`: see docs/protocol.md, "Permissions").
 public enum Permission: String, Sendable, Codable, CaseIterable, Hashable {
     case refund
     case applyCancellationFee = "apply_cancellation_fee"
@@ -141,6 +142,15 @@ public enum Permission: String, Sendable, Codable, CaseIterable, Hashable {
     case overrideFees = "override_fees"
     case recordRecovery = "record_recovery"
     case selfService = "self_service"
+    /// `order.put`: store or replace an order (the checkout).
+    case placeOrder = "place_order"
+    /// Reading orders, refunds, requests, balances, inventory, bulk jobs and stats.
+    case read
+    /// Consuming the outbox: `events.subscribe`, `events.list`, and `events.ack` (which drops events for every
+    /// reader).
+    case events
+    /// Operating the engine: `snapshot`.
+    case admin
 }
 
 /// Who is asking: the contract's "actor" (named `Caller` here because `Actor` is a Swift protocol).

@@ -260,6 +260,7 @@ extension Partition {
     /// `refund.resend`: queue the buyer confirmation again (non-failed refunds of orders with an email).
     func resend(_ refundID: String, caller: Caller) throws(RefundError) -> Refund {
         try ensureRunning()
+        try caller.require(.refund, for: "resending a refund confirmation")
         let (slot, number) = try locateRefund(refundID)
         let state = states[slot]
         let refund = state.refunds[number - 1]
