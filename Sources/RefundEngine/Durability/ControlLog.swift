@@ -134,11 +134,21 @@ final class ControlLog: Sendable {
             try r.expectEnd()
             return .queued(QueuedJob(id: id, total: Int(clamping: total), skipped: skipped))
         case eventsAcknowledged:
+            let upToOffset = r.offset
             let upTo = try r.uvarint()
+            // Outbox numbers stay in 1...maxSequence (see SegmentFormat.maxSequence), so counting on from them
+            // never wraps.
+            guard upTo <= SegmentFormat.maxSequence else {
+                throw BinaryDecodingError(message: "acknowledged sequence \(upTo) is out of range", offset: upToOffset)
+            }
             try r.expectEnd()
             return .acknowledged(upTo)
         case engineEvent:
+            let sequenceOffset = r.offset
             let sequence = try r.uvarint()
+            guard sequence >= 1, sequence <= SegmentFormat.maxSequence else {
+                throw BinaryDecodingError(message: "event sequence \(sequence) is out of range", offset: sequenceOffset)
+            }
             let rawKind = try r.string()
             guard let eventKind = OutboxEvent.Kind(rawValue: rawKind) else {
                 throw BinaryDecodingError(message: "unknown event kind \(rawKind)", offset: r.offset)
