@@ -35,7 +35,9 @@ import Testing
     /// stored length of the control log's last block was taken for a torn tail, silently dropping an
     /// acknowledgement and bulk events) and 1000983 (a crash between a job's last settlement and its logged
     /// completion event lost the `bulk.update`).
-    @Test(arguments: [UInt64(1_000_488), 1_000_016, 1_000_888, 1_000_983])
+    /// 6714: a crash restart after a control-log repair (the repair gave up acknowledgements; an older snapshot
+    /// then legitimately brought events back: the model must not count that as a loss).
+    @Test(arguments: [UInt64(1_000_488), 1_000_016, 1_000_888, 1_000_983, 6714])
     func regressionSeed(_ seed: UInt64) async throws {
         let simulation = Simulation(seed: seed)
         do {
