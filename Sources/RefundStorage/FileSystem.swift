@@ -53,6 +53,25 @@ public protocol StorageFileSystem: Sendable {
 }
 
 extension StorageFileSystem {
+    /// Replaces the small file `path` crash-atomically: a stale `<path>.tmp` is removed, the bytes go to a new
+    /// `<path>.tmp`, which is fsynced, closed, renamed over `path`, and the directory is fsynced. A crash at any
+    /// point leaves the old file or the new one, never a mix. (Manifests, `engine.meta`.)
+    public func replaceAtomically(_ path: String, with bytes: [UInt8]) throws(StorageError) {
+        let temporary = path + ".tmp"
+        if fileExists(temporary) { try remove(temporary) }
+        let handle = try createForAppend(temporary)
+        do {
+            try write(handle, bytes)
+            try fsync(handle)
+        } catch {
+            try? close(handle)  // the write or fsync error is what matters; it is thrown below
+            throw error
+        }
+        try close(handle)
+        try rename(from: temporary, to: path)
+        try fsyncDirectory(parentDirectory(of: path))
+    }
+
     /// Creates a directory (and missing parents) and, when it was new, fsyncs its parent so the new entry
     /// survives a power loss.
     public func createDirectoryDurably(_ path: String) throws(StorageError) {

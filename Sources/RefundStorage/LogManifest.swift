@@ -87,19 +87,6 @@ public struct LogManifest: Sendable, Equatable {
 
     /// Replaces `directory`'s manifest crash-atomically.
     public func write(directory: String, fileSystem: any StorageFileSystem) throws(StorageError) {
-        let path = storagePath(directory, Self.fileName)
-        let temporary = path + ".tmp"
-        if fileSystem.fileExists(temporary) { try fileSystem.remove(temporary) }
-        let handle = try fileSystem.createForAppend(temporary)
-        do {
-            try fileSystem.write(handle, encode())
-            try fileSystem.fsync(handle)
-        } catch {
-            try? fileSystem.close(handle)
-            throw error
-        }
-        try fileSystem.close(handle)
-        try fileSystem.rename(from: temporary, to: path)
-        try fileSystem.fsyncDirectory(directory)
+        try fileSystem.replaceAtomically(storagePath(directory, Self.fileName), with: encode())
     }
 }

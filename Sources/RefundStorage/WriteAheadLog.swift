@@ -451,21 +451,19 @@ private final class Core: Sendable {
     }
 
     func abandon() {
-        let thread: pthread_t? = state.withLock { s in
-            s.abandoned = true
-            s.closing = true
-            defer { s.thread = nil }
-            return s.thread
-        }
-        if let thread {
-            signal.post()
-            pthread_join(thread, nil)
-        }
+        stopFlusher(abandoning: true)
         fail(StorageError(code: .closed, message: "the log was abandoned (simulated crash)"))
     }
 
     func shutdown() throws(StorageError) {
+        stopFlusher(abandoning: false)
+        if let failure = state.withLock({ $0.failure }) { throw failure }
+    }
+
+    /// Tells the flusher to finish (flushing what is queued, or, abandoning, writing nothing more) and joins it.
+    private func stopFlusher(abandoning: Bool) {
         let thread: pthread_t? = state.withLock { s in
+            if abandoning { s.abandoned = true }
             s.closing = true
             defer { s.thread = nil }
             return s.thread
@@ -474,7 +472,6 @@ private final class Core: Sendable {
             signal.post()
             pthread_join(thread, nil)
         }
-        if let failure = state.withLock({ $0.failure }) { throw failure }
     }
 
     // MARK: Flusher thread

@@ -272,20 +272,8 @@ extension Engine {
     private static func writeLayout(root: String, partitions: Int, fileSystem fs: any StorageFileSystem)
         throws(StorageError)
     {
-        let path = storagePath(root, "engine.meta")
-        let temporary = path + ".tmp"
-        if fs.fileExists(temporary) { try fs.remove(temporary) }
-        let handle = try fs.createForAppend(temporary)
-        do {
-            try fs.write(handle, Array(layoutText(version: layoutVersion, partitions: partitions).utf8))
-            try fs.fsync(handle)
-        } catch {
-            try? fs.close(handle)
-            throw error
-        }
-        try fs.close(handle)
-        try fs.rename(from: temporary, to: path)
-        try fs.fsyncDirectory(root)
+        try fs.replaceAtomically(
+            storagePath(root, "engine.meta"), with: Array(layoutText(version: layoutVersion, partitions: partitions).utf8))
     }
 
     // MARK: Acknowledgement
