@@ -114,6 +114,29 @@ import Testing
         try await reopened.close()
     }
 
+    /// Simulation seed 19662: the acknowledgement was the only durable trace of the numbers it dropped, so a
+    /// repair that gave up the control log handed them out again, and a later fallback to an older snapshot that
+    /// still held the first events showed two events under each number. The snapshot now keeps the numbers issued.
+    @Test func eventNumbersSurviveARepairThatGivesUpTheAcknowledgement() async throws {
+        let fs = SimulatedFileSystem(seed: 19662)
+        let engine = try await Self.open(fs, partitions: 1)
+        try await engine.putOrder(Fixtures.tickets(id: "ord_1", count: 1))
+        try await engine.createRefund(orderID: "ord_1", Fixtures.options(), caller: Fixtures.staff)
+        let high = try #require(await engine.events(after: 0).last?.sequence)
+        try await engine.acknowledgeEvents(upTo: high)
+        try await engine.putOrder(Fixtures.tickets(id: "ord_2", count: 1))
+        try await engine.close()  // the snapshot at close holds no events: all were acknowledged
+        let control = try #require(fs.allFiles().first { $0.contains("/control/wal-") })
+        fs.flipBit(control, byteOffset: 0, bit: 1)
+        await #expect(throws: RefundError.self) { _ = try await Self.open(fs, partitions: 1) }
+        let repaired = try await Self.open(fs, partitions: 1, repair: true)
+        #expect(await repaired.events(after: 0).isEmpty)
+        try await repaired.createRefund(orderID: "ord_2", Fixtures.options(), caller: Fixtures.staff)
+        let next = await repaired.events(after: 0)
+        #expect(!next.isEmpty && next.allSatisfy { $0.sequence > high }, "\(next.map(\.sequence)) reuse 1...\(high)")
+        try await repaired.close()
+    }
+
     /// Defect 9: a second snapshot at the same position trimmed the log the fallback snapshot needed; with the
     /// newest snapshot then damaged, acknowledged orders were lost.
     @Test func twoSnapshotsInARowKeepTheFallbackReplayable() async throws {

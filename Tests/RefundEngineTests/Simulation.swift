@@ -130,8 +130,8 @@ struct SimulationFailure: Error, CustomStringConvertible {
     let message: String
     let history: [String]
     var description: String {
-        "simulation seed \(seed) failed: \(message)\nreproduce: tools/simulate.sh \(seed) 1\nhistory (last 25):\n  "
-            + history.suffix(25).joined(separator: "\n  ")
+        "simulation seed \(seed) failed: \(message)\nreproduce: tools/simulate.sh \(seed) 1\nhistory:\n  "
+            + history.joined(separator: "\n  ")
     }
 }
 
@@ -326,10 +326,17 @@ final class Simulation {
         acknowledged = await SimulationImage.of(engine)
     }
 
+    /// `REFUND_SIM_TRACE=1` prints the outbox after every step: what a failure's history needs beside it.
+    static let tracing = ProcessInfo.processInfo.environment["REFUND_SIM_TRACE"] != nil
+
     func checkEvents(_ engine: Engine) async throws {
         let fresh = await engine.events(after: highestEvent, limit: 1_000_000)
         let all = await engine.events(after: 0, limit: 1_000_000)
         let numbers = all.map(\.sequence)
+        if Self.tracing {
+            let listed = all.map { "\($0.sequence):\($0.kind.rawValue):\($0.orderID ?? "-")" }
+            print("seed \(seed) after \(history.last ?? "start"): events \(listed)")
+        }
         guard numbers == numbers.sorted(), Set(numbers).count == numbers.count else {
             throw fail("event numbers are not unique and increasing: \(numbers)")
         }

@@ -3,7 +3,8 @@ import Testing
 
 /// The seeded simulation of crashes, restarts and disk faults (see ``Simulation``). `swift test` runs a fixed
 /// set of seeds plus the regression histories; `tools/simulate.sh SEED COUNT` runs more (environment variables
-/// `REFUND_SIM_SEED` and `REFUND_SIM_COUNT`). A failure prints the seed and the history that reproduce it.
+/// `REFUND_SIM_SEED` and `REFUND_SIM_COUNT`). A failure prints the seed and the history that reproduce it;
+/// `REFUND_SIM_TRACE=1` also prints the outbox after every step.
 @Suite struct SimulationTests {
     static let environment = ProcessInfo.processInfo.environment
     static let firstSeed = UInt64(environment["REFUND_SIM_SEED"] ?? "") ?? 1
@@ -37,7 +38,10 @@ import Testing
     /// completion event lost the `bulk.update`).
     /// 6714: a crash restart after a control-log repair (the repair gave up acknowledgements; an older snapshot
     /// then legitimately brought events back: the model must not count that as a loss).
-    @Test(arguments: [UInt64(1_000_488), 1_000_016, 1_000_888, 1_000_983, 6714])
+    /// 19662: a control-log repair gave up the only trace of acknowledged event numbers, which were handed out
+    /// again; a fallback snapshot then showed two events under each number (also a fixed test in
+    /// `DurabilityRegressionTests`).
+    @Test(arguments: [UInt64(1_000_488), 1_000_016, 1_000_888, 1_000_983, 6714, 19662])
     func regressionSeed(_ seed: UInt64) async throws {
         let simulation = Simulation(seed: seed)
         do {

@@ -8,18 +8,24 @@ struct PartitionImage: Sendable {
     var balances: [BalanceKey: Int64]
     var released: [String: Int64]
     var outbox: [OutboxRecord]
+    /// The highest outbox number the engine had handed out when the image was taken (version 3). Events leave the
+    /// outbox once acknowledged, and the acknowledgement itself lives in the control log, which a repair can give
+    /// up: this keeps the numbers they had from being handed out again, so an older snapshot that still holds
+    /// them can never bring back a duplicate number.
+    var eventsIssued: UInt64 = 0
 }
 
 /// Binary layout of a partition snapshot payload (compressed and checksummed by `SnapshotStore`):
 ///
-///     u8       version (1)
+///     u8       version (3; versions 1 and 2 are read)
 ///     uvarint  order count, then each order state (``OrderStateCodec``) in slot order
 ///     uvarint  balance count, then (string customer, string currency, svarint amount) in ascending order
 ///     uvarint  inventory count, then (string ticket type, svarint units) in ascending order
 ///     uvarint  outbox count, then (uvarint sequence, svarint at, uvarint slot, uvarint refund, u8 kind, bool notify,
 ///              svarint detail (version 2; -1 in version 1 images))
+///     uvarint  events issued: the engine's highest outbox number when the image was taken (version 3; 0 before)
 enum PartitionImageCodec {
-    static let version: UInt8 = 2
+    static let version: UInt8 = 3
 
     static func encode(_ image: PartitionImage) -> [UInt8] {
         var writer = BinaryWriter(capacity: 64 + image.states.count * 512)
@@ -50,13 +56,14 @@ enum PartitionImageCodec {
             writer.bool(record.notify)
             writer.svarint(Int64(record.detail))
         }
+        writer.uvarint(image.eventsIssued)
         return writer.take()
     }
 
     static func decode(_ bytes: [UInt8], sequence: UInt64) throws(BinaryDecodingError) -> PartitionImage {
         var reader = BinaryReader(bytes)
         let found = try reader.u8()
-        guard found == version || found == 1 else {
+        guard (1...version).contains(found) else {
             throw BinaryDecodingError(message: "unknown snapshot version \(found)", offset: 0)
         }
         let count = try bounded(&reader, "order")
@@ -108,8 +115,20 @@ enum PartitionImageCodec {
                 OutboxRecord(
                     sequence: sequence, at: at, slot: slot32, refund: refund32, kind: kind, notify: notify, detail: detail32))
         }
+        var eventsIssued: UInt64 = 0
+        if found >= 3 {
+            let issuedOffset = reader.offset
+            eventsIssued = try reader.uvarint()
+            guard eventsIssued <= SegmentFormat.maxSequence, eventsIssued >= (outbox.last?.sequence ?? 0) else {
+                throw BinaryDecodingError(
+                    message: "events issued \(eventsIssued) is below the outbox it holds or above \(SegmentFormat.maxSequence)",
+                    offset: issuedOffset)
+            }
+        }
         try reader.expectEnd()
-        return PartitionImage(sequence: sequence, states: states, balances: balances, released: released, outbox: outbox)
+        return PartitionImage(
+            sequence: sequence, states: states, balances: balances, released: released, outbox: outbox,
+            eventsIssued: eventsIssued)
     }
 
     private static func bounded(_ reader: inout BinaryReader, _ what: String) throws(BinaryDecodingError) -> Int {

@@ -6,7 +6,8 @@ extension Partition {
     /// copy-on-write, so this copies references; writes carry on at once and copy only what they touch.
     func captureImage() -> PartitionImage {
         PartitionImage(
-            sequence: journal?.lastAppended ?? 0, states: states, balances: balances, released: released, outbox: outbox)
+            sequence: journal?.lastAppended ?? 0, states: states, balances: balances, released: released, outbox: outbox,
+            eventsIssued: max(shared.lastSequence, outbox.last?.sequence ?? 0))
     }
 
     /// Loads a snapshot image into an empty partition and rebuilds the indexes. Returns the parents its child
@@ -35,6 +36,7 @@ extension Partition {
             }
         }
         if let last = outbox.last { shared.advanceSequence(past: last.sequence) }
+        shared.advanceSequence(past: image.eventsIssued)
         return parents
     }
 
