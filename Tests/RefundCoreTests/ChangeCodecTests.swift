@@ -49,7 +49,8 @@ private enum CodecFixtures {
             RefundTransaction(tender: "t2", method: .wallet, amount: 1595, status: .succeeded, attempts: 1),
         ],
         recovery: Recovery(action: .refundedExternally, note: "paid by bank", by: "staff_2", at: at(60)),
-        jobID: "job_1", requestID: "rq_1_ord_42", resentAt: [at(70), at(80)])
+        jobID: "job_1", requestID: "rq_1_ord_42", resentAt: [at(70), at(80)], notify: false,
+        emailText: "Sorry — the show is off ✓")
 
     static let minimalRefund = Refund(
         id: "r", orderID: "o", method: .none, amount: 0, feeRetained: 0, tax: 0, bookingFee: 0, reason: "", note: nil,
@@ -218,7 +219,7 @@ private enum CodecFixtures {
             RefundTransaction(tender: "t1", method: .card, amount: 1000, status: .pending, attempts: 0, nextAttemptAt: at(90)),
             RefundTransaction(tender: "t2", method: .wallet, amount: 700, status: .succeeded, attempts: 1, settledAt: at(90)),
         ],
-        requestID: "rq_1_ord_7")
+        requestID: "rq_1_ord_7", notify: false, emailText: "We are sorry.")
 
     static let history: [OrderChange] = [
         .placed(order, at: t0, by: "checkout"),
@@ -265,6 +266,8 @@ private func decodeCanonically(_ bytes: [UInt8], sourceLocation: SourceLocation 
     orderID: String, changes: [OrderChange]
 )? {
     guard let record = try? ChangeCodec.decode(bytes) else { return nil }
+    // An older version only has to decode: it is written again in the current one.
+    guard bytes.first == ChangeCodec.version else { return record }
     #expect(
         ChangeCodec.encode(orderID: record.orderID, record.changes) == bytes, "decoded but not canonical",
         sourceLocation: sourceLocation)
@@ -457,7 +460,7 @@ private func decodingError(_ body: () throws(BinaryDecodingError) -> Void) -> Bi
 
     @Test func unknownVersionThrows() {
         var bytes = ChangeCodec.encode(orderID: "o", [all[0]])
-        for version: UInt8 in [0, 2, 255] {
+        for version: UInt8 in [0, 3, 255] {
             bytes[0] = version
             let error = decodingError { () throws(BinaryDecodingError) in _ = try ChangeCodec.decode(bytes) }
             #expect(error?.message == "unknown change record version \(version)")
@@ -561,7 +564,69 @@ private func decodingError(_ body: () throws(BinaryDecodingError) -> Void) -> Bi
             [.attemptResult(
                 refund: 1, transaction: 0, result: .failed(code: "x", retryable: true, retryAt: Timestamp(milliseconds: 2)),
                 at: Timestamp(milliseconds: -1))])
-        #expect(bytes == [1, 1, 0x6F, 1, 4, 2, 0, 2, 1, 0x78, 1, 1, 4, 1])
+        #expect(bytes == [2, 1, 0x6F, 1, 4, 2, 0, 2, 1, 0x78, 1, 1, 4, 1])
+    }
+
+    /// Version 2 ends every refund with its buyer notice: notify, then the optional email text.
+    @Test func refundNoticeIsPinned() {
+        var plain = BinaryWriter(capacity: 64)
+        plain.write(CodecFixtures.minimalRefund)
+        #expect(plain.take().suffix(2) == [1, 0])
+        var told = BinaryWriter(capacity: 64)
+        told.write(CodecFixtures.with(CodecFixtures.minimalRefund) { $0.notify = false; $0.emailText = "Hi" })
+        #expect(told.take().suffix(5) == [0, 1, 2, 0x48, 0x69])
+    }
+
+    /// A version 1 record (no notice on its refunds) still reads: notify from the options it recorded (version 1
+    /// recorded them whenever notify was off), true without them, and no email text, whatever the options said.
+    @Test func version1RefundsTakeNotifyFromTheirOptions() throws {
+        func v1Record(_ refund: Refund, _ options: RefundOptions?) -> [UInt8] {
+            var body = BinaryWriter(capacity: 128)
+            body.write(refund)
+            let refundBytes = body.take()
+            var w = BinaryWriter(capacity: 160)
+            w.u8(1)
+            w.string("o")
+            w.length(2)
+            w.u8(OrderChangeTag.refundCreated)
+            w.raw(refundBytes.dropLast(2))  // a plain refund's notice is [1, 0]: v1 had none
+            if let options {
+                w.bool(true)
+                w.write(options)
+            } else {
+                w.bool(false)
+            }
+            w.write(OrderChange.retried(refund: 1, at: CodecFixtures.t0, by: "s"))
+            return w.take()
+        }
+        var quiet = CodecFixtures.fullOptions
+        quiet.notify = false
+        quiet.emailText = "Sorry"
+        for (options, notify) in [(quiet, false), (CodecFixtures.minimalOptions, true), (nil, true)] as [(RefundOptions?, Bool)] {
+            let record = try ChangeCodec.decode(v1Record(CodecFixtures.minimalRefund, options))
+            guard case .refundCreated(let refund, let read) = record.changes.first else {
+                Issue.record("not a refund_created")
+                continue
+            }
+            #expect(refund.notify == notify && refund.emailText == nil && read == options)
+            #expect(record.changes.last == .retried(refund: 1, at: CodecFixtures.t0, by: "s"))
+            // Written again in the current version, with the notice it was read with.
+            let again = ChangeCodec.encode(orderID: record.orderID, record.changes)
+            #expect(again.first == ChangeCodec.version)
+            #expect(try ChangeCodec.decode(again).changes == record.changes)
+        }
+    }
+
+    /// A refund's email text is bounded when read, as it is when a refund is made.
+    @Test func overlongEmailTextIsRefused() {
+        let limit = RefundOptions.maxEmailTextBytes
+        let fits = CodecFixtures.with(CodecFixtures.minimalRefund) { $0.emailText = String(repeating: "é", count: limit / 2) }
+        #expect((try? ChangeCodec.decode(ChangeCodec.encode(orderID: "o", [.refundCreated(fits, options: nil)]))) != nil)
+        let over = CodecFixtures.with(fits) { $0.emailText = String(repeating: "é", count: limit / 2) + "x" }
+        let error = decodingError { () throws(BinaryDecodingError) in
+            _ = try ChangeCodec.decode(ChangeCodec.encode(orderID: "o", [.refundCreated(over, options: nil)]))
+        }
+        #expect(error?.message == "email text of \(limit + 1) bytes exceeds \(limit)")
     }
 
     /// The recovery log took the slot of the single optional recovery: a refund written before the log existed (a
@@ -587,19 +652,19 @@ private func decodingError(_ body: () throws(BinaryDecodingError) -> Void) -> Bi
         }
         for old in [nil, recovery] {
             var reader = BinaryReader(oldBytes(old))
-            let refund = try reader.readRefund()
+            let refund = try reader.readRefund(withNotice: false)
             try reader.expectEnd()
             #expect(refund.recoveries == (old.map { [$0] } ?? []) && refund.recoveriesBeforeRetry == 0)
             var again = BinaryWriter(capacity: 64)
             again.write(refund)
-            #expect(again.take() == oldBytes(old))
+            #expect(again.take() == oldBytes(old) + [1, 0])  // the same, then the notice (version 2)
         }
         var longer = CodecFixtures.minimalRefund
         longer.recoveries = [recovery, recovery]
         var w = BinaryWriter(capacity: 64)
         w.write(longer)
         var reader = BinaryReader(w.take())
-        #expect(try reader.readRefund() == longer)
+        #expect(try reader.readRefund(withNotice: true) == longer)
         // Tag 2 holding what tags 0 or 1 would is refused (one encoding per value), as is a mark beyond the log.
         for (count, mark) in [(0, 0), (1, 0), (1, 2)] {
             var bad = BinaryWriter(capacity: 64)

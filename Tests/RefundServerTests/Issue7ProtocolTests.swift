@@ -43,6 +43,47 @@ struct Issue7ProtocolTests {
         daemon.stop()
     }
 
+    /// Item 9: every event of a refund carries the notify and the email text it was made with, on the wire.
+    @Test("events: refund.accepted, refund.completed and refund.failed carry notify, notify_email and email_text")
+    func eventsCarryTheRefundsNotice() throws {
+        let daemon = try Daemon(["--gateway", "external", "--partitions", "2"])
+        let c = try LineClient(port: daemon.port)
+        for id in ["ord_n1", "ord_n2"] {
+            _ = try c.ok(
+                #"{"id":"p_\#(id)","op":"order.put","order":{"id":"\#(id)","event":"evt_n","email":"n@example.com","currency":"GBP","lines":[{"id":"l1","ticket_type":"tt_a","price":2900}],"tenders":[{"id":"t1","method":"card","amount":2900}]}}"#
+            )
+        }
+        let told = try c.ok(
+            #"{"id":1,"op":"refund.create","order_id":"ord_n1","method":"original","reason":"customer_request","email_text":"Sorry \u00e9"}"#)
+        #expect(told["email_text"] as? String == "Sorry é" && told["notify"] == nil)
+        let quiet = try c.ok(
+            #"{"id":2,"op":"refund.create","order_id":"ord_n2","method":"original","reason":"customer_request","notify":false}"#)
+        #expect(quiet["notify"] as? Bool == false && quiet["email_text"] == nil)
+        _ = try c.ok(#"{"id":3,"op":"refund.settle","refund_id":"rf_1_ord_n1","tender":"t1","succeeded":true}"#)
+        _ = try c.ok(
+            #"{"id":4,"op":"refund.settle","refund_id":"rf_1_ord_n2","tender":"t1","succeeded":false,"failure_code":"expired_card"}"#)
+        let listed = try c.ok(#"{"id":5,"op":"events.list","after":0}"#)
+        let events = try #require(listed["events"] as? [[String: Any]])
+        let first = events.filter { $0["refund_id"] as? String == "rf_1_ord_n1" }
+        #expect(first.compactMap { $0["kind"] as? String } == ["refund.accepted", "refund.completed"])
+        for event in first {
+            #expect(event["notify"] as? Bool == true && event["notify_email"] as? String == "n@example.com")
+            #expect(event["email_text"] as? String == "Sorry é")
+        }
+        let second = events.filter { $0["refund_id"] as? String == "rf_1_ord_n2" }
+        #expect(second.compactMap { $0["kind"] as? String } == ["refund.accepted", "refund.failed"])
+        for event in second {
+            #expect(event["notify"] as? Bool == false && event["notify_email"] == nil && event["email_text"] == nil)
+        }
+        #expect(second.last?["text"] as? String == "expired_card")
+        let long = String(repeating: "x", count: 4097)
+        _ = try c.ok(#"{"id":6,"op":"order.put","order":\#(simpleOrderJSON("ord_n3"))}"#)
+        try c.fails(
+            #"{"id":7,"op":"refund.create","order_id":"ord_n3","method":"original","reason":"customer_request","email_text":"\#(long)"}"#,
+            "invalid_field")
+        daemon.stop()
+    }
+
     /// Item 7: after `contacted_buyer`, more actions, a retry and a closing action are all accepted.
     @Test("refund.recover is a log: contacted_buyer, again, retry, then written_off")
     func recoveryLog() throws {

@@ -240,6 +240,9 @@ extension ByteSink {
         }
     }
 
+    /// A refund. Since change records version 2 and order states version 3 it ends with the buyer notice it was
+    /// created with: `bool notify`, then `optional string email text` (at most
+    /// ``RefundOptions/maxEmailTextBytes`` bytes); older data has neither.
     mutating func write(_ refund: Refund) {
         string(refund.id)
         string(refund.orderID)
@@ -262,6 +265,8 @@ extension ByteSink {
         optionalString(refund.requestID)
         length(refund.resentAt.count)
         for at in refund.resentAt { timestamp(at) }
+        bool(refund.notify)
+        optionalString(refund.emailText)
     }
 }
 
@@ -328,7 +333,9 @@ extension BinaryReader {
         }
     }
 
-    mutating func readRefund() throws(BinaryDecodingError) -> Refund {
+    /// `withNotice`: the data holds the refund's notify and email text (change records from version 2, order
+    /// states from version 3); without it, notify is true and there is no text (the caller may know better).
+    mutating func readRefund(withNotice: Bool) throws(BinaryDecodingError) -> Refund {
         let id = try string()
         let orderID = try string()
         let method = try code("refund method", RefundMethod.init(wireCode:))
@@ -356,11 +363,24 @@ extension BinaryReader {
         var resentAt: [Timestamp] = []
         resentAt.reserveCapacity(BinaryReader.reservation(for: resentCount))
         for _ in 0..<resentCount { resentAt.append(try timestamp()) }
+        var notify = true
+        var emailText: String?
+        if withNotice {
+            notify = try bool()
+            let textStart = offset
+            emailText = try optionalString()
+            if let emailText, emailText.utf8.count > RefundOptions.maxEmailTextBytes {
+                throw BinaryDecodingError(
+                    message: "email text of \(emailText.utf8.count) bytes exceeds \(RefundOptions.maxEmailTextBytes)",
+                    offset: textStart)
+            }
+        }
         return Refund(
             id: id, orderID: orderID, method: method, amount: amount, feeRetained: feeRetained, tax: tax,
             bookingFee: bookingFee, reason: reason, note: note, createdAt: createdAt, createdBy: createdBy,
             restock: restock, lines: lines, transactions: transactions, jobID: jobID, requestID: requestID,
-            resentAt: resentAt, recoveries: recoveries, recoveriesBeforeRetry: recoveriesBeforeRetry)
+            resentAt: resentAt, recoveries: recoveries, recoveriesBeforeRetry: recoveriesBeforeRetry, notify: notify,
+            emailText: emailText)
     }
 }
 

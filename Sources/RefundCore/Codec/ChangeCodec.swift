@@ -8,10 +8,14 @@
 ///     change…  each a tag byte (`OrderChangeTag`) followed by its fields
 ///
 /// Field encodings are described in `ChangeCodec+Model.swift`, enum codes in `ChangeCodec+Codes.swift`.
+/// Version 2 added the buyer notice to every refund (notify and email text, see `write(_ refund:)`); version 1
+/// records are still read: a `refund_created` refund then takes notify from the options recorded with it (version 1
+/// recorded them whenever notify was off) and has no email text.
+///
 /// Encoding is deterministic (the same value always gives the same bytes) and decoding is strict: an unknown
 /// version, tag or enum code, a truncated record, non-canonical data or trailing bytes all throw.
 public enum ChangeCodec {
-    public static let version: UInt8 = 1
+    public static let version: UInt8 = 2
 
     /// Appends one record to `writer`.
     public static func encode(orderID: String, _ changes: [OrderChange], into writer: inout BinaryWriter) {
@@ -60,14 +64,14 @@ public enum ChangeCodec {
     {
         let start = reader.offset
         let found = try reader.u8()
-        guard found == version else {
+        guard found == version || found == 1 else {
             throw BinaryDecodingError(message: "unknown change record version \(found)", offset: start)
         }
         let orderID = try reader.string()
         let n = try reader.length("change")
         var changes: [OrderChange] = []
         changes.reserveCapacity(BinaryReader.reservation(for: n))
-        for _ in 0..<n { changes.append(try reader.readOrderChange()) }
+        for _ in 0..<n { changes.append(try reader.readOrderChange(version: found)) }
         return (orderID, changes)
     }
 
@@ -79,7 +83,7 @@ public enum ChangeCodec {
             case .placed(let order, _, _), .replaced(let order, _, _):
                 size += 96 + order.lines.count * 48 + order.tenders.count * 32
             case .refundCreated(let refund, let options):
-                size += 112 + refund.lines.count * 24 + refund.transactions.count * 32
+                size += 112 + refund.lines.count * 24 + refund.transactions.count * 32 + (refund.emailText?.utf8.count ?? 0)
                 if options != nil { size += 64 }
             case .requestCreated(let request):
                 size += 96 + (request.lines?.count ?? 0) * 16
@@ -223,7 +227,7 @@ extension BinaryReader {
         }
     }
 
-    mutating func readOrderChange() throws(BinaryDecodingError) -> OrderChange {
+    mutating func readOrderChange(version: UInt8) throws(BinaryDecodingError) -> OrderChange {
         let start = offset
         switch try u8() {
         case OrderChangeTag.placed:
@@ -231,8 +235,9 @@ extension BinaryReader {
         case OrderChangeTag.replaced:
             return .replaced(try readOrder(), at: try timestamp(), by: try string())
         case OrderChangeTag.refundCreated:
-            let refund = try readRefund()
+            var refund = try readRefund(withNotice: version >= 2)
             let options = try bool() ? try readRefundOptions() : nil
+            if version < 2 { refund.notify = options?.notify ?? true }
             return .refundCreated(refund, options: options)
         case OrderChangeTag.attemptResult:
             return .attemptResult(

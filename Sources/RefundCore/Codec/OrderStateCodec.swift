@@ -6,7 +6,7 @@
 ///     Order
 ///     uvarint  line count, then one LineStatus code byte per order line (must equal the order's line count)
 ///     uvarint  tender count, then one svarint per tender (must equal the order's tender count)
-///     uvarint  refund count, Refund…
+///     uvarint  refund count, Refund… (from version 3 each ends with its notify and email text)
 ///     bool     booking fee refunded
 ///     uvarint  dispute count, Dispute…
 ///     uvarint  request count, RefundRequest…
@@ -16,10 +16,14 @@
 ///     (version 2) uvarint count of refunds with late answers, then (uvarint refund number, uvarint answer
 ///     count, LateAnswer…)… — answers for superseded gateway attempts (version 1 states have none)
 ///
+/// Versions 1 and 2 are still read. They did not keep a refund's notify or email text: a refund made with an
+/// idempotency key takes notify from the options kept for the key, every other one is read with notify true and
+/// no text (``decodeWithVersion(from:)`` tells a reader that can recover notify elsewhere which data is old).
+///
 /// Decoding rebuilds the state with ``OrderState/init(restoring:lineStatus:tenderRefunded:refunds:bookingFeeRefunded:disputes:requests:timeline:idempotency:placedAt:)``
 /// so `decode(encode(s)) == s`. Encoding is deterministic; decoding is strict (see ``ChangeCodec``).
 public enum OrderStateCodec {
-    public static let version: UInt8 = 2
+    public static let version: UInt8 = 3
 
     /// Appends one encoded state to `writer`.
     public static func encode(_ state: OrderState, into writer: inout BinaryWriter) {
@@ -87,9 +91,16 @@ public enum OrderStateCodec {
 
     /// Decodes one state from the reader's position, leaving the reader after it (for several states in a row).
     public static func decode(from reader: inout BinaryReader) throws(BinaryDecodingError) -> OrderState {
+        try decodeWithVersion(from: &reader).state
+    }
+
+    /// Decodes one state from the reader's position, and the version it was written in.
+    public static func decodeWithVersion(from reader: inout BinaryReader) throws(BinaryDecodingError)
+        -> (state: OrderState, version: UInt8)
+    {
         let start = reader.offset
         let found = try reader.u8()
-        guard found == version || found == 1 else {
+        guard (1...version).contains(found) else {
             throw BinaryDecodingError(message: "unknown order state version \(found)", offset: start)
         }
         let order = try reader.readOrder()
@@ -118,7 +129,7 @@ public enum OrderStateCodec {
         let refundCount = try reader.length("refund")
         var refunds: [Refund] = []
         refunds.reserveCapacity(BinaryReader.reservation(for: refundCount))
-        for _ in 0..<refundCount { refunds.append(try reader.readRefund()) }
+        for _ in 0..<refundCount { refunds.append(try reader.readRefund(withNotice: found >= 3)) }
 
         let bookingFeeRefunded = try reader.bool()
 
@@ -150,6 +161,8 @@ public enum OrderStateCodec {
             let options = try reader.readRefundOptions()
             let refund = try reader.int("refund number")
             idempotency[key] = OrderState.IdempotentRefund(options: options, refund: refund)
+            // Older states kept no notify on the refund: the options of its key say what it was.
+            if found < 3, refund >= 1, refund <= refunds.count { refunds[refund - 1].notify = options.notify }
             previous = key
         }
 
@@ -178,16 +191,19 @@ public enum OrderStateCodec {
                 refunds[number - 1].lateAnswers = answers
             }
         }
-        return OrderState(
+        let state = OrderState(
             restoring: order, lineStatus: lineStatus, tenderRefunded: tenderRefunded, refunds: refunds,
             bookingFeeRefunded: bookingFeeRefunded, disputes: disputes, requests: requests, timeline: timeline,
             idempotency: idempotency, placedAt: placedAt)
+        return (state, found)
     }
 
     /// A cheap guess of the encoded size, so the writer allocates once in the common case.
     static func estimatedSize(_ state: OrderState) -> Int {
         var size = 160 + state.order.lines.count * 56 + state.order.tenders.count * 40
-        for refund in state.refunds { size += 112 + refund.lines.count * 24 + refund.transactions.count * 40 }
+        for refund in state.refunds {
+            size += 112 + refund.lines.count * 24 + refund.transactions.count * 40 + (refund.emailText?.utf8.count ?? 0)
+        }
         size += state.disputes.count * 48 + state.requests.count * 96 + state.timeline.count * 40
         size += state.idempotency.count * 96
         return size

@@ -196,6 +196,12 @@ public struct Refund: Sendable, Equatable, Hashable, Codable {
     public var resentAt: [Timestamp]
     /// Answers for superseded attempts (see ``LateAnswer``).
     public var lateAnswers: [LateAnswer] = []
+    /// Whether the buyer is to be told (the `notify` option the refund was created with). Every event of the
+    /// refund carries it, as it was at creation.
+    public var notify: Bool = true
+    /// The text for the buyer confirmation given when the refund was created (`email_text`, single or bulk), at
+    /// most ``RefundOptions/maxEmailTextBytes`` UTF-8 bytes. Every event of the refund carries it.
+    public var emailText: String?
 
     /// More than one attempt of a transaction succeeded (the current one and a late one, or two late ones): the
     /// buyer may have been paid twice.
@@ -223,7 +229,8 @@ public struct Refund: Sendable, Equatable, Hashable, Codable {
         id: String, orderID: String, method: RefundMethod, amount: Int64, feeRetained: Int64, tax: Int64,
         bookingFee: Int64, reason: String, note: String?, createdAt: Timestamp, createdBy: String, restock: Bool,
         lines: [RefundLine], transactions: [RefundTransaction], recovery: Recovery? = nil, jobID: String? = nil,
-        requestID: String? = nil, resentAt: [Timestamp] = [], recoveries: [Recovery] = [], recoveriesBeforeRetry: Int = 0
+        requestID: String? = nil, resentAt: [Timestamp] = [], recoveries: [Recovery] = [], recoveriesBeforeRetry: Int = 0,
+        notify: Bool = true, emailText: String? = nil
     ) {
         self.id = id
         self.orderID = orderID
@@ -245,6 +252,8 @@ public struct Refund: Sendable, Equatable, Hashable, Codable {
         self.jobID = jobID
         self.requestID = requestID
         self.resentAt = resentAt
+        self.notify = notify
+        self.emailText = emailText
     }
 
     /// Derived: failed if any transaction failed, else pending if any is pending, else succeeded.
@@ -276,6 +285,7 @@ public struct Refund: Sendable, Equatable, Hashable, Codable {
         case createdAt = "created_at", createdBy = "created_by", jobID = "job_id", requestID = "request_id"
         case resentAt = "resent_at", lateAnswers = "late_answers", overRefunded = "over_refunded"
         case attentionReason = "attention_reason"
+        case notify, emailText = "email_text"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -305,6 +315,8 @@ public struct Refund: Sendable, Equatable, Hashable, Codable {
         requestID = try c.decodeIfPresent(String.self, forKey: .requestID)
         resentAt = try c.decodeIfPresent([Timestamp].self, forKey: .resentAt) ?? []
         lateAnswers = try c.decodeIfPresent([LateAnswer].self, forKey: .lateAnswers) ?? []
+        notify = try c.decodeIfPresent(Bool.self, forKey: .notify) ?? true
+        emailText = try c.decodeIfPresent(String.self, forKey: .emailText)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -335,6 +347,9 @@ public struct Refund: Sendable, Equatable, Hashable, Codable {
             try c.encode(overRefunded, forKey: .overRefunded)
         }
         try c.encodeIfPresent(attentionReason, forKey: .attentionReason)
+        // Only when they differ from a plain refund's, so existing answers keep their shape.
+        if !notify { try c.encode(notify, forKey: .notify) }
+        try c.encodeIfPresent(emailText, forKey: .emailText)
     }
 }
 

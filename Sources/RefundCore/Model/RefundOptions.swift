@@ -71,7 +71,8 @@ public struct RefundOptions: Sendable, Equatable, Hashable, Codable {
     public var restock: Bool
     /// Queue a buyer confirmation in the outbox when the order has an email (default true).
     public var notify: Bool
-    /// Text for the buyer confirmation (bulk cancellations).
+    /// Text for the buyer confirmation, at most ``maxEmailTextBytes`` UTF-8 bytes; kept on the refund, and every
+    /// event of the refund carries it.
     public var emailText: String?
     public var idempotencyKey: String?
     /// A customer self-service refund: the contract's self-service rules apply (needs `self_service`).
@@ -98,6 +99,9 @@ public struct RefundOptions: Sendable, Equatable, Hashable, Codable {
         self.idempotencyKey = idempotencyKey
         self.selfService = selfService
     }
+
+    /// The longest `email_text` accepted, in UTF-8 bytes (also the bound a decoder puts on a refund's text).
+    public static let maxEmailTextBytes = 4096
 
     /// The same options without the idempotency key: what a repeat must match.
     public var withoutIdempotencyKey: RefundOptions {

@@ -114,6 +114,9 @@ public enum RefundPlanner {
         if let note = options.note, note.utf8.count > 4096 {
             throw RefundError(.invalidField, "note must be at most 4096 bytes")
         }
+        if let text = options.emailText, text.utf8.count > RefundOptions.maxEmailTextBytes {
+            throw RefundError(.invalidField, "email_text must be at most \(RefundOptions.maxEmailTextBytes) bytes")
+        }
         if let key = options.idempotencyKey, key.isEmpty || key.utf8.count > 255 {
             throw RefundError(.invalidField, "idempotency_key must be 1–255 characters")
         }

@@ -17,15 +17,20 @@ struct PartitionImage: Sendable {
 
 /// Binary layout of a partition snapshot payload (compressed and checksummed by `SnapshotStore`):
 ///
-///     u8       version (3; versions 1 and 2 are read)
-///     uvarint  order count, then each order state (``OrderStateCodec``) in slot order
+///     u8       version (4; versions 1 to 3 are read)
+///     uvarint  order count, then each order state (``OrderStateCodec``) in slot order (version 4: order states of
+///              version 3 or later, whose refunds keep their notify and email text; the layout is otherwise
+///              version 3's)
 ///     uvarint  balance count, then (string customer, string currency, svarint amount) in ascending order
 ///     uvarint  inventory count, then (string ticket type, svarint units) in ascending order
 ///     uvarint  outbox count, then (uvarint sequence, svarint at, uvarint slot, uvarint refund, u8 kind, bool notify,
 ///              svarint detail (version 2; -1 in version 1 images))
 ///     uvarint  events issued: the engine's highest outbox number when the image was taken (version 3; 0 before)
+///
+/// An order state older than version 3 kept no notify on its refunds: a refund whose `refund.accepted` (or
+/// `order.cancelled`) record is still in the outbox takes the notify that record was written with.
 enum PartitionImageCodec {
-    static let version: UInt8 = 3
+    static let version: UInt8 = 4
 
     static func encode(_ image: PartitionImage) -> [UInt8] {
         var writer = BinaryWriter(capacity: 64 + image.states.count * 512)
@@ -69,7 +74,13 @@ enum PartitionImageCodec {
         let count = try bounded(&reader, "order")
         var states: [OrderState] = []
         states.reserveCapacity(BinaryReader.reservation(for: count))
-        for _ in 0..<count { states.append(try OrderStateCodec.decode(from: &reader)) }
+        // Slots whose state predates refunds keeping their notify.
+        var withoutNotice: Set<Int> = []
+        for slot in 0..<count {
+            let (state, stateVersion) = try OrderStateCodec.decodeWithVersion(from: &reader)
+            if stateVersion < 3 { withoutNotice.insert(slot) }
+            states.append(state)
+        }
         var balances: [BalanceKey: Int64] = [:]
         for _ in 0..<(try bounded(&reader, "balance")) {
             let customer = try reader.string()
@@ -126,9 +137,28 @@ enum PartitionImageCodec {
             }
         }
         try reader.expectEnd()
+        if !withoutNotice.isEmpty { restoreNotify(&states, slots: withoutNotice, from: outbox) }
         return PartitionImage(
             sequence: sequence, states: states, balances: balances, released: released, outbox: outbox,
             eventsIssued: eventsIssued)
+    }
+
+    /// Older order states: the notify each refund was created with, where the record of its creation still says.
+    private static func restoreNotify(_ states: inout [OrderState], slots: Set<Int>, from outbox: [OutboxRecord]) {
+        var notices: [Int: [(refund: Int, notify: Bool)]] = [:]
+        for record in outbox where record.kind == .refundAccepted || record.kind == .orderCancelled {
+            let slot = Int(record.slot)
+            if slots.contains(slot) { notices[slot, default: []].append((Int(record.refund), record.notify)) }
+        }
+        for (slot, found) in notices {
+            let s = states[slot]
+            var refunds = s.refunds
+            for (number, notify) in found { refunds[number - 1].notify = notify }  // checked when the record was read
+            states[slot] = OrderState(
+                restoring: s.order, lineStatus: s.lineStatus, tenderRefunded: s.tenderRefunded, refunds: refunds,
+                bookingFeeRefunded: s.bookingFeeRefunded, disputes: s.disputes, requests: s.requests,
+                timeline: s.timeline, idempotency: s.idempotency, placedAt: s.placedAt)
+        }
     }
 
     private static func bounded(_ reader: inout BinaryReader, _ what: String) throws(BinaryDecodingError) -> Int {

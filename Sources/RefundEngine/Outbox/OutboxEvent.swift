@@ -20,15 +20,42 @@ public struct OutboxEvent: Sendable, Equatable, Codable {
     public var orderID: String?
     public var refundID: String?
     public var jobID: String?
-    /// Where to send the buyer confirmation; nil when the order has no email or notify was off.
+    /// Refund events: whether the buyer is to be told (the refund's `notify`; `refund.confirmation_resent`:
+    /// true). Nil on job events.
+    public var notify: Bool?
+    /// Where to send the buyer confirmation: the order's email when `notify` is true; nil when the order has no
+    /// email or notify was off.
     public var notifyEmail: String?
     public var amount: Int64?
     public var currency: Currency?
-    /// Free text for the buyer confirmation (bulk `email_text`), or a summary line.
+    /// `refund.failed`: the failure code the event announced; job events: a summary line.
     public var text: String?
+    /// Refund events: the text for the buyer confirmation given when the refund was created (`email_text` of
+    /// `refund.create` or of the bulk cancellation), if any.
+    public var emailText: String?
+
+    init(
+        sequence: UInt64, kind: Kind, at: Timestamp, orderID: String? = nil, refundID: String? = nil,
+        jobID: String? = nil, notify: Bool? = nil, notifyEmail: String? = nil, amount: Int64? = nil,
+        currency: Currency? = nil, text: String? = nil, emailText: String? = nil
+    ) {
+        self.sequence = sequence
+        self.kind = kind
+        self.at = at
+        self.orderID = orderID
+        self.refundID = refundID
+        self.jobID = jobID
+        self.notify = notify
+        self.notifyEmail = notifyEmail
+        self.amount = amount
+        self.currency = currency
+        self.text = text
+        self.emailText = emailText
+    }
 
     enum CodingKeys: String, CodingKey {
-        case sequence, kind, at, amount, currency, text
+        case sequence, kind, at, notify, amount, currency, text
         case orderID = "order_id", refundID = "refund_id", jobID = "job_id", notifyEmail = "notify_email"
+        case emailText = "email_text"
     }
 }

@@ -20,13 +20,14 @@ extension Partition {
         return events
     }
 
-    /// Renders a compact outbox record with what the order and refund say now.
+    /// Renders a compact outbox record. What it announces is a fact: the refund's amount, notify (kept with the
+    /// record) and email text never change, and a failure names the one it announced; only the address is the
+    /// order's email as it is now.
     func event(_ record: OutboxRecord) -> OutboxEvent {
         let state = states[Int(record.slot)]
         let refund = state.refunds[Int(record.refund) - 1]
         var text: String?
-        switch record.kind {
-        case .refundFailed:
+        if record.kind == .refundFailed {
             // The failure the event announced (failures are only ever appended), not the latest one.
             let t = Int(record.detail >> 16)
             let ordinal = Int(record.detail & 0xFFFF)
@@ -35,14 +36,13 @@ extension Partition {
             } else {
                 text = refund.transactions.compactMap { $0.failures.last?.code }.first
             }
-        case .refundAccepted, .orderCancelled:
-            text = refund.jobID.flatMap { shared.jobs.job($0)?.request.options.emailText }
-        default: break
         }
+        // A bulk refund made before refunds kept their text: its job's (jobs are kept, and never change).
+        let emailText = refund.emailText ?? refund.jobID.flatMap { shared.jobs.job($0)?.request.options.emailText }
         return OutboxEvent(
             sequence: record.sequence, kind: record.kind, at: record.at, orderID: state.order.id, refundID: refund.id,
-            jobID: refund.jobID, notifyEmail: record.notify ? state.order.email : nil, amount: refund.amount,
-            currency: state.order.currency, text: text)
+            jobID: refund.jobID, notify: record.notify, notifyEmail: record.notify ? state.order.email : nil,
+            amount: refund.amount, currency: state.order.currency, text: text, emailText: emailText)
     }
 
     /// Drops outbox events up to `sequence` (the subscriber has handled them).

@@ -65,7 +65,8 @@ extension Partition {
             id: RefundID.make(order: state.order.id, number: number), orderID: state.order.id, method: options.method,
             amount: plan.amount, feeRetained: plan.feeRetained, tax: plan.tax, bookingFee: plan.bookingFee,
             reason: options.reason, note: options.note, createdAt: context.now, createdBy: context.caller.id,
-            restock: options.restock, lines: plan.lines, transactions: plan.transactions, jobID: context.jobID)
+            restock: options.restock, lines: plan.lines, transactions: plan.transactions, jobID: context.jobID,
+            notify: options.notify, emailText: options.emailText)
     }
 
     func preview(_ orderID: String, _ options: RefundOptions, caller: Caller, childrenActive: Bool, balance: Int64)
@@ -284,10 +285,10 @@ extension Partition {
 
 extension Partition {
     /// The options a refund's change keeps: only when they matter later (an idempotency key to compare
-    /// repeats against, or notify off, which the outbox must honour). Bulk refunds log no options otherwise:
-    /// that keeps their log records small.
+    /// repeats against). The refund itself keeps its notify and email text. Bulk refunds log no options: that
+    /// keeps their log records small.
     static func recorded(_ options: RefundOptions) -> RefundOptions? {
-        options.idempotencyKey != nil || !options.notify ? options : nil
+        options.idempotencyKey != nil ? options : nil
     }
 
     /// Attempts that got no answer: no longer in flight, so the scheduler sends them again.

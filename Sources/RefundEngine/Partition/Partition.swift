@@ -132,13 +132,13 @@ actor Partition {
                     currency: states[slot].order.currency.code)
                 dirtyJobs.insert(jobMoney.job)
             }
-            if case .refundCreated(let refund, let options) = change {
+            if case .refundCreated(let refund, _) = change {
                 refundCount += 1
                 if let jobID = refund.jobID {
                     jobCounts[jobID, default: JobRefundCounts()].add(refund, currency: states[slot].order.currency.code)
                     dirtyJobs.insert(jobID)
                 }
-                refundCreated(slot, refund, notify: options?.notify ?? true, emailText: options?.emailText)
+                refundCreated(slot, refund)
             }
             if let number = touched, let before, let after = states[slot].refundStatus(number: number), after != before {
                 statusChanged(
@@ -173,19 +173,20 @@ actor Partition {
         for ticketType in effects.released { released[ticketType, default: 0] += 1 }  // units: cannot reach Int64.max
     }
 
-    private func refundCreated(_ slot: Int, _ refund: Refund, notify: Bool, emailText: String?) {
+    /// The refund's events carry its `notify` as it was created (a fact, kept on the refund).
+    private func refundCreated(_ slot: Int, _ refund: Refund) {
         let number = Int32(states[slot].refunds.count)
         let completed = refund.status == .succeeded && refund.method != .none
         let first = reserveSequence(completed ? 2 : 1)
         outbox.append(
             OutboxRecord(
                 sequence: first, at: refund.createdAt, slot: Int32(slot), refund: number,
-                kind: refund.method == .none ? .orderCancelled : .refundAccepted, notify: notify))
+                kind: refund.method == .none ? .orderCancelled : .refundAccepted, notify: refund.notify))
         if completed {
             outbox.append(
                 OutboxRecord(
                     sequence: first + 1, at: refund.createdAt, slot: Int32(slot), refund: number, kind: .refundCompleted,
-                    notify: false))
+                    notify: refund.notify))
         }
     }
 
@@ -196,7 +197,7 @@ actor Partition {
             outbox.append(
                 OutboxRecord(
                     sequence: reserveSequence(1), at: now, slot: Int32(slot), refund: Int32(number),
-                    kind: .refundCompleted, notify: false))
+                    kind: .refundCompleted, notify: refund.notify))
         case .failed:
             var detail: Int32 = -1
             if let t = refund.transactions.lastIndex(where: { $0.status == .failed }), t < 1 << 14,
@@ -207,7 +208,7 @@ actor Partition {
             outbox.append(
                 OutboxRecord(
                     sequence: reserveSequence(1), at: now, slot: Int32(slot), refund: Int32(number),
-                    kind: .refundFailed, notify: false, detail: detail))
+                    kind: .refundFailed, notify: refund.notify, detail: detail))
         case .pending:
             break
         }
@@ -270,7 +271,8 @@ struct OutboxRecord: Sendable {
     var slot: Int32
     var refund: Int32
     var kind: OutboxEvent.Kind
-    /// Whether the buyer should get a confirmation (the refund's `notify`).
+    /// Whether the buyer should be told: the refund's `notify` (`refund.confirmation_resent`: always), kept with the
+    /// record and in snapshots, so the event says the same whenever it is read.
     var notify: Bool
     /// What the event announced that can change later, as a fact: for `refund.failed`, which failure
     /// (transaction index << 16 | failure ordinal), so reading it later or after a restart gives the code it
