@@ -106,7 +106,8 @@ struct FuzzCorpusTests {
                 failures: [FailedAttempt(attempt: 1, at: t0, code: "card_declined", retryable: true)]),
             RefundTransaction(tender: "t2", method: .wallet, amount: 1595, status: .succeeded, attempts: 1),
         ],
-        recovery: nil, jobID: "job_1", requestID: nil, resentAt: [t0.adding(milliseconds: 5000)])
+        recovery: nil, jobID: "job_1", requestID: nil, resentAt: [t0.adding(milliseconds: 5000)], notify: false,
+        emailText: "Show cancelled")
 
     static let changes: [[OrderChange]] = [
         [.placed(order, at: t0, by: "checkout")],
@@ -161,7 +162,8 @@ struct FuzzCorpusTests {
                 sequence: 12, states: states, balances: [BalanceKey(customer: "cus_9", currency: "GBP"): -1884],
                 released: ["tt_ga": 3],
                 outbox: states.isEmpty
-                    ? [] : [OutboxRecord(sequence: 7, at: t0, slot: 0, refund: 1, kind: .refundCompleted, notify: true)]))
+                    ? [] : [OutboxRecord(sequence: 7, at: t0, slot: 0, refund: 1, kind: .refundCompleted, notify: true)],
+                eventsIssued: states.isEmpty ? 0 : 9))
     }
 
     /// Control log records (see ControlLog): a job started, a job queued, events acknowledged, an engine event.
