@@ -110,6 +110,40 @@ struct StrictDecodingTests {
         #expect(request.id == .string("abc"))
     }
 
+    @Test("a: an embedder decoding the public request types with JSONValueDecoder gets the same strictness")
+    func embeddersDecodeStrictly() throws {
+        // Only the public API: what a checkout service that embeds the engine and reads JSON itself would call.
+        let decoder = JSONValueDecoder()
+        let options = try decoder.decode(RefundOptions.self, from: #"{"method":"original","reason":"x","restock":false}"#)
+        #expect(options.restock == false)
+        for misspelt in [
+            #"{"method":"original","reason":"x","restok":false}"#,
+            #"{"method":"original","reason":"x","include_booking_fees":true}"#,
+            #"{"method":"original","reason":"x","fee":{"order":100,"fees":1}}"#,
+        ] {
+            do {
+                _ = try decoder.decode(RefundOptions.self, from: misspelt)
+                Issue.record("accepted \(misspelt)")
+            } catch let DecodingError.dataCorrupted(context) {
+                #expect(context.underlyingError is JSONUnknownFieldError, "\(misspelt)")
+            }
+        }
+        do {
+            _ = try decoder.decode(RefundOptions.self, from: #"{"method":"original","reason":"x","restok":false}"#)
+        } catch {
+            #expect(RefundError.from(decoding: error).code == .invalidField)
+            #expect(RefundError.from(decoding: error).message == "restok is not a field of refund options")
+        }
+        let line = #"{"id":"l1","ticket_type":"tt","price":5000,"dicsount":500}"#
+        #expect(throws: DecodingError.self) { try decoder.decode(OrderLine.self, from: line) }
+        let tender = #"{"id":"t1","method":"card","amount":5000,"gateway_reference":"pi"}"#
+        #expect(throws: DecodingError.self) { try decoder.decode(Tender.self, from: tender) }
+        // A fraction where an integer is due, too.
+        #expect(throws: DecodingError.self) {
+            try decoder.decode(RefundOptions.self, from: #"{"method":"original","reason":"x","fee":{"each":100.0}}"#)
+        }
+    }
+
     @Test("a: the decoder refuses unread members of any type, nested containers and objects past 64 members")
     func unknownFieldsInTheDecoder() throws {
         let decoder = JSONValueDecoder()

@@ -181,7 +181,7 @@ extension RefundError.Code {
 extension RefundError {
     /// Maps what `JSONValueDecoder` (or a model type's `init(from:)`) throws to a protocol error. `op`: the
     /// request's op once known; field paths then start with it (`refund.create.fee.order`).
-    static func from(decoding error: any Error, op: String? = nil) -> RefundError {
+    public static func from(decoding error: any Error, op: String? = nil) -> RefundError {
         if let error = error as? RefundError { return error }
         guard let error = error as? DecodingError else {
             return RefundError(.invalidField, "\(error)".prefix(200).description)
