@@ -137,6 +137,71 @@ import Testing
         try await repaired.close()
     }
 
+    /// Defect 8 (ids): under `--fsync interval` a power loss forgets an acknowledged refund, and the next refund
+    /// of that order took its id (`refunds.count + 1`): the id the client holds then named different money. Such
+    /// engines now put the run number into ids; `engine.run` counts runs durably.
+    @Test func aRefundIDForgottenByAPowerLossIsNeverMadeAgain() async throws {
+        let fs = SimulatedFileSystem(seed: 8)
+        func open(_ fsync: FsyncPolicy, repair: Bool = false) async throws -> Engine {
+            try await Engine.open(
+                configuration: EngineConfiguration(partitions: 1),
+                durability: DurabilityOptions(
+                    directory: "/data", fsync: fsync, snapshotEveryRecords: 0, snapshotEveryBytes: 0, repair: repair,
+                    fileSystem: fs),
+                gateway: SimulatedGateway(), clock: ManualClock(Fixtures.t0))
+        }
+        let first = try await open(.always)
+        try await first.putOrder(Fixtures.tickets(id: "ord_1", count: 3))
+        #expect(try await first.createRefund(orderID: "ord_1", Fixtures.options(.offline, lines: ["l1"]), caller: Fixtures.staff).id == "rf_1_ord_1")
+        try await first.close()
+        // Run 2, fsync interval (never due in this test): acknowledged, not yet synced, then the power goes.
+        let second = try await open(.interval(milliseconds: 3_600_000))
+        let forgotten = try await second.createRefund(orderID: "ord_1", Fixtures.options(.offline, lines: ["l2"]), caller: Fixtures.staff)
+        #expect(forgotten.id == "rf_2r2_ord_1")
+        #expect(try await second.refund("rf_2r2_ord_1").amount == forgotten.amount)
+        second.kill()
+        fs.restart(powerLoss: true)
+        let third = try await open(.interval(milliseconds: 3_600_000))
+        #expect(try await third.orderState("ord_1").refunds.count == 1)  // what an interval policy may lose
+        await #expect(throws: RefundError.self) { _ = try await third.refund(forgotten.id) }
+        let next = try await third.createRefund(orderID: "ord_1", Fixtures.options(.offline, lines: ["l2"]), caller: Fixtures.staff)
+        #expect(next.id == "rf_2r3_ord_1" && next.id != forgotten.id)
+        // The number alone never finds a refund made under another run.
+        await #expect(throws: RefundError.self) { _ = try await third.refund("rf_2_ord_1") }
+        let request = try await third.requestRefund(orderID: "ord_1", lines: ["l3"], reason: "customer_request", caller: Fixtures.staff)
+        #expect(request.id == "rq_1r3_ord_1")
+        try await third.close()
+        // Back under fsync always, plain ids again; tagged ones still resolve and approve.
+        let fourth = try await open(.always)
+        let approved = try await fourth.approveRequest(requestID: request.id, Fixtures.options(.offline), note: nil, caller: Fixtures.staff)
+        #expect(approved.id == "rf_3_ord_1" && approved.requestID == "rq_1r3_ord_1")
+        #expect(try await fourth.refund("rf_2r3_ord_1").id == next.id)
+        try await fourth.close()
+        // An unreadable engine.run is refused; a repair restarts the count above any count of opens and tags ids
+        // for good (a repair may have forgotten ids too).
+        fs.flipBit("/data/engine.run", byteOffset: 0, bit: 1)
+        await #expect(throws: RefundError.self) { _ = try await open(.always) }
+        let repaired = try await open(.always, repair: true)
+        #expect(try #require(repaired.recoverySummary).repairs.contains { $0.hasPrefix("engine.run") })
+        try await repaired.putOrder(Fixtures.tickets(id: "ord_2", count: 1))
+        let tagged = try await repaired.createRefund(orderID: "ord_2", Fixtures.options(.offline), caller: Fixtures.staff)
+        #expect(tagged.id == "rf_1r\(Fixtures.t0.milliseconds)_ord_2")
+        try await repaired.close()
+        let after = try await open(.always)
+        try await after.putOrder(Fixtures.tickets(id: "ord_3", count: 1))
+        #expect(try await after.createRefund(orderID: "ord_3", Fixtures.options(.offline), caller: Fixtures.staff).id == "rf_1r\(Fixtures.t0.milliseconds + 1)_ord_3")
+        try await after.close()
+    }
+
+    @Test func refundIDsParseWithAndWithoutARunNumber() {
+        #expect(RefundID.parse("rf_3_ord_1").map { $0 == ("ord_1", 3) } == true)
+        #expect(RefundID.parse("rf_3r7_ord_x_y").map { $0 == ("ord_x_y", 3) } == true)
+        #expect(RequestID.parse("rq_2r9_o").map { $0 == ("o", 2) } == true)
+        for bad in ["rf_r7_o", "rf_3r_o", "rf_+3_o", "rf_3x_o", "rf_3r7r8_o", "rf_0_o", "rf_3_", "rf_3r-1_o", "rf__o"] {
+            #expect(RefundID.parse(bad) == nil, "\(bad)")
+        }
+    }
+
     /// Defect 9: a second snapshot at the same position trimmed the log the fallback snapshot needed; with the
     /// newest snapshot then damaged, acknowledged orders were lost.
     @Test func twoSnapshotsInARowKeepTheFallbackReplayable() async throws {

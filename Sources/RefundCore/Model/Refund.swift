@@ -354,9 +354,18 @@ public struct Refund: Sendable, Equatable, Hashable, Codable {
 }
 
 /// Refund ids name their order, so a lookup by refund id goes straight to the order's partition:
-/// `rf_<n>_<order id>` where n counts the order's refunds from 1.
+/// `rf_<n>_<order id>` where n counts the order's refunds from 1, or `rf_<n>r<run>_<order id>` when the engine
+/// that made it could have forgotten an acknowledged refund (an fsync policy other than `always`, or a data
+/// directory a repair gave something up in): the run number keeps an id a power loss or a repair forgot from ever
+/// naming another refund.
 public enum RefundID {
-    public static func make(order: String, number: Int) -> String { "rf_\(number)_\(order)" }
+    public static func make(order: String, number: Int, run: UInt64? = nil) -> String {
+        "rf_\(numbered(number, run: run))_\(order)"
+    }
+
+    static func numbered(_ number: Int, run: UInt64?) -> String {
+        if let run { "\(number)r\(run)" } else { "\(number)" }
+    }
 
     /// (order id, number) of a refund id, or nil when it is not one.
     public static func parse(_ id: String) -> (order: String, number: Int)? {
@@ -366,8 +375,12 @@ public enum RefundID {
     static func parseNumbered(_ id: String, prefix: String) -> (order: String, number: Int)? {
         guard id.hasPrefix(prefix) else { return nil }
         let rest = id.dropFirst(prefix.count)
-        guard let underscore = rest.firstIndex(of: "_"), let number = Int(rest[rest.startIndex..<underscore]),
-            number > 0
+        guard let underscore = rest.firstIndex(of: "_") else { return nil }
+        // "<n>" or "<n>r<run>"; digits only, so "+3" or "03r" never name refund 3.
+        let numbered = rest[rest.startIndex..<underscore]
+        let parts = numbered.split(separator: "r", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy { $0 >= 48 && $0 <= 57 } }),
+            let number = Int(parts[0]), number > 0, parts.count == 1 || UInt64(parts[1]) != nil
         else { return nil }
         let order = String(rest[rest.index(after: underscore)...])
         return order.isEmpty ? nil : (order, number)
@@ -376,7 +389,9 @@ public enum RefundID {
 
 /// Buyer request ids: `rq_<n>_<order id>`.
 public enum RequestID {
-    public static func make(order: String, number: Int) -> String { "rq_\(number)_\(order)" }
+    public static func make(order: String, number: Int, run: UInt64? = nil) -> String {
+        "rq_\(RefundID.numbered(number, run: run))_\(order)"
+    }
     public static func parse(_ id: String) -> (order: String, number: Int)? {
         RefundID.parseNumbered(id, prefix: "rq_")
     }

@@ -23,6 +23,7 @@ extension Engine {
         var controlRecords: [ControlLog.Record] = []
         let control: ControlLog
         var lock: StorageFileHandle?
+        var run: IDRun
         do throws(StorageError) {
             try fs.createDirectoryDurably(root)
             // One engine per data directory: a second daemon started by mistake must not write the same logs.
@@ -81,6 +82,10 @@ extension Engine {
             }
             control = ControlLog(log: controlLog)
             if layout != .existing { try writeLayout(root: root, partitions: configuration.partitions, fileSystem: fs) }
+            run = try advanceRun(
+                root: root, fileSystem: fs, repair: durability.repair, now: clock.now(),
+                gaveUp: !summary.repairs.isEmpty || !summary.missing.isEmpty)
+            if let note = run.repaired { summary.repairs.append(note) }
         } catch {
             for journal in journals { journal?.log.abandon() }
             if let lock { fs.unlock(lock) }
@@ -101,6 +106,9 @@ extension Engine {
             configuration: configuration, gateway: gateway, clock: clock, journals: journals, durability: durability,
             control: control, recovery: nil)
         engine.directoryLock.withLock { $0 = lock }
+        // An id a power loss (fsync interval or never) or a repair could have forgotten must never name another
+        // refund: such engines put the run number into the ids they make.
+        if case .always = durability.fsync, !run.tagged {} else { engine.shared.tagIDs(withRun: run.number) }
         engine.shared.logger.withLock { $0 = durability.logger }
         var parents = Set<String>()
         for index in engine.partitions.indices {
@@ -274,6 +282,53 @@ extension Engine {
     {
         try fs.replaceAtomically(
             storagePath(root, "engine.meta"), with: Array(layoutText(version: layoutVersion, partitions: partitions).utf8))
+    }
+
+    // MARK: Run number
+
+    /// The run count of a data directory (`engine.run`) and whether its ids carry it for good.
+    struct IDRun {
+        var number: UInt64
+        /// Set once a repair gave something up here: ids it forgot could otherwise be made again.
+        var tagged: Bool
+        /// What a repair of an unreadable `engine.run` did, for the recovery summary.
+        var repaired: String?
+    }
+
+    static func runText(_ run: IDRun) -> String { "run \(run.number)\nids \(run.tagged ? "tagged" : "plain")\n" }
+
+    static func parseRun(_ text: String) -> IDRun? {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        guard lines.count == 3, lines[2].isEmpty, lines[0].hasPrefix("run "), let number = UInt64(lines[0].dropFirst(4)),
+            number >= 1, number < UInt64(Int64.max), lines[1] == "ids tagged" || lines[1] == "ids plain"
+        else { return nil }
+        return IDRun(number: number, tagged: lines[1] == "ids tagged")
+    }
+
+    /// Counts this open in `engine.run` (written crash-atomically before anything is accepted), so that every
+    /// run of the engine on this directory has its own number. An unreadable file is `data_corrupt`; with repair
+    /// the count restarts at the clock in milliseconds (above any count of opens) and ids are tagged from then on.
+    static func advanceRun(
+        root: String, fileSystem fs: any StorageFileSystem, repair: Bool, now: Timestamp, gaveUp: Bool
+    ) throws(StorageError) -> IDRun {
+        let path = storagePath(root, "engine.run")
+        if fs.fileExists(path + ".tmp") { try fs.remove(path + ".tmp") }
+        var run = IDRun(number: 1, tagged: gaveUp)
+        if fs.fileExists(path) {
+            let text = String(decoding: try fs.readFile(path), as: UTF8.self)
+            if let previous = parseRun(text) {
+                run = IDRun(number: previous.number + 1, tagged: previous.tagged || gaveUp)
+            } else if repair {
+                let restart = UInt64(max(now.milliseconds, 1))
+                run = IDRun(
+                    number: restart, tagged: true,
+                    repaired: "engine.run (unreadable: the run count restarts at \(restart) and ids carry it from now on)")
+            } else {
+                throw StorageError.corruption("engine.run is not 'run <n>' and 'ids plain|tagged'", path: path, offset: 0)
+            }
+        }
+        try fs.replaceAtomically(path, with: Array(runText(run).utf8))
+        return run
     }
 
     // MARK: Acknowledgement

@@ -11,6 +11,16 @@ final class EngineShared: Sendable {
     let clock: any EngineClock
     let jobs = BulkJobRegistry()
     private let outboxSequence = Atomic<UInt64>(0)
+    /// The run number new refund and request ids carry (0: none), set by `Engine.open` before any write.
+    private let idRunNumber = Atomic<UInt64>(0)
+
+    /// The run number for new ids, when they need one (see ``RefundID``).
+    var idRun: UInt64? {
+        let run = idRunNumber.load(ordering: .relaxed)
+        return run == 0 ? nil : run
+    }
+
+    func tagIDs(withRun run: UInt64) { idRunNumber.store(run, ordering: .relaxed) }
     /// Engine-level events (bulk summaries and updates); per-order events live in their partitions.
     let engineOutbox = Mutex<[OutboxEvent]>([])
 

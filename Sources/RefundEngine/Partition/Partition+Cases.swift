@@ -48,7 +48,7 @@ extension Partition {
             throw RefundError(.nothingToRefund, "order \(orderID) has no active line to refund")
         }
         let request = RefundRequest(
-            id: RequestID.make(order: orderID, number: state.requests.count + 1), orderID: orderID, lines: lines,
+            id: RequestID.make(order: orderID, number: state.requests.count + 1, run: shared.idRun), orderID: orderID, lines: lines,
             reason: reason, requestedBy: caller.id, createdAt: shared.clock.now())
         commit(slot, [.requestCreated(request)])
         return request
@@ -57,7 +57,7 @@ extension Partition {
     /// Finds an open request: (order id, request number, the request).
     func openRequest(_ requestID: String) throws(RefundError) -> RefundRequest {
         guard let parsed = RequestID.parse(requestID), let slot = slots[parsed.order],
-            parsed.number <= states[slot].requests.count
+            parsed.number <= states[slot].requests.count, states[slot].requests[parsed.number - 1].id == requestID
         else { throw RefundError(.requestNotFound, "no refund request '\(requestID.prefix(140))'") }
         let request = states[slot].requests[parsed.number - 1]
         guard request.status == .open else {

@@ -46,7 +46,10 @@ extension Partition {
         var refund = makeRefund(state, plan, options, context)
         var changes: [OrderChange] = []
         if let requestNumber {
-            refund.requestID = RequestID.make(order: orderID, number: requestNumber)
+            // The request's own id (it may carry another run number than ids made now).
+            refund.requestID =
+                requestNumber <= state.requests.count
+                ? state.requests[requestNumber - 1].id : RequestID.make(order: orderID, number: requestNumber)
             changes.append(.refundCreated(refund, options: Partition.recorded(options)))
             changes.append(
                 .requestDecided(
@@ -62,7 +65,7 @@ extension Partition {
     func makeRefund(_ state: OrderState, _ plan: RefundPlan, _ options: RefundOptions, _ context: RefundContext) -> Refund {
         let number = state.refunds.count + 1
         return Refund(
-            id: RefundID.make(order: state.order.id, number: number), orderID: state.order.id, method: options.method,
+            id: RefundID.make(order: state.order.id, number: number, run: shared.idRun), orderID: state.order.id, method: options.method,
             amount: plan.amount, feeRetained: plan.feeRetained, tax: plan.tax, bookingFee: plan.bookingFee,
             reason: options.reason, note: options.note, createdAt: context.now, createdBy: context.caller.id,
             restock: options.restock, lines: plan.lines, transactions: plan.transactions, jobID: context.jobID,

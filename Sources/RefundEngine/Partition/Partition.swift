@@ -244,7 +244,8 @@ actor Partition {
     }
 
     func refundNumber(_ refundID: String, in slot: Int) throws(RefundError) -> Int {
-        guard let parsed = RefundID.parse(refundID), states[slot].refund(number: parsed.number) != nil else {
+        // The whole id must match: the number alone could name a refund made under another run number.
+        guard let parsed = RefundID.parse(refundID), states[slot].refund(number: parsed.number)?.id == refundID else {
             throw RefundError(.refundNotFound, "no refund '\(refundID.prefix(140))'")
         }
         return parsed.number
@@ -252,7 +253,7 @@ actor Partition {
 
     func locateRefund(_ refundID: String) throws(RefundError) -> (slot: Int, number: Int) {
         guard let parsed = RefundID.parse(refundID), let slot = slots[parsed.order],
-            states[slot].refund(number: parsed.number) != nil
+            states[slot].refund(number: parsed.number)?.id == refundID
         else { throw RefundError(.refundNotFound, "no refund '\(refundID.prefix(140))'") }
         return (slot, parsed.number)
     }
