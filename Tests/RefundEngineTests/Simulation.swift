@@ -503,7 +503,7 @@ final class Simulation {
         guard let engine else { return }
         do throws(RefundError) { try await engine.close() } catch { throw fail("close before damage failed: \(error)") }
         self.engine = nil
-        let files = fs.allFiles().filter { $0.hasSuffix(".log") || $0.hasSuffix(".snap") || $0.hasSuffix(".manifest") }
+        let files = fs.allFiles().filter { $0.hasSuffix(".log") || $0.hasSuffix(".snap") || $0.hasSuffix(".manifest") || $0.hasSuffix("engine.run") }
         guard !files.isEmpty else {
             self.engine = try await open()
             return

@@ -83,6 +83,16 @@ public struct DataDirectoryInspector: Sendable {
         return partitions + (names.contains("control") ? ["control"] : [])
     }
 
+    /// The layout version `engine.meta` states (`refund-engine data <n>`), when it is readable: from 2 on every
+    /// log has a manifest.
+    var layoutVersion: Int? {
+        guard let bytes = try? fileSystem.readFile(storagePath(directory, "engine.meta")),
+            let first = String(decoding: bytes, as: UTF8.self).split(separator: "\n").first,
+            first.hasPrefix("refund-engine data ")
+        else { return nil }
+        return Int(first.dropFirst("refund-engine data ".count))
+    }
+
     /// Reads and checks everything: every block checksum, every record's encoding, every snapshot.
     public func verify() -> Report {
         var logs = logNames().map(inspect)
@@ -136,10 +146,7 @@ public struct DataDirectoryInspector: Sendable {
                 for entry in manifest.segments where !present.contains(entry.fileName) {
                     info.problems.append("segment \(entry.fileName) is listed in \(LogManifest.fileName) but missing")
                 }
-            } else if fileSystem.fileExists(storagePath(directory, "engine.meta")),
-                String(decoding: (try? fileSystem.readFile(storagePath(directory, "engine.meta"))) ?? [], as: UTF8.self)
-                    .hasPrefix("refund-engine data 2")
-            {
+            } else if let version = layoutVersion, version >= 2 {
                 info.problems.append("\(LogManifest.fileName) is missing")
             }
         } catch {

@@ -28,7 +28,8 @@ extension Engine {
             try fs.createDirectoryDurably(root)
             // One engine per data directory: a second daemon started by mistake must not write the same logs.
             lock = try fs.lockExclusive(storagePath(root, lockFileName), owner: "held by process \(currentProcessID())")
-            let layout = try checkLayout(root: root, partitions: configuration.partitions, fileSystem: fs, repair: durability.repair)
+            let (layout, runRequired) = try checkLayout(
+                root: root, partitions: configuration.partitions, fileSystem: fs, repair: durability.repair)
             // Partitions load in parallel: reading, decompressing and decoding snapshots and logs is most of a
             // recovery's time, and each partition's files are its own.
             let results = await withTaskGroup(of: (Int, Result<LoadedPartition, StorageError>).self) { group in
@@ -81,11 +82,14 @@ extension Engine {
                 }
             }
             control = ControlLog(log: controlLog)
-            if layout != .existing { try writeLayout(root: root, partitions: configuration.partitions, fileSystem: fs) }
             run = try advanceRun(
-                root: root, fileSystem: fs, repair: durability.repair, now: clock.now(),
+                root: root, fileSystem: fs, required: runRequired, repair: durability.repair, now: clock.now(),
                 gaveUp: !summary.repairs.isEmpty || !summary.missing.isEmpty)
             if let note = run.repaired { summary.repairs.append(note) }
+            // Written last: from then on every log, manifest and engine.run must exist.
+            if layout != .existing || !runRequired {
+                try writeLayout(root: root, partitions: configuration.partitions, fileSystem: fs)
+            }
         } catch {
             for journal in journals { journal?.log.abandon() }
             if let lock { fs.unlock(lock) }
@@ -253,23 +257,26 @@ extension Engine {
         case existing
     }
 
-    static let layoutVersion = 2
+    /// 3: `engine.run` must exist too (2: every log has a manifest; 1: neither).
+    static let layoutVersion = 3
 
     static func layoutText(version: Int, partitions: Int) -> String {
         "refund-engine data \(version)\npartitions \(partitions)\n"
     }
 
-    /// A data directory is laid out for one partition count: an order's log is its partition's log.
+    /// A data directory is laid out for one partition count: an order's log is its partition's log. Also says
+    /// whether `engine.run` must exist (version 3; a version 2 directory gets one now).
     private static func checkLayout(root: String, partitions: Int, fileSystem fs: any StorageFileSystem, repair: Bool)
-        throws(StorageError) -> Layout
+        throws(StorageError) -> (Layout, runRequired: Bool)
     {
         let path = storagePath(root, "engine.meta")
         // A temp file left by a crash while writing the meta is never the truth: the rename had not happened.
         if fs.fileExists(path + ".tmp") { try fs.remove(path + ".tmp") }
-        guard fs.fileExists(path) else { return .new }
+        guard fs.fileExists(path) else { return (.new, false) }
         let found = String(decoding: try fs.readFile(path), as: UTF8.self)
-        if found == layoutText(version: layoutVersion, partitions: partitions) { return .existing }
-        if found == layoutText(version: 1, partitions: partitions) { return .legacy }
+        if found == layoutText(version: layoutVersion, partitions: partitions) { return (.existing, true) }
+        if found == layoutText(version: 2, partitions: partitions) { return (.existing, false) }
+        if found == layoutText(version: 1, partitions: partitions) { return (.legacy, false) }
         throw StorageError(
             code: .invalidArgument,
             message: "the data directory was written with another layout (\(found.split(separator: "\n").joined(separator: ", "))); start with the same partition count",
@@ -306,20 +313,29 @@ extension Engine {
     }
 
     /// Counts this open in `engine.run` (written crash-atomically before anything is accepted), so that every
-    /// run of the engine on this directory has its own number. An unreadable file is `data_corrupt`; with repair
-    /// the count restarts at the clock in milliseconds (above any count of opens) and ids are tagged from then on.
+    /// run of the engine on this directory has its own number. An unreadable file is `data_corrupt`, a missing
+    /// one that must exist `data_missing`; with repair the count restarts at the clock in milliseconds (above any
+    /// count of opens) and ids are tagged from then on.
     static func advanceRun(
-        root: String, fileSystem fs: any StorageFileSystem, repair: Bool, now: Timestamp, gaveUp: Bool
+        root: String, fileSystem fs: any StorageFileSystem, required: Bool, repair: Bool, now: Timestamp, gaveUp: Bool
     ) throws(StorageError) -> IDRun {
         let path = storagePath(root, "engine.run")
         if fs.fileExists(path + ".tmp") { try fs.remove(path + ".tmp") }
         var run = IDRun(number: 1, tagged: gaveUp)
-        if fs.fileExists(path) {
+        let restart = UInt64(max(now.milliseconds, 1))
+        if !fs.fileExists(path), required {
+            guard repair else {
+                throw StorageError(
+                    code: .missing, message: "engine.run is missing (engine.meta says it must exist)", path: path)
+            }
+            run = IDRun(
+                number: restart, tagged: true,
+                repaired: "engine.run (missing: the run count restarts at \(restart) and ids carry it from now on)")
+        } else if fs.fileExists(path) {
             let text = String(decoding: try fs.readFile(path), as: UTF8.self)
             if let previous = parseRun(text) {
                 run = IDRun(number: previous.number + 1, tagged: previous.tagged || gaveUp)
             } else if repair {
-                let restart = UInt64(max(now.milliseconds, 1))
                 run = IDRun(
                     number: restart, tagged: true,
                     repaired: "engine.run (unreadable: the run count restarts at \(restart) and ids carry it from now on)")
