@@ -19,13 +19,24 @@ let package = Package(
         .executable(name: "refundctl", targets: ["refundctl"]),
     ],
     dependencies: [
+        // PropertyBased: the property-based tests of RefundCoreTests (allocation, refund sequences, timestamps).
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
+        // NIOCore, NIOPosix: RefundServer's TCP and Unix-socket listeners, line framing and connections.
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
-        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.24.0"),
+        // ArgumentParser: the command lines of refundd and refundctl (flags, subcommands, --help, --version).
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        // Logging: fail-stops, repairs and snapshots in RefundEngine, the server's log, refundd's log handler.
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        // ServiceLifecycle: refundd's graceful shutdown on SIGTERM / SIGINT.
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        // CoreMetrics: the engine's, the logs' and the server's metrics (handles only; no backend in a library).
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.4.1"),
+        // Prometheus: refundd's metrics backend, served as Prometheus text on --metrics-port.
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
+        // Histogram: refundctl bench's latency percentiles (HdrHistogram).
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+        // The generate-documentation command for the DocC catalogs of RefundEngine and RefundCore (no code linked).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // liblz4 from Debian's liblz4-dev, wrapped as a system library.
@@ -33,11 +44,17 @@ let package = Package(
         // Pure core: money, allocation, model, rules, change values and their binary codec. No I/O, no concurrency.
         .target(name: "RefundCore", swiftSettings: strict),
         // Storage: bytes in, bytes out. WAL segments, blocks, checksums, LZ4, snapshots, the file seam.
-        .target(name: "RefundStorage", dependencies: ["CLZ4", "RefundCore"], swiftSettings: strict),
+        .target(
+            name: "RefundStorage",
+            dependencies: ["CLZ4", "RefundCore", .product(name: "CoreMetrics", package: "swift-metrics")],
+            swiftSettings: strict),
         // The engine: partitions (actors), commands, gateway, bulk jobs, the public embedding API.
         .target(
             name: "RefundEngine",
-            dependencies: ["RefundCore", "RefundStorage", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "RefundCore", "RefundStorage", .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
             swiftSettings: strict),
         .executableTarget(name: "refund-demo", dependencies: ["RefundEngine"], swiftSettings: strict),
         // The socket face: the line-delimited JSON protocol over TCP / Unix sockets (SwiftNIO).
@@ -47,8 +64,8 @@ let package = Package(
                 "RefundEngine", "RefundCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOExtras", package: "swift-nio-extras"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
             swiftSettings: strict),
         // The daemon: flags and environment, the engine, the server, graceful shutdown.
@@ -59,6 +76,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strict),
         // The CLI: every protocol op as a subcommand, import, cancel-event, the data-directory inspector, bench.
@@ -82,7 +104,6 @@ let package = Package(
             name: "RefundEngineTests",
             dependencies: [
                 "RefundEngine", "RefundCore", "RefundStorage", "refund-crashtest",
-                .product(name: "PropertyBased", package: "swift-property-based"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
