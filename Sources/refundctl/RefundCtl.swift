@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import RefundCore
 
 @main
 struct RefundCtl: ParsableCommand {
@@ -11,6 +12,7 @@ struct RefundCtl: ParsableCommand {
             --unix-socket). Money is shown with the currency's decimals; --json prints the raw result. Errors are \
             printed as 'error <code>: <message>' on stderr, with exit status 1.
             """,
+        version: "refundctl \(RefundEngineVersion.description)",
         subcommands: [
             OrderCommand.self, RefundCommand.self, DisputeCommand.self, Balance.self, Inventory.self, BulkCommand.self,
             Events.self, Stats.self, Snapshot.self, Ping.self, Call.self, Import.self, CancelEvent.self, Attention.self,
@@ -282,8 +284,13 @@ struct Ping: ParsableCommand {
         try reporting {
             let started = Date()
             let client = try connection.connect()
-            _ = try client.call("ping")
-            Console.out("pong from \(client.connection.endpoint) in \(String(format: "%.2f", Date().timeIntervalSince(started) * 1000)) ms")
+            let result = try client.call("ping")
+            let elapsed = String(format: "%.2f", Date().timeIntervalSince(started) * 1000)
+            // Daemons before 0.9.0 answered {} (no versions).
+            let versions = result["version"]?.string.map { version in
+                " (refundd \(version), protocol \(result["protocol_version"]?.int.map(String.init) ?? "?"))"
+            } ?? ""
+            Console.out("pong from \(client.connection.endpoint) in \(elapsed) ms\(versions)")
         }
     }
 }

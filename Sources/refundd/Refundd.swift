@@ -25,7 +25,8 @@ struct Refundd: AsyncParsableCommand {
             Every option can also be set by an environment variable REFUNDD_<OPTION> (upper case, dashes as \
             underscores), e.g. REFUNDD_PORT=7000, REFUNDD_AUTH_TOKEN=secret. Flags win over the environment.
             SIGTERM or SIGINT: stop accepting, answer the requests already read, write a snapshot, fsync, exit 0.
-            """)
+            """,
+        version: "refundd \(RefundEngineVersion.description)")
 
     @Option(help: "TCP host to listen on (default 127.0.0.1). A non-loopback host requires --auth-token.")
     var host: String?

@@ -111,7 +111,7 @@ struct Dispatcher: Sendable {
         case .auth, .eventsSubscribe:
             throw RefundError(.invalidState, "handled by the connection")
         case .ping:
-            return Empty()
+            return PingResult()
         case .health:
             return engine.health()
         case .orderPut(let order):

@@ -1,0 +1,24 @@
+/// The versions a running RefundEngine reports: one place for the release, the wire protocol and the data
+/// directory layout, shared by `refundd --version`, `refundctl --version` and the protocol's `ping` answer.
+///
+/// See `CHANGELOG.md` for what changed between releases.
+public enum RefundEngineVersion {
+    /// The release, in semantic-versioning form. Below 1.0 a minor release may change the Swift API; the
+    /// protocol and the data directory format change only with their own numbers below.
+    public static let current = "0.9.0"
+
+    /// The line-delimited JSON protocol (`docs/protocol.md`), reported by `ping` as `protocol_version`. It goes
+    /// up when a request or a response changes in a way an existing client could notice (a field removed or
+    /// given another meaning, an op removed); added ops, added optional fields and added response fields
+    /// leave it as it is.
+    public static let protocolVersion = 1
+
+    /// The data directory layout `engine.meta` states (`refund-engine data 3`). An engine opens the layouts
+    /// before it (1 and 2) and upgrades them in place; a later layout is refused.
+    public static let dataDirectoryLayout = 3
+
+    /// `refundd 0.9.0 (protocol 1, data directory layout 3)`: what `--version` prints after the program's name.
+    public static var description: String {
+        "\(current) (protocol \(protocolVersion), data directory layout \(dataDirectoryLayout))"
+    }
+}
