@@ -63,10 +63,11 @@ public final class WriteAheadLog: Sendable {
     ///     removed. New records are therefore always numbered above everything a snapshot covers.
     ///   - requireManifest: the log is known to have been created with a manifest (`wal.manifest`); its absence
     ///     is then data loss (`.missing`) unless `repair` is set.
+    ///   - metrics: appends, bytes, fsyncs and their latency, group-commit batch sizes (nil: none).
     public init(
         directory: String, fileSystem: any StorageFileSystem = PosixFileSystem(), fsync: FsyncPolicy = .always,
         segmentBytes: Int = WriteAheadLog.defaultSegmentBytes, repair: Bool = false, startingSequence: UInt64 = 1,
-        requireManifest: Bool = false
+        requireManifest: Bool = false, metrics: LogMetrics? = nil
     ) throws(StorageError) {
         guard segmentBytes >= SegmentFormat.headerSize + SegmentFormat.frameOverhead else {
             throw StorageError(code: .invalidArgument, message: "segmentBytes \(segmentBytes) is too small")
@@ -122,7 +123,8 @@ public final class WriteAheadLog: Sendable {
         self.fsyncPolicy = fsync
         self.recovery = report
         self.core = Core(
-            fileSystem: fileSystem, directory: directory, policy: fsync, nextSequence: next, segments: segments)
+            fileSystem: fileSystem, directory: directory, policy: fsync, nextSequence: next, segments: segments,
+            metrics: metrics)
         try core.start(writer)
     }
 
@@ -355,13 +357,15 @@ private final class Core: Sendable {
     let policy: FsyncPolicy
     let state: Mutex<LogState>
     let signal = FlushSignal()
+    let metrics: LogMetrics?
     /// Serialises manifest rewrites (the flusher on a roll, a snapshot's segment removal).
     private let manifestLock = Mutex<Void>(())
 
     init(
         fileSystem: any StorageFileSystem, directory: String, policy: FsyncPolicy, nextSequence: UInt64,
-        segments: [SegmentWriter.Segment]
+        segments: [SegmentWriter.Segment], metrics: LogMetrics?
     ) {
+        self.metrics = metrics
         self.fileSystem = fileSystem
         self.directory = directory
         self.policy = policy
@@ -507,6 +511,7 @@ private final class Core: Sendable {
             do {
                 if !batch.isEmpty {
                     let created = try writer.append(batch, firstSequence: first)
+                    metrics?.appended(batch)
                     if !created.isEmpty {
                         // The new segment is listed before any record in it is acknowledged.
                         let all: [SegmentWriter.Segment] = state.withLock { s in
@@ -520,7 +525,7 @@ private final class Core: Sendable {
                     }
                     let last = first + UInt64(batch.count) - 1
                     if policy == .always {
-                        try writer.sync()
+                        try sync(&writer)
                         complete(written: last, synced: last)
                     } else {
                         if unsyncedSince == nil { unsyncedSince = .now }
@@ -549,8 +554,16 @@ private final class Core: Sendable {
         }
     }
 
-    private func syncAll(_ writer: inout SegmentWriter) throws(StorageError) {
+    /// One fsync of the segment being written, timed for the metrics.
+    private func sync(_ writer: inout SegmentWriter) throws(StorageError) {
+        guard let metrics else { return try writer.sync() }
+        let start = ContinuousClock.now
         try writer.sync()
+        metrics.synced(after: ContinuousClock.now - start)
+    }
+
+    private func syncAll(_ writer: inout SegmentWriter) throws(StorageError) {
+        try sync(&writer)
         let ready: [Waiter] = state.withLock { s in
             s.synced = s.written
             return s.takeReady(policy)

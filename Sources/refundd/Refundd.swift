@@ -1,5 +1,9 @@
 import ArgumentParser
+import CoreMetrics
 import Logging
+import NIOCore
+import NIOPosix
+import Prometheus
 import RefundCore
 import RefundEngine
 import RefundServer
@@ -85,6 +89,18 @@ struct Refundd: AsyncParsableCommand {
     @Option(help: "Log level: trace | debug | info | notice | warning | error | critical (default info).")
     var logLevel: String?
 
+    @Option(help: "Log format: text | json (one JSON object per line on standard error; default text).")
+    var logFormat: String?
+
+    @Option(help: "Serve Prometheus metrics and /healthz, /readyz over HTTP on this port (default: off; 0 picks a free port, printed as 'metrics on HOST:PORT').")
+    var metricsPort: Int?
+
+    @Option(help: "Host of the metrics endpoint (default 127.0.0.1).")
+    var metricsHost: String?
+
+    @Option(help: "Log an fsync slower than this many milliseconds (default 100).")
+    var slowFsyncMs: Int?
+
     @Flag(help: .hidden)
     var measureCodec = false
 
@@ -97,12 +113,39 @@ struct Refundd: AsyncParsableCommand {
         }
         let env = Environment()
         let level = Logger.Level(rawValue: logLevel ?? env["LOG_LEVEL"] ?? "info") ?? .info
+        let format = logFormat ?? env["LOG_FORMAT"] ?? "text"
+        guard format == "text" || format == "json" else {
+            throw ValidationError("--log-format must be text or json, not '\(format)'")
+        }
         LoggingSystem.bootstrap { label in
+            if format == "json" {
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
         let logger = Logger(label: "refundd")
+        if let slowFsyncMs, slowFsyncMs < 1 { throw ValidationError("--slow-fsync-ms must be at least 1") }
+        // Metrics first: the handles the engine makes when it opens must already go to Prometheus, and /readyz
+        // must answer "recovering" while it does.
+        let readiness = Readiness()
+        var metricsChannel: (any NIOCore.Channel)?
+        if let metricsPort {
+            guard (0...65535).contains(metricsPort) else { throw ValidationError("--metrics-port must be 0...65535") }
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            let host = metricsHost ?? "127.0.0.1"
+            let channel = try await MetricsEndpoint.start(
+                host: host, port: metricsPort, group: MultiThreadedEventLoopGroup.singleton,
+                routes: MetricsRoutes(registry: registry, readiness: readiness))
+            metricsChannel = channel
+            let bound = channel.localAddress?.port ?? metricsPort
+            printLine("metrics on \(host):\(bound)")
+            logger.info("metrics endpoint", metadata: ["host": "\(host)", "port": "\(bound)"])
+        }
 
         let settings = try Settings(self, env: env)
         if let host = settings.server.host, !ServerConfiguration.isLoopback(host), settings.server.authToken == nil {
@@ -115,6 +158,7 @@ struct Refundd: AsyncParsableCommand {
         let engine: Engine
         var durability = settings.durability
         durability.logger = Logger(label: "refund-engine")  // fail-stops, repairs, failed snapshots: once each
+        if let slowFsyncMs { durability.slowFsync = .milliseconds(slowFsyncMs) }
         do {
             engine = try await Engine.open(
                 configuration: settings.engine, durability: durability, gateway: settings.gateway)
@@ -133,6 +177,7 @@ struct Refundd: AsyncParsableCommand {
                 ])
         }
         engine.startRetryScheduler()
+        readiness.ready(engine)
 
         let server = RefundServer(engine: engine, configuration: settings.server, logger: logger)
         let group = ServiceGroup(
@@ -153,6 +198,7 @@ struct Refundd: AsyncParsableCommand {
             logger.critical("closing the engine failed: \(error)")
             throw ExitCode(74)
         }
+        try? await metricsChannel?.close()  // the process is ending; a failed close changes nothing
         logger.info("stopped")
         if failure != nil { throw ExitCode(1) }
     }

@@ -39,6 +39,8 @@ public final class Daemon: @unchecked Sendable {
     public let process = Process()
     public let dataDir: String
     public let port: Int
+    /// The metrics endpoint's port, when started with `--metrics-port` (its `metrics on HOST:PORT` line).
+    public let metricsPort: Int?
     public let logPath: String
 
     public static func binary() throws -> URL { try builtProduct("refundd") }
@@ -59,12 +61,17 @@ public final class Daemon: @unchecked Sendable {
         try process.run()
         var text = ""
         let reader = stdout.fileHandleForReading
-        while !text.contains("\n") {
+        // Lines up to the first `listening on` (a `metrics on` line may come before it).
+        while !text.split(separator: "\n").contains(where: { $0.hasPrefix("listening on") }) {
             let chunk = reader.availableData
             if chunk.isEmpty { break }
             text += String(decoding: chunk, as: UTF8.self)
         }
-        guard let line = text.split(separator: "\n").first, line.hasPrefix("listening on 127.0.0.1:"),
+        let lines = text.split(separator: "\n")
+        metricsPort = lines.first { $0.hasPrefix("metrics on ") }.flatMap { line in
+            line.split(separator: ":").last.flatMap { Int($0) }
+        }
+        guard let line = lines.first(where: { $0.hasPrefix("listening on") }), line.hasPrefix("listening on 127.0.0.1:"),
             let port = Int(line.dropFirst("listening on 127.0.0.1:".count))
         else {
             process.waitUntilExit()

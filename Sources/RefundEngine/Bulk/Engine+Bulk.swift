@@ -80,6 +80,9 @@ extension Engine {
     }
 
     func execute(_ job: BulkJob, caller: Caller) async {
+        shared.metrics.bulkJobsStarted.increment()
+        shared.metrics.bulkJobsRunning.increment()
+        defer { shared.metrics.bulkJobsRunning.decrement() }
         let chunk = configuration.bulkChunkSize
         for phase in 0..<2 {
             var activeParents = Set<String>()

@@ -21,6 +21,8 @@ public struct DurabilityOptions: Sendable {
     public var fileSystem: any StorageFileSystem
     /// Where a fail-stop, a repair and a failed snapshot are logged (once each, with their fields).
     public var logger: Logger = Logger(label: "refund-engine")
+    /// An fsync slower than this is logged at warning (`event=slow_fsync`) and counted in the fsync histogram.
+    public var slowFsync: Duration = .milliseconds(100)
 
     public init(
         directory: String, fsync: FsyncPolicy = .always, segmentBytes: Int = 64 << 20,

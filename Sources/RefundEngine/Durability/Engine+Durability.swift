@@ -14,6 +14,7 @@ extension Engine {
     ) async throws(RefundError) -> Engine {
         let fs = durability.fileSystem
         let root = durability.directory
+        let openedAt = ContinuousClock.now
         var summary = RecoverySummary(
             partitions: configuration.partitions, ordersFromSnapshots: 0, recordsReplayed: 0, tornTails: [], repairs: [],
             skippedSnapshots: [], resumedJobs: [])
@@ -69,7 +70,7 @@ extension Engine {
             let controlDirectory = storagePath(root, "control")
             let controlLog = try WriteAheadLog(
                 directory: controlDirectory, fileSystem: fs, fsync: .always, repair: durability.repair,
-                requireManifest: layout == .existing)
+                requireManifest: layout == .existing, metrics: logMetrics("control", durability))
             note(controlLog.recovery, into: &summary)
             var iterator = try LogReader(directory: controlDirectory, fileSystem: fs).records(from: 0)
             while let record = try iterator.next() {
@@ -138,6 +139,12 @@ extension Engine {
         summary.resumedJobs = await engine.restoreJobs(controlRecords)
         for partition in engine.partitions { await partition.markRecovered() }
         engine.recoveredSummary.withLock { $0 = summary }
+        let metrics = engine.shared.metrics
+        let (seconds, attoseconds) = (ContinuousClock.now - openedAt).components
+        metrics.recoveryDuration.record(Double(seconds) + Double(attoseconds) / 1e18)
+        metrics.recoveryRecords.record(summary.recordsReplayed)
+        metrics.recoveryOrders.record(summary.ordersFromSnapshots)
+        metrics.recoveryRepairs.record(summary.repairs.count + summary.missing.count)
         if !summary.repairs.isEmpty || !summary.missing.isEmpty || !summary.obsoleteSegments.isEmpty {
             durability.logger.warning(
                 "repair gave up data",
@@ -182,7 +189,8 @@ extension Engine {
         let covered = loaded.snapshot?.sequence ?? 0
         let log = try WriteAheadLog(
             directory: directory, fileSystem: fs, fsync: durability.fsync, segmentBytes: durability.segmentBytes,
-            repair: durability.repair, startingSequence: covered + 1, requireManifest: layout == .existing)
+            repair: durability.repair, startingSequence: covered + 1, requireManifest: layout == .existing,
+            metrics: logMetrics("p\(index)", durability))
         var missing = log.recovery.missingSegments
         // The log must reach back to the snapshot: records between what the snapshot covers and the log's first
         // record are nowhere (snapshots deleted or unreadable, or the first segment gone).
@@ -291,6 +299,21 @@ extension Engine {
             storagePath(root, "engine.meta"), with: Array(layoutText(version: layoutVersion, partitions: partitions).utf8))
     }
 
+    // MARK: Metrics
+
+    /// The metrics of one log; an fsync slower than `durability.slowFsync` is logged (warning, once per fsync).
+    static func logMetrics(_ name: String, _ durability: DurabilityOptions) -> LogMetrics {
+        var metrics = LogMetrics.named(name)
+        metrics.slowFsyncThreshold = durability.slowFsync
+        let logger = durability.logger
+        metrics.slowFsync = { duration in
+            logger.warning(
+                "slow fsync: \(duration) on log \(name)",
+                metadata: ["event": "slow_fsync", "log": "\(name)", "milliseconds": "\(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)"])
+        }
+        return metrics
+    }
+
     // MARK: Run number
 
     /// The run count of a data directory (`engine.run`) and whether its ids carry it for good.
@@ -391,6 +414,7 @@ extension Engine {
         } catch {
             await held.release()
             snapshotHealth.withLock { $0.failed(error.message, at: clock.now()) }
+            shared.metrics.snapshotsFailed.increment()
             shared.logger.withLock { $0 }.error(
                 "snapshot failed: \(error.message)", metadata: ["event": "snapshot_failed", "partition": "\(partition.index)"])
             throw error
@@ -416,6 +440,7 @@ extension Engine {
             throw RefundError(.engineStopped, "the write-ahead log failed (\(error.message))")
         }
         // Encoding and writing happen off the partition: writes go on meanwhile (the image is copy-on-write).
+        let started = ContinuousClock.now
         let payload = PartitionImageCodec.encode(image)
         do throws(StorageError) {
             _ = try journal.snapshots.write(payload, coveringUpTo: image.sequence)
@@ -427,7 +452,11 @@ extension Engine {
         } catch {
             throw RefundError(.storageFailed, "snapshot of partition \(partition.index) failed: \(error.message)")
         }
-        snapshotHealth.withLock { $0.succeeded(at: clock.now()) }
+        let now = clock.now()
+        snapshotHealth.withLock { $0.succeeded(at: now) }
+        shared.metrics.snapshotDuration.record(since: started)
+        shared.metrics.snapshotsWritten.increment()
+        shared.metrics.snapshotLastSuccess.record(Double(now.milliseconds) / 1000)
     }
 
     private func maybeSnapshot(_ partition: Partition, _ journal: PartitionJournal) {

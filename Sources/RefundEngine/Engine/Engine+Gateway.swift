@@ -19,7 +19,13 @@ extension Engine {
         while start < attempts.count {
             let slice = attempts[start..<min(attempts.count, start + batch)]
             start += batch
+            let metrics = shared.metrics
+            metrics.gatewayCalls.increment()
+            metrics.gatewayRequests.increment(by: slice.count)
+            let started = ContinuousClock.now
             let outcomes = await gateway.refund(slice.map(\.request), settlements: settlementChannel)
+            metrics.gatewayLatency.record(since: started)
+            for outcome in outcomes.prefix(slice.count) { metrics.gatewayOutcome(outcome) }
             var answers: [AttemptAnswer] = []
             answers.reserveCapacity(slice.count)
             for (i, attempt) in slice.enumerated() {
@@ -43,7 +49,9 @@ extension Engine {
                         refundID: settlement.refundID, tender: settlement.tenderID, attempt: settlement.attempt,
                         succeeded: settlement.succeeded, reference: settlement.reference,
                         failureCode: settlement.failureCode, retryable: settlement.retryable)
+                    self.shared.metrics.settlementsApplied.increment()
                 } catch {
+                    self.shared.metrics.settlementsDropped.increment()
                     // Not dropped silently: counted and logged (a stopped engine re-sends after its restart).
                     self.droppedSettlements.add(1, ordering: .relaxed)
                     self.shared.logger.withLock { $0 }.warning(
@@ -75,7 +83,9 @@ extension Engine {
                     return sent
                 }
             }
-            return await group.reduce(0, +)
+            let sent = await group.reduce(0, +)
+            shared.metrics.scheduledRetries.increment(by: sent)
+            return sent
         }
     }
 

@@ -279,6 +279,7 @@ public final class Engine: Sendable {
     public func retry(refundID: String, caller: Caller) async throws(RefundError) -> Refund {
         let partition = try partition(forRefund: refundID)
         let (refund, attempts) = try await partition.retry(refundID, caller: caller)
+        shared.metrics.manualRetries.increment()
         try await durable(partition)
         if attempts.isEmpty { return refund }
         let touched = await send(attempts, to: partition)
@@ -488,6 +489,20 @@ public final class Engine: Sendable {
         if durability != nil { stats.snapshots = snapshotHealth.withLock { $0 } }
         stats.droppedSettlements = droppedSettlements.load(ordering: .relaxed)
         return stats
+    }
+
+    /// Sets the metrics that are sizes rather than events (orders, refunds, pending, the attention queue, the
+    /// outbox, stopped or not) from the engine as it is now: call it before each scrape (`refundd` does).
+    public func refreshMetrics() async {
+        let stats = await statistics()
+        let metrics = shared.metrics
+        metrics.orders.record(stats.orders)
+        metrics.refunds.record(stats.refunds)
+        metrics.pendingOrders.record(stats.pendingOrders)
+        metrics.outboxEvents.record(stats.outboxEvents)
+        // Bounded: an attention queue this long is already an alert.
+        metrics.attentionQueue.record(await attention(limit: 100_000).count)
+        metrics.stopped.record(failure == nil ? 0 : 1)
     }
 
     /// `health`: ready once recovery is done (an engine exists only after it), not ready while fail-stopped.

@@ -10,6 +10,7 @@ final class EngineShared: Sendable {
     let configuration: EngineConfiguration
     let clock: any EngineClock
     let jobs = BulkJobRegistry()
+    let metrics = EngineMetrics()
     private let outboxSequence = Atomic<UInt64>(0)
     /// The run number new refund and request ids carry (0: none), set by `Engine.open` before any write.
     private let idRunNumber = Atomic<UInt64>(0)
@@ -47,6 +48,8 @@ final class EngineShared: Sendable {
             return true
         }
         if first {
+            metrics.failStops.increment()
+            metrics.stopped.record(1)
             var metadata: Logger.Metadata = ["event": "fail_stop", "log": "\(name)", "code": "\(cause.code)"]
             if let errno = cause.errno { metadata["errno"] = "\(errno)" }
             if let path = cause.path { metadata["file"] = "\(path)" }

@@ -29,6 +29,7 @@ extension Partition {
     ) -> (attempts: [PendingAttempt], next: Int?) {
         guard let selection = bulkSelections[job.id]?[phase] else { return ([], nil) }
         let end = min(selection.count, cursor + chunk)
+        shared.metrics.bulkOrders.increment(by: end - cursor)
         let options = job.request.options
         let dryRun = job.request.dryRun
         let now = shared.clock.now()

@@ -139,8 +139,10 @@ actor Partition {
                     dirtyJobs.insert(jobID)
                 }
                 refundCreated(slot, refund)
+                if !replaying { shared.metrics.refundCreated(refund, currency: states[slot].order.currency.code) }
             }
             if let number = touched, let before, let after = states[slot].refundStatus(number: number), after != before {
+                if !replaying { shared.metrics.refundSettled(states[slot].refunds[number - 1]) }
                 statusChanged(
                     slot, states[slot].refunds[number - 1], number: number, from: before, at: changedAt ?? shared.clock.now())
             }
