@@ -255,17 +255,10 @@ public final class RefundServer: Sendable {
                         line = bytes
                     }
                     let request: Request
-                    do {
-                        // The parser validates UTF-8 itself (a line it accepts is valid UTF-8), so the separate
-                        // validation pass runs only on failure, to keep the message for non-UTF-8 lines.
-                        request = try line.withUnsafeReadableBytes { bytes in
-                            try decoder.decode(Request.self, from: bytes)
-                        }
-                    } catch {
-                        let isUTF8 = line.withUnsafeReadableBytes { String(validating: $0, as: UTF8.self) != nil }
-                        let failure =
-                            isUTF8
-                            ? RefundError.from(decoding: error) : RefundError(.invalidJSON, "the line is not valid UTF-8")
+                    switch line.withUnsafeReadableBytes({ RequestLineDecoding.request($0, decoder: decoder) }) {
+                    case .success(let decoded):
+                        request = decoded
+                    case .failure(let failure):
                         queue.push(dispatcher.failure(id: .null, failure), slot: true)
                         continue
                     }

@@ -91,6 +91,23 @@ public struct JSONParser: Sendable {
         return try reader.document()
     }
 
+    /// Parses like ``parse(_:)-(UnsafeRawBufferPointer)`` and also says where the value of the top-level object's
+    /// member `key` is in `bytes`: its JSON text exactly as written (a string with its quotes and escapes, a number
+    /// with its digits, fraction and exponent). Nil when the document is not an object or has no such member.
+    ///
+    /// The protocol echoes a request's `id` from these bytes: a number parsed and written again would not be the
+    /// same text (`123456789012345678901234567890` would come back as `1.2345678901234568e+29`).
+    public func parse(_ bytes: UnsafeRawBufferPointer, locatingMember key: String) throws(JSONParseError) -> (
+        value: JSONValue, member: Range<Int>?
+    ) {
+        guard let base = bytes.baseAddress, !bytes.isEmpty else { throw JSONParseError(.unexpectedEnd, at: 0) }
+        var reader = Reader(
+            base: base.assumingMemoryBound(to: UInt8.self), count: bytes.count, maximumDepth: maximumDepth)
+        reader.locating = key
+        let value = try reader.document()
+        return (value, reader.located)
+    }
+
     public func parse(_ bytes: [UInt8]) throws(JSONParseError) -> JSONValue {
         try withTypedThrows(bytes.withUnsafeBytes { raw in Result { () throws(JSONParseError) in try parse(raw) } })
     }
@@ -116,6 +133,9 @@ private struct Reader {
     let maximumDepth: Int
     var i = 0
     var depth = 0
+    /// A key of the top-level object whose value's bytes to record in ``located``.
+    var locating: String?
+    var located: Range<Int>?
 
     init(base: UnsafePointer<UInt8>, count: Int, maximumDepth: Int) {
         self.base = base
@@ -249,11 +269,13 @@ private struct Reader {
             guard colon == UInt8(ascii: ":") else { throw error(.unexpectedByte(colon)) }
             i += 1
             skipWhitespace()
+            let valueStart = i
             do {
                 members.append((key, try value()))
             } catch {
                 throw error.inside(key: key)
             }
+            if depth == 1, let locating, key == locating { located = valueStart..<i }
             skipWhitespace()
             let b = try current()
             i += 1

@@ -222,7 +222,7 @@ struct Dispatcher: Sendable {
         bytes.reserveCapacity(Self.initialLineCapacity)
         bytes.append(contentsOf: #"{"id":"#.utf8)
         do {
-            try Self.encoder.encode(id, into: &bytes)
+            try id.append(to: &bytes, encoder: Self.encoder)
             bytes.append(contentsOf: #","ok":true,"result":"#.utf8)
             try Self.encoder.encode(result, into: &bytes)
         } catch {
@@ -256,7 +256,7 @@ struct Dispatcher: Sendable {
         bytes.reserveCapacity(Self.initialLineCapacity)
         bytes.append(contentsOf: #"{"id":"#.utf8)
         do {
-            try Self.encoder.encode(id, into: &bytes)
+            try id.append(to: &bytes, encoder: Self.encoder)
             bytes.append(contentsOf: #","ok":false,"error":"#.utf8)
             try Self.encoder.encode(body, into: &bytes)
         } catch {

@@ -8,12 +8,19 @@ import RefundEngine
 #endif
 
 /// A request id as the client sent it (any JSON scalar), echoed back unchanged in the response.
+///
+/// The server echoes a number or string id from its bytes: ``raw(_:)`` holds the id's JSON text exactly as the
+/// request wrote it, so `123456789012345678901234567890`, `1.50`, `-0` and `"caf\u00e9"` come back byte for byte.
+/// The other cases are for ids built in code and for decoders other than the server's.
 public enum WireID: Sendable, Hashable, Codable {
     case null
     case bool(Bool)
     case int(Int64)
     case double(Double)
     case string(String)
+    /// A number or string as its JSON text, exactly as the request wrote it (quotes and escapes included); written
+    /// back verbatim. Built only from bytes ``JSONParser`` accepted as one JSON number or string.
+    case raw(String)
 
     public init(from decoder: any Decoder) throws {
         // From the byte codec's tree: the scalar as it is (the same result as trying each type in turn below,
@@ -51,6 +58,15 @@ public enum WireID: Sendable, Hashable, Codable {
         }
     }
 
+    /// The id of a request line: a number or string as the bytes `token` of the line that hold it (see
+    /// ``JSONParser/parse(_:locatingMember:)``); `decoded` (what the decoder made of it) otherwise.
+    init(decoded: WireID, token: UnsafeRawBufferPointer) {
+        switch decoded {
+        case .int, .double, .string: self = .raw(String(decoding: token, as: UTF8.self))
+        case .null, .bool, .raw: self = decoded
+        }
+    }
+
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.singleValueContainer()
         switch self {
@@ -59,6 +75,18 @@ public enum WireID: Sendable, Hashable, Codable {
         case .int(let v): try c.encode(v)
         case .double(let v): try c.encode(v)
         case .string(let v): try c.encode(v)
+        case .raw(let text):
+            // Another encoder cannot take JSON text: the value it stands for (a number beyond Double rounds there).
+            try c.encode((try? JSONParser().parse(text)) ?? .string(text))
+        }
+    }
+
+    /// Appends the id as JSON: a ``raw(_:)`` id verbatim, the others through `encoder`.
+    func append(to bytes: inout [UInt8], encoder: JSONBytesEncoder) throws {
+        if case .raw(let text) = self {
+            bytes.append(contentsOf: text.utf8)
+        } else {
+            try encoder.encode(self, into: &bytes)
         }
     }
 }

@@ -21,19 +21,40 @@ public enum RequestLineDecoding {
     public static func decode(_ line: UnsafeRawBufferPointer, decoder: JSONValueDecoder = JSONValueDecoder())
         -> Outcome
     {
-        let request: Request
+        switch request(line, decoder: decoder) {
+        case .failure(let error): return Outcome(id: .null, op: nil, error: error)
+        case .success(let request):
+            switch request.operation {
+            case .success: return Outcome(id: request.id, op: request.op, error: nil)
+            case .failure(let error): return Outcome(id: request.id, op: request.op, error: error)
+            }
+        }
+    }
+
+    /// The request a line holds, or the error for a line that is not a JSON object (answered with id `null`).
+    /// A number or string id keeps its bytes (``WireID/raw(_:)``), to be echoed verbatim.
+    static func request(_ line: UnsafeRawBufferPointer, decoder: JSONValueDecoder) -> Result<Request, RefundError> {
+        let parsed: (value: JSONValue, member: Range<Int>?)
         do {
-            request = try decoder.decode(Request.self, from: line)
+            parsed = try decoder.parser.parse(line, locatingMember: "id")
         } catch {
-            let isUTF8 = String(validating: line, as: UTF8.self) != nil
-            return Outcome(
-                id: .null, op: nil,
-                error: isUTF8 ? RefundError.from(decoding: error) : RefundError(.invalidJSON, "the line is not valid UTF-8"))
+            // The parser validates UTF-8 itself (a line it accepts is valid UTF-8), so the separate validation
+            // pass runs only on failure, to keep the message for non-UTF-8 lines.
+            guard String(validating: line, as: UTF8.self) != nil else {
+                return .failure(RefundError(.invalidJSON, "the line is not valid UTF-8"))
+            }
+            return .failure(RefundError(.invalidJSON, "not valid JSON: \(error.description.prefix(240))"))
         }
-        switch request.operation {
-        case .success: return Outcome(id: request.id, op: request.op, error: nil)
-        case .failure(let error): return Outcome(id: request.id, op: request.op, error: error)
+        var request: Request
+        do {
+            request = try decoder.decode(Request.self, from: parsed.value)
+        } catch {
+            return .failure(RefundError.from(decoding: error))
         }
+        if let token = parsed.member {
+            request.id = WireID(decoded: request.id, token: UnsafeRawBufferPointer(rebasing: line[token]))
+        }
+        return .success(request)
     }
 
     /// Decodes one request line (without its newline).
