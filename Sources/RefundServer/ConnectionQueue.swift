@@ -1,13 +1,19 @@
 import NIOCore
 import Synchronization
 
-/// The outgoing side of one connection: responses and event lines waiting for the single writer, and the count
-/// of requests in flight (read, not yet answered on the wire).
+/// The outgoing side of one connection: responses and event lines waiting for the single writer, the count of
+/// requests in flight (read, not yet answered on the wire), and when the read loop may take another request.
 ///
-/// Backpressure: the read loop takes a slot (``acquire()``) before it handles each line and suspends while
-/// `limit` requests are in flight; a slot is given back only once its response has been written to the socket.
-/// So a client that sends fast but reads slowly stops being read (TCP pushes back on it) and the server holds
-/// at most `limit` requests and their responses per connection.
+/// Backpressure: the read loop takes a slot (``acquire()``) before it handles each line, and waits while
+/// - `limit` requests are in flight (a slot is given back only once its response is written to the socket), or
+/// - the connection's output is backed up: the channel is not writable (NIO's pending writes passed its high
+///   watermark; see ``setWritable(_:)``), or more than `maximumBytes` of responses wait to be written.
+///
+/// So a client that sends fast but reads slowly stops being read (TCP pushes back on it), and the server holds at
+/// most `limit` requests and about `maximumBytes` of their responses per connection. Requests whose answers may be
+/// large (lists) also take the connection's one large-answer token (``acquireLarge()``), held until that answer is
+/// written: a client that pipelines a hundred `refund.list` requests and reads nothing costs one page, not a
+/// hundred.
 final class ConnectionQueue: Sendable {
     private enum Wait {
         /// Every request answered and everything written.
@@ -16,14 +22,28 @@ final class ConnectionQueue: Sendable {
         case flushed
     }
 
+    private struct Item {
+        var buffer: ByteBuffer
+        /// It answers a request that holds a slot (released once it is written).
+        var slot: Bool
+        /// It answers the request holding the large-answer token (released once it is written).
+        var large: Bool
+    }
+
     private struct State {
-        var items: [ByteBuffer] = []
-        /// Slots held by the queued items (released once they are written).
-        var itemSlots = 0
+        var items: [Item] = []
         var inFlight = 0
+        /// Bytes of the queued items and of the batch being written.
+        var pendingBytes = 0
         var writing = false
         var writingSlots = 0
+        var writingBytes = 0
+        var writingLarge = false
+        var writable = true
         var closed = false
+        /// The large-answer token is held (by a request running, or by its answer not yet written).
+        var largeHeld = false
+        var largeWaiters: [CheckedContinuation<Bool, Never>] = []
         var acquirer: CheckedContinuation<Bool, Never>?
         var writer: CheckedContinuation<Void, Never>?
         var waiters: [(Wait, CheckedContinuation<Void, Never>)] = []
@@ -47,24 +67,62 @@ final class ConnectionQueue: Sendable {
             waiters = kept
             return resumed
         }
+
+        func outputBackedUp(maximumBytes: Int) -> Bool { !writable || pendingBytes >= maximumBytes }
+
+        /// The output was backed up at the last check (so each time it backs up is reported once).
+        var backedUp = false
+
+        /// Whether the output has just become backed up (to report a pause).
+        mutating func becameBackedUp(maximumBytes: Int) -> Bool {
+            let now = outputBackedUp(maximumBytes: maximumBytes)
+            defer { backedUp = now }
+            return now && !backedUp
+        }
     }
 
     let limit: Int
+    /// Response bytes waiting to be written before the read loop stops taking requests.
+    let maximumBytes: Int
+    /// Most bytes handed to the channel in one write (at least one line), so NIO's own buffer stays near one batch.
+    let batchBytes: Int
+    /// Called each time the output backs up (the channel turns unwritable, or `maximumBytes` wait): the read loop
+    /// takes no request until it drains.
+    private let onPause: @Sendable () -> Void
     private let state = Mutex(State())
 
-    init(limit: Int) {
+    init(limit: Int, maximumBytes: Int = 1 << 20, batchBytes: Int = 256 << 10, onPause: @escaping @Sendable () -> Void = {})
+    {
         self.limit = max(1, limit)
+        self.maximumBytes = max(1, maximumBytes)
+        self.batchBytes = max(1, batchBytes)
+        self.onPause = onPause
     }
 
     var isClosed: Bool { state.withLock { $0.closed } }
 
-    /// Takes a slot for one request; suspends while `limit` are in flight. False once the connection is closing.
+    /// Output is queued or being written (the client has not taken it yet).
+    var hasPendingOutput: Bool { state.withLock { !$0.items.isEmpty || $0.writing } }
+
+    /// Some request taken is still running (its answer is not queued yet).
+    var isExecuting: Bool {
+        state.withLock { s in
+            let answered = s.items.reduce(0) { $0 + ($1.slot ? 1 : 0) } + s.writingSlots
+            return s.inFlight > answered
+        }
+    }
+
+    /// Response bytes queued or being written.
+    var pendingBytes: Int { state.withLock { $0.pendingBytes } }
+
+    /// Takes a slot for one request; suspends while `limit` are in flight or the output is backed up. False once
+    /// the connection is closing.
     func acquire() async -> Bool {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
                 let answer: Bool? = state.withLock { s in
                     if s.closed { return false }
-                    if s.inFlight < limit {
+                    if s.inFlight < limit && !s.outputBackedUp(maximumBytes: maximumBytes) {
                         s.inFlight += 1
                         return true
                     }
@@ -78,32 +136,70 @@ final class ConnectionQueue: Sendable {
         }
     }
 
-    /// Queues a line for the writer. `slot`: it answers a request that holds a slot.
-    func push(_ buffer: ByteBuffer, slot: Bool) {
-        let writer: CheckedContinuation<Void, Never>? = state.withLock { s in
-            if s.closed {
-                // The writer is gone: the slot is free, nobody will write this.
-                if slot { s.inFlight -= 1 }
+    /// Takes the connection's large-answer token; suspends while another request holds it (it is running, or its
+    /// answer is not written yet). False once the connection is closing. The answer is pushed with `large: true`.
+    func acquireLarge() async -> Bool {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            let answer: Bool? = state.withLock { s in
+                if s.closed { return false }
+                if !s.largeHeld {
+                    s.largeHeld = true
+                    return true
+                }
+                s.largeWaiters.append(continuation)
                 return nil
             }
-            s.items.append(buffer)
-            if slot { s.itemSlots += 1 }
-            let w = s.writer
-            s.writer = nil
-            return w
+            if let answer { continuation.resume(returning: answer) }
         }
+    }
+
+    /// The channel's writability changed (NIO's pending writes crossed its high or low watermark).
+    func setWritable(_ writable: Bool) {
+        let (acquirer, ready, paused) = state.withLock { s in
+            s.writable = writable
+            let paused = s.becameBackedUp(maximumBytes: maximumBytes)
+            let (acquirer, ready) = takeAcquirer(&s)
+            return (acquirer, ready, paused)
+        }
+        if paused { onPause() }
+        acquirer?.resume(returning: true)
+        for continuation in ready { continuation.resume() }
+    }
+
+    /// Queues a line for the writer. `slot`: it answers a request that holds a slot; `large`: it answers the
+    /// request holding the large-answer token.
+    func push(_ buffer: ByteBuffer, slot: Bool, large: Bool = false) {
+        let (writer, nextLarge, paused):
+            (CheckedContinuation<Void, Never>?, CheckedContinuation<Bool, Never>?, Bool) = state.withLock { s in
+                if s.closed {
+                    // The writer is gone: the slot is free, nobody will write this.
+                    if slot { s.inFlight -= 1 }
+                    return (nil, large ? passLarge(&s) : nil, false)
+                }
+                s.items.append(Item(buffer: buffer, slot: slot, large: large))
+                s.pendingBytes += buffer.readableBytes
+                let w = s.writer
+                s.writer = nil
+                return (w, nil, s.becameBackedUp(maximumBytes: maximumBytes))
+            }
+        if paused { onPause() }
         writer?.resume()
+        nextLarge?.resume(returning: true)
     }
 
     /// Queues lines that hold no slot (event lines).
     func push(contentsOf buffers: [ByteBuffer]) {
-        let writer: CheckedContinuation<Void, Never>? = state.withLock { s in
-            if s.closed { return nil }
-            s.items += buffers
+        let (writer, paused): (CheckedContinuation<Void, Never>?, Bool) = state.withLock { s in
+            if s.closed { return (nil, false) }
+            for buffer in buffers {
+                s.items.append(Item(buffer: buffer, slot: false, large: false))
+                s.pendingBytes += buffer.readableBytes
+            }
             let w = s.writer
             s.writer = nil
-            return w
+            return (w, s.becameBackedUp(maximumBytes: maximumBytes))
         }
+        if paused { onPause() }
         writer?.resume()
     }
 
@@ -117,17 +213,29 @@ final class ConnectionQueue: Sendable {
         for continuation in ready { continuation.resume() }
     }
 
-    /// For the writer: everything queued, or nil once closed and drained.
+    /// For the writer: what is queued, at most about `batchBytes` (at least one line), or nil once closed and
+    /// drained.
     func nextBatch() async -> [ByteBuffer]? {
         while true {
             let batch: [ByteBuffer]?? = state.withLock { s in
                 if !s.items.isEmpty {
-                    let items = s.items
-                    s.items = []
+                    var taken = 0
+                    var bytes = 0
+                    var slots = 0
+                    var large = false
+                    while taken < s.items.count && (taken == 0 || bytes + s.items[taken].buffer.readableBytes <= batchBytes) {
+                        bytes += s.items[taken].buffer.readableBytes
+                        if s.items[taken].slot { slots += 1 }
+                        if s.items[taken].large { large = true }
+                        taken += 1
+                    }
+                    let batch = s.items[..<taken].map(\.buffer)
+                    s.items.removeFirst(taken)
                     s.writing = true
-                    s.writingSlots = s.itemSlots
-                    s.itemSlots = 0
-                    return .some(items)
+                    s.writingSlots = slots
+                    s.writingBytes = bytes
+                    s.writingLarge = large
+                    return .some(batch)
                 }
                 return s.closed ? .some(nil) : nil
             }
@@ -147,15 +255,23 @@ final class ConnectionQueue: Sendable {
         }
     }
 
-    /// For the writer: the last batch is on the wire; its slots are free.
+    /// For the writer: the last batch is handed to the channel; its slots (and the large-answer token, if it
+    /// carried that answer) are free.
     func written() {
-        let (acquirer, ready) = state.withLock { s in
+        let (acquirer, ready, nextLarge) = state.withLock { s in
             s.writing = false
             s.inFlight -= s.writingSlots
+            s.pendingBytes -= s.writingBytes
             s.writingSlots = 0
-            return takeAcquirer(&s)
+            s.writingBytes = 0
+            let large = s.writingLarge ? passLarge(&s) : nil
+            s.writingLarge = false
+            _ = s.becameBackedUp(maximumBytes: maximumBytes)  // draining: never a new pause
+            let (acquirer, ready) = takeAcquirer(&s)
+            return (acquirer, ready, large)
         }
         acquirer?.resume(returning: true)
+        nextLarge?.resume(returning: true)
         for continuation in ready { continuation.resume() }
     }
 
@@ -178,28 +294,40 @@ final class ConnectionQueue: Sendable {
 
     /// Closes the queue: the writer drains what is queued and stops; new pushes are dropped; every waiter wakes.
     func close() {
-        let (acquirer, writer, waiters) = state.withLock { s in
+        let (acquirer, writer, waiters, largeWaiters) = state.withLock { s in
             s.closed = true
             let a = s.acquirer
             let w = s.writer
             let ws = s.waiters.map(\.1)
+            let ls = s.largeWaiters
             s.acquirer = nil
             s.writer = nil
             s.waiters = []
-            return (a, w, ws)
+            s.largeWaiters = []
+            return (a, w, ws, ls)
         }
         acquirer?.resume(returning: false)
         writer?.resume()
         for continuation in waiters { continuation.resume() }
+        for continuation in largeWaiters { continuation.resume(returning: false) }
     }
 
     private func takeAcquirer(_ s: inout State) -> (CheckedContinuation<Bool, Never>?, [CheckedContinuation<Void, Never>]) {
         var acquirer: CheckedContinuation<Bool, Never>?
-        if let waiting = s.acquirer, s.inFlight < limit {
+        if let waiting = s.acquirer, s.inFlight < limit, !s.outputBackedUp(maximumBytes: maximumBytes) {
             s.inFlight += 1
             s.acquirer = nil
             acquirer = waiting
         }
         return (acquirer, s.ready())
+    }
+
+    /// The large-answer token passes to the next waiter (returned, to resume outside the lock), or is freed.
+    private func passLarge(_ s: inout State) -> CheckedContinuation<Bool, Never>? {
+        guard !s.largeWaiters.isEmpty else {
+            s.largeHeld = false
+            return nil
+        }
+        return s.largeWaiters.removeFirst()
     }
 }

@@ -5,50 +5,6 @@ import RefundCore
 import RefundEngine
 import Synchronization
 
-/// How the server listens and what it allows.
-public struct ServerConfiguration: Sendable {
-    /// TCP host (nil: no TCP listener).
-    public var host: String?
-    /// TCP port; 0 picks a free one (see ``RefundServer/run(onListening:)``).
-    public var port: Int
-    /// A Unix domain socket path (nil: none). An existing socket file there is replaced.
-    public var unixSocketPath: String?
-    /// Longest accepted request line in bytes; longer lines are answered `line_too_long` and discarded.
-    public var maximumLineBytes: Int
-    /// Connections beyond this are answered `too_many_connections` and closed.
-    public var maximumConnections: Int
-    /// Requests in flight per connection before the server stops reading from it.
-    public var maximumInFlightPerConnection: Int
-    /// When set, the first request of every connection must be `{"op":"auth","token":..}`.
-    public var authToken: String?
-    /// How often an `events.subscribe` stream looks for new outbox events.
-    public var eventPollInterval: Duration
-    /// After ``RefundServer/shutdown()``, connections still open this long later (a client that does not read
-    /// its responses) are closed hard.
-    public var shutdownGracePeriod: Duration
-
-    public init(
-        host: String? = "127.0.0.1", port: Int = 7654, unixSocketPath: String? = nil, maximumLineBytes: Int = 1 << 20,
-        maximumConnections: Int = 1024, maximumInFlightPerConnection: Int = 128, authToken: String? = nil,
-        eventPollInterval: Duration = .milliseconds(50), shutdownGracePeriod: Duration = .seconds(10)
-    ) {
-        self.host = host
-        self.port = port
-        self.unixSocketPath = unixSocketPath
-        self.maximumLineBytes = maximumLineBytes
-        self.maximumConnections = maximumConnections
-        self.maximumInFlightPerConnection = maximumInFlightPerConnection
-        self.authToken = authToken
-        self.eventPollInterval = eventPollInterval
-        self.shutdownGracePeriod = shutdownGracePeriod
-    }
-
-    /// Whether `host` only accepts connections from this machine.
-    public static func isLoopback(_ host: String) -> Bool {
-        host == "localhost" || host == "::1" || host.hasPrefix("127.")
-    }
-}
-
 public struct ServerError: Error, Sendable, CustomStringConvertible {
     public var message: String
     public var description: String { message }
@@ -67,29 +23,45 @@ public final class RefundServer: Sendable {
     let logger: Logger
     let dispatcher: Dispatcher
     let counters = ServerCounters()
+    let events: ServerEvents
+    let authPacer: AuthFailurePacer
 
     private struct State {
         var shuttingDown = false
         var listeners: [any NIOCore.Channel] = []
-        var connections: [ObjectIdentifier: any NIOCore.Channel] = [:]
+        var registry: ConnectionRegistry<any NIOCore.Channel>
     }
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
     public init(engine: Engine, configuration: ServerConfiguration, logger: Logger = Logger(label: "refundd.server")) {
         self.engine = engine
         self.configuration = configuration
         self.logger = logger
         self.dispatcher = Dispatcher(engine: engine, counters: counters)
+        self.events = ServerEvents(counters: counters, logger: logger)
+        self.authPacer = AuthFailurePacer(perSecond: configuration.authFailuresPerSecond)
+        self.state = Mutex(
+            State(
+                registry: ConnectionRegistry(
+                    limit: configuration.maximumConnections, unauthenticatedLimit: configuration.unauthenticatedLimit)))
     }
 
     typealias Connection = NIOAsyncChannel<InboundLine, ByteBuffer>
 
+    /// A connection as the accept loop hands it over: the channel and what its two sides share.
+    struct AcceptedConnection: Sendable {
+        var channel: Connection
+        var state: ConnectionState
+    }
+
     /// Binds the listeners, reports their addresses (`host:port` and/or the socket path), and serves until
     /// ``shutdown()``: then it stops accepting, lets every connection finish the requests it has read, and
-    /// returns once all connections are closed.
+    /// returns once all connections are closed. Refuses a configuration ``ServerConfiguration/validate()``
+    /// refuses (an empty or short token).
     public func run(onListening: @Sendable ([String]) -> Void = { _ in }) async throws {
+        try configuration.validate()
         let group = MultiThreadedEventLoopGroup.singleton
-        var listeners: [NIOAsyncChannel<Connection, Never>] = []
+        var listeners: [NIOAsyncChannel<AcceptedConnection, Never>] = []
         var addresses: [String] = []
         if let host = configuration.host {
             let listener = try await bootstrap(group).bind(host: host, port: configuration.port) { channel in
@@ -143,7 +115,7 @@ public final class RefundServer: Sendable {
     public func shutdown() {
         let (listeners, connections) = state.withLock { s in
             s.shuttingDown = true
-            return (s.listeners, Array(s.connections.values))
+            return (s.listeners, s.registry.connections)
         }
         for listener in listeners { listener.close(promise: nil) }
         for connection in connections { connection.close(mode: .input, promise: nil) }
@@ -151,7 +123,7 @@ public final class RefundServer: Sendable {
         Task { [weak self] in
             try? await Task.sleep(for: grace)
             guard let self else { return }
-            let stragglers = self.state.withLock { Array($0.connections.values) }
+            let stragglers = self.state.withLock { $0.registry.connections }
             if !stragglers.isEmpty { self.logger.warning("closing \(stragglers.count) connections that did not drain") }
             for connection in stragglers { connection.close(promise: nil) }
         }
@@ -166,32 +138,55 @@ public final class RefundServer: Sendable {
             .childChannelOption(.maxMessagesPerRead, value: 16)
     }
 
-    private func initializeConnection(_ channel: any NIOCore.Channel) -> EventLoopFuture<Connection> {
-        let maximumLineBytes = configuration.maximumLineBytes
+    /// The pipeline: ``ConnectionGuard`` (deadlines, writability), the line splitter, the async channel.
+    private func initializeConnection(_ channel: any NIOCore.Channel) -> EventLoopFuture<AcceptedConnection> {
+        let configuration = self.configuration
+        let events = self.events
+        let dispatcher = self.dispatcher
         return channel.eventLoop.makeCompletedFuture {
+            let queue = ConnectionQueue(
+                limit: configuration.maximumInFlightPerConnection, maximumBytes: configuration.maximumOutboundBytes,
+                onPause: { events.backpressurePaused() })
+            let connection = ConnectionState(
+                queue: queue, peer: ConnectionState.describe(channel.remoteAddress),
+                authenticated: configuration.authToken == nil)
             try channel.pipeline.syncOperations.addHandler(
-                ByteToMessageHandler(BoundedLineDecoder(maximumLineBytes: maximumLineBytes)))
-            return try Connection(
+                ConnectionGuard(
+                    state: connection, authTimeout: configuration.authToken == nil ? nil : configuration.authTimeout,
+                    idleTimeout: configuration.idleTimeout, events: events, dispatcher: dispatcher))
+            try channel.pipeline.syncOperations.addHandler(
+                ByteToMessageHandler(BoundedLineDecoder(maximumLineBytes: configuration.maximumLineBytes)))
+            let channel = try Connection(
                 wrappingChannelSynchronously: channel,
                 configuration: .init(backPressureStrategy: .init(lowWatermark: 4, highWatermark: 64)))
+            return AcceptedConnection(channel: channel, state: connection)
         }
     }
 
     // MARK: One connection
 
-    private func serve(_ connection: Connection) async {
+    private enum Admission {
+        case admitted(evicting: ConnectionRegistry<any NIOCore.Channel>.Evicted?)
+        case refused(ServerEvents.Refusal)
+    }
+
+    private func serve(_ accepted: AcceptedConnection) async {
+        let connection = accepted.channel
         let channel = connection.channel
         let id = ObjectIdentifier(channel)
-        let admitted = state.withLock { s -> Bool? in
-            if s.shuttingDown { return nil }
-            guard s.connections.count < configuration.maximumConnections else { return false }
-            s.connections[id] = channel
-            return true
+        let admission = state.withLock { s -> Admission in
+            if s.shuttingDown { return .refused(.shuttingDown) }
+            switch s.registry.admit(id, channel, peer: accepted.state.peer) {
+            case .full: return .refused(.limit)
+            case .admitted(let evicted): return .admitted(evicting: evicted)
+            }
         }
         counters.acceptedConnections.add(1, ordering: .relaxed)
-        guard admitted == true else {
+        switch admission {
+        case .refused(let refusal):
+            events.connectionRefused(peer: accepted.state.peer, refusal, limit: configuration.maximumConnections)
             let error =
-                admitted == nil
+                refusal == .shuttingDown
                 ? RefundError(.shuttingDown, "the server is shutting down")
                 : RefundError(
                     .tooManyConnections, "the server is at its limit of \(configuration.maximumConnections) connections")
@@ -199,29 +194,39 @@ public final class RefundServer: Sendable {
                 try await outbound.write(dispatcher.failure(id: .null, error))
             }
             return
+        case .admitted(let evicted):
+            if let evicted, let limit = configuration.unauthenticatedLimit {
+                events.connectionEvicted(peer: evicted.peer, unauthenticatedLimit: limit)
+                evicted.connection.pipeline.fireUserInboundEventTriggered(
+                    ConnectionGuard.Close.evicted(unauthenticatedLimit: limit))
+            }
         }
         counters.connections.add(1, ordering: .relaxed)
         defer {
             counters.connections.subtract(1, ordering: .relaxed)
-            _ = state.withLock { $0.connections.removeValue(forKey: id) }
+            state.withLock { $0.registry.remove(id) }
         }
         do {
             try await connection.executeThenClose { inbound, outbound in
-                try await self.serve(inbound: inbound, outbound: outbound)
+                try await self.serve(inbound: inbound, outbound: outbound, connection: accepted.state, id: id)
             }
         } catch {
             logger.debug("connection ended: \(error)")
         }
     }
 
+    static let authenticateFirst = RefundError(
+        .unauthorized, "this server needs {\"op\":\"auth\",\"token\":..} first on a connection")
+
     private func serve(
-        inbound: NIOAsyncChannelInboundStream<InboundLine>, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>
+        inbound: NIOAsyncChannelInboundStream<InboundLine>, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
+        connection: ConnectionState, id: ObjectIdentifier
     ) async throws {
-        let queue = ConnectionQueue(limit: configuration.maximumInFlightPerConnection)
+        let queue = connection.queue
         let dispatcher = self.dispatcher
         await withDiscardingTaskGroup { group in
             group.addTask {
-                // The one writer: everything queued goes out in one write (one flush) per batch.
+                // The one writer: what is queued goes out in one write (one flush) per batch.
                 defer { queue.close() }
                 while let batch = await queue.nextBatch() {
                     do {
@@ -230,9 +235,11 @@ public final class RefundServer: Sendable {
                         return
                     }
                     queue.written()
+                    connection.touch()
                 }
             }
-            var session = Session(authenticated: configuration.authToken == nil)
+            var session = ConnectionSession()
+            var authFailures = 0
             // The hand-written byte-level codec (JSON/): Foundation's JSONDecoder took ~9 µs per refund.create
             // line here, this one ~3.5 µs, and 3.4 → 0.9 µs for order.get (`refundd --measure-codec`).
             let decoder = JSONValueDecoder()
@@ -240,26 +247,32 @@ public final class RefundServer: Sendable {
                 reading: for try await item in inbound {
                     guard await queue.acquire() else { break }
                     counters.requests.add(1, ordering: .relaxed)
-                    let line: ByteBuffer
+                    // Until it authenticates, a connection learns nothing but how to authenticate: every line that
+                    // is not an `auth` request is answered `unauthorized`, whatever op, field or mistake it holds
+                    // (so an unknown op is not `unknown_op`, and a misspelt field names no field).
+                    let request: Request
                     switch item {
                     case .tooLong:
+                        let error = RefundError(
+                            .lineTooLong,
+                            "the line is longer than \(configuration.maximumLineBytes) bytes; it was discarded")
                         queue.push(
-                            dispatcher.failure(
-                                id: .null,
-                                RefundError(
-                                    .lineTooLong,
-                                    "the line is longer than \(configuration.maximumLineBytes) bytes; it was discarded")),
+                            dispatcher.failure(id: .null, connection.isAuthenticated ? error : Self.authenticateFirst),
                             slot: true)
                         continue
-                    case .line(let bytes):
-                        line = bytes
+                    case .line(let line):
+                        switch line.withUnsafeReadableBytes({ RequestLineDecoding.request($0, decoder: decoder) }) {
+                        case .success(let decoded):
+                            request = decoded
+                        case .failure(let error):
+                            queue.push(
+                                dispatcher.failure(id: .null, connection.isAuthenticated ? error : Self.authenticateFirst),
+                                slot: true)
+                            continue
+                        }
                     }
-                    let request: Request
-                    switch line.withUnsafeReadableBytes({ RequestLineDecoding.request($0, decoder: decoder) }) {
-                    case .success(let decoded):
-                        request = decoded
-                    case .failure(let failure):
-                        queue.push(dispatcher.failure(id: .null, failure), slot: true)
+                    guard connection.isAuthenticated || request.op == "auth" else {
+                        queue.push(dispatcher.failure(id: request.id, Self.authenticateFirst), slot: true)
                         continue
                     }
                     let operation: Operation
@@ -271,25 +284,8 @@ public final class RefundServer: Sendable {
                         operation = op
                     }
                     if case .auth(let token) = operation {
-                        if let expected = configuration.authToken, !constantTimeEquals(token, expected) {
-                            session.authenticated = false
-                            queue.push(
-                                dispatcher.failure(id: request.id, RefundError(.unauthorized, "wrong token")), slot: true)
-                            // A wrong token ends the connection (one guess per connection).
-                            break reading
-                        }
-                        session.authenticated = true
-                        queue.push(dispatcher.success(id: request.id, AuthResult(authenticated: true)), slot: true)
-                        continue
-                    }
-                    guard session.authenticated else {
-                        queue.push(
-                            dispatcher.failure(
-                                id: request.id,
-                                RefundError(
-                                    .unauthorized, "this server needs {\"op\":\"auth\",\"token\":..} first on a connection")),
-                            slot: true)
-                        continue
+                        let open = await authenticate(token, id: request.id, connection: connection, registryID: id, failures: &authFailures)
+                        if open { continue } else { break reading }
                     }
                     if case .eventsSubscribe(let after) = operation {
                         do throws(RefundError) {
@@ -298,14 +294,14 @@ public final class RefundServer: Sendable {
                             queue.push(dispatcher.failure(id: request.id, error), slot: true)
                             continue
                         }
-                        guard !session.subscribed else {
+                        guard !connection.isSubscribed else {
                             queue.push(
                                 dispatcher.failure(
                                     id: request.id, RefundError(.invalidState, "this connection is already subscribed")),
                                 slot: true)
                             continue
                         }
-                        session.subscribed = true
+                        connection.markSubscribed()
                         queue.push(dispatcher.success(id: request.id, Subscribed(after: after)), slot: true)
                         group.addTask { await self.stream(events: after, to: queue) }
                         continue
@@ -315,10 +311,48 @@ public final class RefundServer: Sendable {
             } catch {
                 logger.debug("read ended: \(error)")
             }
-            // Input is over (the client closed its side, or shutdown): answer what was read, then close.
+            // Input is over (the client closed its side, a wrong token closed it, or shutdown): answer what was
+            // read, then close.
             await queue.waitIdle()
             queue.close()
         }
+    }
+
+    /// Answers an `auth` request. False when the connection must close: its last allowed wrong token.
+    ///
+    /// A right token is answered at once. A wrong one is logged and counted, and answered only after a delay
+    /// (``Authentication/delay(failures:first:)``, and its turn in ``AuthFailurePacer``) during which nothing
+    /// more is read from the connection; the `maximumAuthFailures`-th wrong token, or a wrong token on a
+    /// connection that had authenticated, closes it.
+    private func authenticate(
+        _ token: String, id: WireID, connection: ConnectionState, registryID: ObjectIdentifier, failures: inout Int
+    ) async -> Bool {
+        let queue = connection.queue
+        guard let expected = configuration.authToken else {
+            // No token configured: `auth` is accepted and does nothing.
+            queue.push(dispatcher.success(id: id, AuthResult(authenticated: true)), slot: true)
+            return true
+        }
+        if Authentication.matches(token, expected) {
+            if !connection.isAuthenticated {
+                connection.markAuthenticated()
+                state.withLock { $0.registry.authenticated(registryID) }
+            }
+            queue.push(dispatcher.success(id: id, AuthResult(authenticated: true)), slot: true)
+            return true
+        }
+        failures += 1
+        let closing = connection.isAuthenticated || failures >= configuration.maximumAuthFailures
+        events.authFailed(peer: connection.peer, failures: failures, closing: closing)
+        let delay = authPacer.wait(
+            atLeast: Authentication.delay(failures: failures, first: configuration.authFailureDelay))
+        try? await Task.sleep(for: delay)
+        let message =
+            closing
+            ? "wrong token; closing the connection"
+            : "wrong token (\(failures) of \(configuration.maximumAuthFailures) allowed on a connection)"
+        queue.push(dispatcher.failure(id: id, RefundError(.unauthorized, message)), slot: true)
+        return !closing
     }
 
     struct AuthResult: Encodable, Sendable { var authenticated: Bool }
@@ -343,63 +377,4 @@ public final class RefundServer: Sendable {
             await queue.waitFlushed()
         }
     }
-}
-
-/// Per-connection state kept by the read loop.
-struct Session {
-    var authenticated: Bool
-    var subscribed = false
-    /// Per order: the last request about it, so the next one about it waits for it (order preserved per order).
-    private var tails: [String: Step] = [:]
-
-    init(authenticated: Bool) {
-        self.authenticated = authenticated
-    }
-
-    final class Step: Sendable {
-        let done = Atomic<Bool>(false)
-        let task: Mutex<Task<Void, Never>?> = Mutex(nil)
-    }
-
-    /// Starts the request in its own task; requests about the same order run one after another.
-    mutating func run(_ operation: Operation, request: Request, dispatcher: Dispatcher, queue: ConnectionQueue) {
-        let id = request.id
-        let caller = request.caller
-        let actorID = request.actorID
-        let key = operation.orderKey
-        let previous = key.flatMap { tails[$0] }?.task.withLock { $0 }
-        let step = Step()
-        let task = Task {
-            if let previous { await previous.value }
-            let line: ByteBuffer
-            do throws(RefundError) {
-                let result = try await dispatcher.execute(operation, caller: caller, actorID: actorID)
-                line = dispatcher.success(id: id, result)
-            } catch {
-                line = dispatcher.failure(id: id, error)
-            }
-            queue.push(line, slot: true)
-            step.done.store(true, ordering: .releasing)
-        }
-        guard let key else { return }
-        step.task.withLock { $0 = task }
-        tails[key] = step
-        if tails.count > 2 * queue.limit + 16 {
-            tails = tails.filter { !$0.value.done.load(ordering: .acquiring) }
-        }
-    }
-}
-
-/// Compares without an early exit, so the time taken does not tell how much of a guess was right.
-func constantTimeEquals(_ a: String, _ b: String) -> Bool {
-    let x = Array(a.utf8)
-    let y = Array(b.utf8)
-    var difference = UInt8(x.count == y.count ? 0 : 1)
-    let n = max(x.count, y.count)
-    for i in 0..<n {
-        let p = i < x.count ? x[i] : 0
-        let q = i < y.count ? y[i] : 0
-        difference |= p ^ q
-    }
-    return difference == 0
 }

@@ -74,8 +74,26 @@ struct Refundd: AsyncParsableCommand {
     @Flag(help: "Cut a corrupt log at its last good record instead of refusing to start.")
     var repair = false
 
-    @Option(help: "Require {\"op\":\"auth\",\"token\":..} first on every connection.")
+    @Option(help: "Require {\"op\":\"auth\",\"token\":..} first on every connection. At least 16 bytes (e.g. openssl rand -hex 16); an empty or shorter token is refused at start.")
     var authToken: String?
+
+    @Option(help: "With a token: close a connection not authenticated this many seconds after it connected (default 10; 0: never).")
+    var authTimeout: Double?
+
+    @Option(help: "Close a connection idle this many seconds: nothing read or written, no request running, no event subscription; or none of its responses read (default 300; 0: never).")
+    var idleTimeout: Double?
+
+    @Option(help: "With a token: connections only authenticated clients can hold; at most max-connections minus this may be unauthenticated, and a new one beyond that closes the oldest unauthenticated one (default 16).")
+    var authReserve: Int?
+
+    @Option(help: "Wrong tokens a connection may send; the last closes it (default 3).")
+    var maxAuthFailures: Int?
+
+    @Option(help: "Answer the first wrong token on a connection after this many milliseconds, each later one after twice the previous (default 1000).")
+    var authFailureDelayMs: Int?
+
+    @Option(help: "Per connection: bytes of responses waiting to be written before the server stops reading it (default 1048576).")
+    var maxOutboundBytes: Int?
 
     @Option(help: "Longest request line in bytes (default 1048576).")
     var maxLineBytes: Int?
@@ -112,6 +130,8 @@ struct Refundd: AsyncParsableCommand {
             return
         }
         let env = Environment()
+        // Flags first: a bad setting (an empty or short token) is refused before anything listens.
+        let settings = try Settings(self, env: env)
         let level = Logger.Level(rawValue: logLevel ?? env["LOG_LEVEL"] ?? "info") ?? .info
         let format = logFormat ?? env["LOG_FORMAT"] ?? "text"
         guard format == "text" || format == "json" else {
@@ -145,11 +165,6 @@ struct Refundd: AsyncParsableCommand {
             let bound = channel.localAddress?.port ?? metricsPort
             printLine("metrics on \(host):\(bound)")
             logger.info("metrics endpoint", metadata: ["host": "\(host)", "port": "\(bound)"])
-        }
-
-        let settings = try Settings(self, env: env)
-        if let host = settings.server.host, !ServerConfiguration.isLoopback(host), settings.server.authToken == nil {
-            throw ValidationError("listening on \(host) (not loopback) requires --auth-token or REFUNDD_AUTH_TOKEN")
         }
 
         logger.info(
@@ -256,6 +271,9 @@ struct Environment {
         guard let value = values["REFUNDD_" + name], !value.isEmpty else { return nil }
         return value
     }
+
+    /// `REFUNDD_<name>` is set, to the empty string.
+    func isSetEmpty(_ name: String) -> Bool { values["REFUNDD_" + name] == "" }
 }
 
 /// Flags, then environment, then defaults, checked.
@@ -286,13 +304,50 @@ struct Settings {
         let host = command.host ?? env["HOST"] ?? "127.0.0.1"
         let unixSocket = command.unixSocket ?? env["UNIX_SOCKET"]
         if noTCP && unixSocket == nil { throw ValidationError("--no-tcp needs --unix-socket") }
+        func seconds(_ flag: Double?, _ name: String, _ fallback: Double) throws -> Duration? {
+            let value: Double
+            if let flag {
+                value = flag
+            } else if let text = env[name] {
+                guard let parsed = Double(text) else { throw ValidationError("REFUNDD_\(name) must be a number of seconds") }
+                value = parsed
+            } else {
+                value = fallback
+            }
+            guard value.isFinite, value >= 0, value <= 86_400 else {
+                throw ValidationError(
+                    "\(String(name.lowercased().map { $0 == "_" ? "-" : $0 })) must be 0...86400 seconds")
+            }
+            return value == 0 ? nil : .milliseconds(Int64((value * 1000).rounded(.up)))
+        }
+        // An empty or short token is an open door (`auth` with "" succeeded): refused, never taken as "no token".
+        if env.isSetEmpty("AUTH_TOKEN") && command.authToken == nil {
+            throw ValidationError("REFUNDD_AUTH_TOKEN is set but empty; unset it, or give a token of at least \(ServerConfiguration.minimumTokenBytes) bytes")
+        }
+        let token = command.authToken ?? env["AUTH_TOKEN"]
         server = ServerConfiguration(
             host: noTCP ? nil : host, port: try int(command.port, "PORT", 7654, range: 0...65535),
             unixSocketPath: unixSocket,
             maximumLineBytes: try int(command.maxLineBytes, "MAX_LINE_BYTES", 1 << 20, range: 64...(256 << 20)),
             maximumConnections: try int(command.maxConnections, "MAX_CONNECTIONS", 1024, range: 1...1_000_000),
             maximumInFlightPerConnection: try int(command.maxInFlight, "MAX_IN_FLIGHT", 128, range: 1...65536),
-            authToken: command.authToken ?? env["AUTH_TOKEN"])
+            authToken: token,
+            authTimeout: try seconds(command.authTimeout, "AUTH_TIMEOUT", 10),
+            idleTimeout: try seconds(command.idleTimeout, "IDLE_TIMEOUT", 300),
+            authReserve: try int(command.authReserve, "AUTH_RESERVE", 16, range: 0...1_000_000),
+            maximumAuthFailures: try int(command.maxAuthFailures, "MAX_AUTH_FAILURES", 3, range: 1...100),
+            authFailureDelay: .milliseconds(
+                try int(command.authFailureDelayMs, "AUTH_FAILURE_DELAY_MS", 1000, range: 0...60_000)),
+            maximumOutboundBytes: try int(
+                command.maxOutboundBytes, "MAX_OUTBOUND_BYTES", 1 << 20, range: 4096...(1 << 30)))
+        do {
+            try server.validate()
+        } catch {
+            throw ValidationError(
+                token == nil
+                    ? "\(error.message): give --auth-token or REFUNDD_AUTH_TOKEN"
+                    : "--auth-token / REFUNDD_AUTH_TOKEN: \(error.message)")
+        }
 
         engine = EngineConfiguration(
             partitions: try int(

@@ -268,14 +268,17 @@ struct ProtocolTests {
 
     @Test("auth: a token is required first, compared, and wrong tokens close the connection")
     func auth() throws {
-        let daemon = try Daemon(["--partitions", "1", "--auth-token", "s3cret"])
+        let daemon = try Daemon([
+            "--partitions", "1", "--auth-token", "s3cret-s3cret-s3cret", "--max-auth-failures", "1",
+            "--auth-failure-delay-ms", "10",
+        ])
         let c = try LineClient(port: daemon.port)
         try c.fails(#"{"id":1,"op":"ping"}"#, "unauthorized")
-        _ = try c.ok(#"{"id":2,"op":"auth","token":"s3cret"}"#)
+        _ = try c.ok(#"{"id":2,"op":"auth","token":"s3cret-s3cret-s3cret"}"#)
         _ = try c.ok(#"{"id":3,"op":"order.put","order":\#(simpleOrderJSON("o0"))}"#)
         let wrong = try LineClient(port: daemon.port)
-        try wrong.fails(#"{"id":1,"op":"auth","token":"s3cre"}"#, "unauthorized")
-        #expect(wrong.readLine() == nil)  // closed
+        try wrong.fails(#"{"id":1,"op":"auth","token":"s3cret-s3cret-s3cre"}"#, "unauthorized")
+        #expect(wrong.readLine() == nil)  // closed (--max-auth-failures 1)
         _ = try c.ok(#"{"id":4,"op":"ping"}"#)
         #expect(daemon.stop() == 0, "\(daemon.log)")
     }

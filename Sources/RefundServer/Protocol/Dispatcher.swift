@@ -9,6 +9,18 @@ final class ServerCounters: Sendable {
     let acceptedConnections = Atomic<Int>(0)
     let requests = Atomic<Int>(0)
     let errors = Atomic<Int>(0)
+    /// Refused at accept: `too_many_connections` or `shutting_down`.
+    let rejectedConnections = Atomic<Int>(0)
+    /// Unauthenticated connections closed to make room for a new one.
+    let evictedConnections = Atomic<Int>(0)
+    /// Wrong tokens.
+    let authFailures = Atomic<Int>(0)
+    /// Connections closed for not authenticating within the auth deadline.
+    let authTimeouts = Atomic<Int>(0)
+    /// Connections closed by the idle timeout (idle, or their responses not read).
+    let idleTimeouts = Atomic<Int>(0)
+    /// Times a connection's read loop stopped because its output was backed up.
+    let backpressurePauses = Atomic<Int>(0)
 }
 
 /// Runs decoded operations against the engine and renders response lines.
@@ -62,9 +74,31 @@ struct Dispatcher: Sendable {
             var acceptedConnections: Int
             var requests: Int
             var errors: Int
+            var rejectedConnections = 0
+            var evictedConnections = 0
+            var authFailures = 0
+            var authTimeouts = 0
+            var idleTimeouts = 0
+            var backpressurePauses = 0
             enum CodingKeys: String, CodingKey {
                 case connections, requests, errors
                 case acceptedConnections = "accepted_connections"
+                case rejectedConnections = "rejected_connections", evictedConnections = "evicted_connections"
+                case authFailures = "auth_failures", authTimeouts = "auth_timeouts", idleTimeouts = "idle_timeouts"
+                case backpressurePauses = "backpressure_pauses"
+            }
+
+            static func now(_ counters: ServerCounters) -> ServerStats {
+                ServerStats(
+                    connections: counters.connections.load(ordering: .relaxed),
+                    acceptedConnections: counters.acceptedConnections.load(ordering: .relaxed),
+                    requests: counters.requests.load(ordering: .relaxed), errors: counters.errors.load(ordering: .relaxed),
+                    rejectedConnections: counters.rejectedConnections.load(ordering: .relaxed),
+                    evictedConnections: counters.evictedConnections.load(ordering: .relaxed),
+                    authFailures: counters.authFailures.load(ordering: .relaxed),
+                    authTimeouts: counters.authTimeouts.load(ordering: .relaxed),
+                    idleTimeouts: counters.idleTimeouts.load(ordering: .relaxed),
+                    backpressurePauses: counters.backpressurePauses.load(ordering: .relaxed))
             }
         }
         struct Recovery: Encodable, Sendable {
@@ -193,10 +227,7 @@ struct Dispatcher: Sendable {
             let summary = engine.recoverySummary
             return Stats(
                 engine: await engine.statistics(),
-                server: .init(
-                    connections: counters.connections.load(ordering: .relaxed),
-                    acceptedConnections: counters.acceptedConnections.load(ordering: .relaxed),
-                    requests: counters.requests.load(ordering: .relaxed), errors: counters.errors.load(ordering: .relaxed)),
+                server: .now(counters),
                 recovery: summary.map {
                     .init(
                         ordersFromSnapshots: $0.ordersFromSnapshots, recordsReplayed: $0.recordsReplayed,

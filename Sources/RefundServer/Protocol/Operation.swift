@@ -173,6 +173,17 @@ enum Operation: Sendable {
         return o
     }
 
+    /// The answer may be large (a page of a list, a timeline, a bulk job's lists of orders): such requests run one
+    /// at a time per connection, each once the previous large answer is written (a client that pipelines lists
+    /// and reads nothing holds one page in the server, not one per request).
+    var mayAnswerLarge: Bool {
+        switch self {
+        case .refundList, .refundAttention, .refundRequests, .eventsList, .orderTimeline, .bulkStatus, .bulkCancelEvent:
+            true
+        default: false
+        }
+    }
+
     /// The order a request is about: requests about one order on one connection run in the order sent.
     var orderKey: String? {
         switch self {

@@ -198,8 +198,12 @@ extension RefundError.Code {
     public static let lineTooLong: Self = "line_too_long"
     /// The server requires `{"op":"auth","token":..}` first, or the token was wrong.
     public static let unauthorized: Self = "unauthorized"
-    /// The server is at its connection limit.
+    /// The server is at its connection limit (or closed an unauthenticated connection to make room).
     public static let tooManyConnections: Self = "too_many_connections"
+    /// A token is configured and the connection did not authenticate within the auth deadline; it is closed.
+    public static let authTimeout: Self = "auth_timeout"
+    /// The connection was idle (or none of its responses was read) for the idle timeout; it is closed.
+    public static let idleTimeout: Self = "idle_timeout"
     /// The server is shutting down and takes no new requests.
     public static let shuttingDown: Self = "shutting_down"
     /// A bug: the server could not encode its answer.

@@ -1,0 +1,42 @@
+import NIOCore
+import Synchronization
+
+/// What one connection's two sides share: the event-loop side (``ConnectionGuard``: deadlines, writability) and
+/// the async side (the read loop, the writer, the event stream in `Server.swift`).
+final class ConnectionState: Sendable {
+    /// The outgoing side: responses waiting to be written, requests in flight.
+    let queue: ConnectionQueue
+    /// Where the connection comes from, for logs: `203.0.113.7:50412`, or `unix` for the Unix socket.
+    let peer: String
+    private let authenticatedFlag: Atomic<Bool>
+    private let subscribedFlag = Atomic<Bool>(false)
+    /// Uptime nanoseconds of the last bytes read or response batch handed to the channel.
+    private let lastActivity = Atomic<UInt64>(NIODeadline.now().uptimeNanoseconds)
+
+    init(queue: ConnectionQueue, peer: String, authenticated: Bool) {
+        self.queue = queue
+        self.peer = peer
+        self.authenticatedFlag = Atomic(authenticated)
+    }
+
+    /// The connection may run ops: it sent the right token, or the server has none.
+    var isAuthenticated: Bool { authenticatedFlag.load(ordering: .acquiring) }
+    func markAuthenticated() { authenticatedFlag.store(true, ordering: .releasing) }
+
+    /// An `events.subscribe` stream runs on the connection (so it may be quiet for long without being idle).
+    var isSubscribed: Bool { subscribedFlag.load(ordering: .acquiring) }
+    func markSubscribed() { subscribedFlag.store(true, ordering: .releasing) }
+
+    var lastActive: NIODeadline { NIODeadline.uptimeNanoseconds(lastActivity.load(ordering: .relaxed)) }
+    func touch() { lastActivity.store(NIODeadline.now().uptimeNanoseconds, ordering: .relaxed) }
+
+    /// `203.0.113.7:50412`, `[2001:db8::1]:50412`, `unix`.
+    static func describe(_ address: SocketAddress?) -> String {
+        guard let address else { return "unknown" }
+        switch address {
+        case .v4(let v4): return "\(address.ipAddress ?? "\(v4)"):\(address.port ?? 0)"
+        case .v6: return "[\(address.ipAddress ?? "?")]:\(address.port ?? 0)"
+        case .unixDomainSocket: return "unix"
+        }
+    }
+}

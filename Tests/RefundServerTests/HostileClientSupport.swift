@@ -1,0 +1,122 @@
+import DaemonTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+// Helpers for the issue 13 tests (hostile clients against the real daemon).
+
+/// Polls `condition` every 10 ms until it holds or `timeout` seconds pass; returns whether it held.
+func waitUntil(timeout: Double = 10, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if try condition() { return true }
+        usleep(10_000)
+    }
+    return try condition()
+}
+
+/// The resident set size of a process, in KiB (`VmRSS` of /proc/<pid>/status).
+func residentKiB(_ pid: Int32) -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
+    }
+    return 0
+}
+
+/// Runs `refundd ARGS` (with `environment` added) and expects it to exit by itself within `timeout` seconds:
+/// its exit status and standard error. Nil status: it was still running (then it is killed).
+func runRefunddToExit(_ arguments: [String], environment: [String: String] = [:], timeout: Double = 20) throws
+    -> (status: Int32?, stderr: String, stdout: String)
+{
+    let process = Process()
+    process.executableURL = try Daemon.binary()
+    process.arguments = ["--port", "0", "--data-dir", Daemon.temporaryDirectory() + "/data"] + arguments
+    var env = ProcessInfo.processInfo.environment
+    for (key, value) in environment { env[key] = value }
+    process.environment = env
+    let stderr = Pipe()
+    let stdout = Pipe()
+    process.standardError = stderr
+    process.standardOutput = stdout
+    try process.run()
+    let exited = waitUntil(timeout: timeout) { !process.isRunning }
+    if !exited {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+    let errorText = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    let outputText = String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    return (exited ? process.terminationStatus : nil, errorText, outputText)
+}
+
+extension LineClient {
+    /// The `server` counters of `stats` (the connection must be allowed to ask).
+    func serverStats() throws -> [String: Int] {
+        let stats = try ok(#"{"id":"stats","op":"stats"}"#)
+        let server = try #require(stats["server"] as? [String: Any])
+        return server.compactMapValues { $0 as? Int }
+    }
+}
+
+/// A client that connects with a small receive buffer and then reads nothing: the server's answers back up.
+final class SlowReader {
+    let fd: Int32
+
+    init(port: Int, receiveBuffer: Int32 = 16 << 10) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket() failed") }
+        var size = receiveBuffer
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard result == 0 else {
+            Glibc.close(fd)
+            throw TestFailure("connect failed: errno \(errno)")
+        }
+    }
+
+    /// Sends all of `text` (the server reads requests while it can; a send that blocks for 2 s gives up).
+    func send(_ text: String) {
+        var timeout = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { return }
+            offset += n
+        }
+    }
+
+    /// Reads lines until `count` have come (or 30 s pass); returns them.
+    func readLines(_ count: Int) -> [String] {
+        var timeout = timeval(tv_sec: 30, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var lines: [String] = []
+        var buffer: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while lines.count < count {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, 1 << 16, 0) }
+            if n <= 0 { break }
+            buffer += chunk[..<n]
+            while let newline = buffer.firstIndex(of: 10) {
+                lines.append(String(decoding: buffer[..<newline], as: UTF8.self))
+                buffer.removeSubrange(...newline)
+            }
+        }
+        return lines
+    }
+
+    func close() { Glibc.close(fd) }
+}
