@@ -13,6 +13,8 @@ final class SimulationGateway: PaymentGateway {
     private let sent = Mutex<[String: String]>([:])
     /// Times each key was sent (an unknown outcome depends on it, so a re-send can get a definite answer).
     private let sends = Mutex<[String: Int]>([:])
+    /// Keys that got a definite answer (the answer itself is a function of the seed and the key).
+    private let answered = Mutex<[String: Bool]>([:])
 
     init(seed: UInt64) { self.seed = seed }
 
@@ -26,10 +28,15 @@ final class SimulationGateway: PaymentGateway {
                 counts[request.idempotencyKey, default: 0] += 1
                 return counts[request.idempotencyKey] ?? 1
             }
-            // Sometimes no definite answer (a timeout): the same key goes again later.
-            if StableMix.mix(seed ^ UInt64(count), request.idempotencyKey + "?") % 100 < 6 {
+            // A key that already got a definite answer gets it again (an idempotent gateway replays its stored
+            // result): a re-send after a crash must find what the crashed process was told (seed 7547 drew a
+            // timeout on such a re-send and left the refund pending where the crashed process had seen it
+            // succeed). Before a definite answer, sometimes none (a timeout): the same key goes again later.
+            let definite = answered.withLock { $0[request.idempotencyKey] ?? false }
+            if !definite, StableMix.mix(seed ^ UInt64(count), request.idempotencyKey + "?") % 100 < 6 {
                 return .unknown(reason: "timeout")
             }
+            answered.withLock { $0[request.idempotencyKey] = true }
             let roll = StableMix.mix(seed, request.idempotencyKey) % 100
             switch roll {
             case 0..<65: return .succeeded(reference: "re_\(request.idempotencyKey)")

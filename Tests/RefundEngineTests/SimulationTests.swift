@@ -41,7 +41,9 @@ import Testing
     /// 19662: a control-log repair gave up the only trace of acknowledged event numbers, which were handed out
     /// again; a fallback snapshot then showed two events under each number (also a fixed test in
     /// `DurabilityRegressionTests`).
-    @Test(arguments: [UInt64(1_000_488), 1_000_016, 1_000_888, 1_000_983, 6714, 19662])
+    /// 7547: the simulated gateway drew a timeout for a re-send after a crash of a key it had answered before;
+    /// an idempotent gateway replays its answer (the engine was right to keep the refund pending and retry).
+    @Test(arguments: [UInt64(1_000_488), 1_000_016, 1_000_888, 1_000_983, 6714, 19662, 7547])
     func regressionSeed(_ seed: UInt64) async throws {
         let simulation = Simulation(seed: seed)
         do {
