@@ -1,15 +1,15 @@
 import RefundCore
 
 /// Public entry points to the decoders of the engine's own on-disk records, which are otherwise internal: the
-/// partition log envelope (``PartitionJournal``), the partition snapshot payload (``PartitionImageCodec``) and the
-/// control log (``ControlLog``).
+/// partition log envelope (`PartitionJournal`), the partition snapshot payload (`PartitionImageCodec`) and the
+/// control log (`ControlLog`).
 ///
 /// They exist for the libFuzzer targets in `Fuzz/` (which link the library without `@testable`) and for offline
 /// tools that want to check bytes without opening an engine. Each decodes exactly as recovery does and throws the
 /// `BinaryDecodingError` that recovery reports as `data_corrupt`; none of them traps on any input.
 public enum DurableRecordDecoding {
     /// Decodes one record of a partition's write-ahead log: the outbox ranges it reserved, then the
-    /// ``ChangeCodec`` record (order id and changes).
+    /// `ChangeCodec` record (order id and changes).
     public static func decodePartitionLogRecord(_ bytes: [UInt8]) throws(BinaryDecodingError)
         -> (outboxRanges: [(first: UInt64, count: Int)], orderID: String, changes: [OrderChange])
     {

@@ -522,7 +522,7 @@ public final class Engine: Sendable {
         await gather { await $0.allStates() }.sorted { $0.order.id < $1.order.id }
     }
 
-    /// A hash of the canonical dump of every order (``CanonicalDump``): equal for equal states.
+    /// A hash of the canonical dump of every order (`CanonicalDump` in RefundCore): equal for equal states.
     public func canonicalHash() async -> UInt64 {
         CanonicalDump.hash(await allOrderStates())
     }
