@@ -129,11 +129,18 @@ public final class RefundServer: Sendable {
         }
     }
 
+    /// `SO_SNDBUF` of every connection.
+    static let socketSendBufferBytes = 256 << 10
+
     private func bootstrap(_ group: any EventLoopGroup) -> ServerBootstrap {
         ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // The kernel's share of a connection's output: fixed, not autotuned up to tcp_wmem's maximum (4 MiB),
+            // so a client that reads nothing holds at most this (doubled by the kernel) in the kernel, plus what
+            // the server itself holds back (ConnectionQueue).
+            .childChannelOption(.socketOption(.so_sndbuf), value: Self.socketSendBufferBytes)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelOption(.maxMessagesPerRead, value: 16)
     }

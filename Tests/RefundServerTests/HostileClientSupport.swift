@@ -27,6 +27,17 @@ func residentKiB(_ pid: Int32) -> Int {
     return 0
 }
 
+/// CPU time a process has used, in clock ticks (`utime + stime` of /proc/<pid>/stat).
+func cpuTicks(_ pid: Int32) -> Int {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let close = stat.lastIndex(of: ")")
+    else { return 0 }
+    // Fields after the command name: state is field 3; utime and stime are fields 14 and 15.
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    guard fields.count > 12 else { return 0 }
+    return (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0)
+}
+
 /// Runs `refundd ARGS` (with `environment` added) and expects it to exit by itself within `timeout` seconds:
 /// its exit status and standard error. Nil status: it was still running (then it is killed).
 func runRefunddToExit(_ arguments: [String], environment: [String: String] = [:], timeout: Double = 20) throws
@@ -63,7 +74,8 @@ extension LineClient {
 }
 
 /// A client that connects with a small receive buffer and then reads nothing: the server's answers back up.
-final class SlowReader {
+final class SlowReader: @unchecked Sendable {
+    // @unchecked: one thread sends, then the test reads or closes.
     let fd: Int32
 
     init(port: Int, receiveBuffer: Int32 = 16 << 10) throws {

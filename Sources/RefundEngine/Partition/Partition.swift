@@ -156,7 +156,7 @@ actor Partition {
         let old = states[slot].order
         if old.event != order.event {
             byEvent[old.event]?.removeAll { $0 == slot }
-            byEvent[order.event, default: []].append(slot)
+            byEvent[order.event, default: []].insertSorted(slot)  // kept ascending: pages start by binary search
         }
         if old.parent != order.parent {
             if let parent = old.parent { childrenOf[parent]?.removeAll { $0 == slot } }

@@ -40,8 +40,34 @@ struct Dispatcher: Sendable {
         }
     }
 
-    struct RefundList: Encodable, Sendable { var refunds: [Refund] }
-    struct RequestList: Encodable, Sendable { var requests: [RefundRequest] }
+    /// A page of refunds; `next_cursor` (always written, `null` at the end) continues the list.
+    struct RefundList: Encodable, Sendable {
+        var refunds: [Refund]
+        var nextCursor: String?
+        enum CodingKeys: String, CodingKey {
+            case refunds
+            case nextCursor = "next_cursor"
+        }
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(refunds, forKey: .refunds)
+            try c.encode(nextCursor, forKey: .nextCursor)
+        }
+    }
+    /// A page of open requests, as ``RefundList``.
+    struct RequestList: Encodable, Sendable {
+        var requests: [RefundRequest]
+        var nextCursor: String?
+        enum CodingKeys: String, CodingKey {
+            case requests
+            case nextCursor = "next_cursor"
+        }
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(requests, forKey: .requests)
+            try c.encode(nextCursor, forKey: .nextCursor)
+        }
+    }
     struct EventList: Encodable, Sendable { var events: [OutboxEvent] }
     struct Balance: Encodable, Sendable {
         var customer: String
@@ -166,8 +192,9 @@ struct Dispatcher: Sendable {
             return try await engine.createRefund(orderID: id, options, caller: caller)
         case .refundGet(let id):
             return try await engine.refund(id)
-        case .refundList(let orderID, let event, let status, let limit):
-            return RefundList(refunds: try await engine.refunds(orderID: orderID, event: event, status: status, limit: limit))
+        case .refundList(let orderID, let event, let status, let limit, let cursor):
+            let page = try await engine.refundPage(orderID: orderID, event: event, status: status, limit: limit, after: cursor)
+            return RefundList(refunds: page.items, nextCursor: page.next)
         case .refundRequest(let id, let lines, let reason):
             return try await engine.requestRefund(orderID: id, lines: lines, reason: reason, caller: caller)
         case .refundApprove(let id, let options, let note):
@@ -188,10 +215,12 @@ struct Dispatcher: Sendable {
             return ReceiptResult(receipt: try await engine.receipt(refundID: id))
         case .refundResend(let id):
             return try await engine.resendConfirmation(refundID: id, caller: caller)
-        case .refundAttention(let limit):
-            return RefundList(refunds: await engine.attention(limit: limit))
-        case .refundRequests(let limit):
-            return RequestList(requests: await engine.openRequests(limit: limit))
+        case .refundAttention(let limit, let cursor):
+            let page = try await engine.attentionPage(limit: limit, after: cursor)
+            return RefundList(refunds: page.items, nextCursor: page.next)
+        case .refundRequests(let limit, let cursor):
+            let page = try await engine.openRequestPage(limit: limit, after: cursor)
+            return RequestList(requests: page.items, nextCursor: page.next)
         case .disputeOpen(let id, let reason):
             return try await engine.openDispute(orderID: id, reason: reason, caller: caller)
         case .disputeClose(let id, let outcome, let note):

@@ -17,7 +17,7 @@ enum Operation: Sendable {
     case refundPreview(orderID: String, RefundOptions)
     case refundCreate(orderID: String, RefundOptions)
     case refundGet(refundID: String)
-    case refundList(orderID: String?, event: String?, status: TransactionStatus?, limit: Int)
+    case refundList(orderID: String?, event: String?, status: TransactionStatus?, limit: Int, cursor: String?)
     case refundRequest(orderID: String, lines: [String]?, reason: String)
     case refundApprove(requestID: String, RefundOptions, note: String?)
     case refundDecline(requestID: String, note: String?)
@@ -28,8 +28,8 @@ enum Operation: Sendable {
     case refundRecover(refundID: String, action: RecoveryAction, note: String)
     case refundReceipt(refundID: String)
     case refundResend(refundID: String)
-    case refundAttention(limit: Int)
-    case refundRequests(limit: Int)
+    case refundAttention(limit: Int, cursor: String?)
+    case refundRequests(limit: Int, cursor: String?)
     case disputeOpen(orderID: String, reason: String?)
     case disputeClose(orderID: String, outcome: DisputeOutcome, note: String?)
     case balanceGet(customer: String, currency: String?)
@@ -51,19 +51,25 @@ enum Operation: Sendable {
         "bulk.status", "events.subscribe", "events.list", "events.ack", "stats", "snapshot",
     ]
 
+    /// The most items a list op answers at once (`limit` above it gets this many, and a cursor to continue).
+    static let maximumPageSize = Engine.maximumPageSize
+    /// The most items `stats` counts in the attention queue and the open requests.
     static let maximumListLimit = 10_000
 
     static func decode(op: String, _ c: KeyedDecodingContainer<Key>, _ decoder: any Decoder) throws -> Operation {
         func string(_ key: Key) throws -> String { try c.decode(String.self, forKey: key) }
         func optionalString(_ key: Key) throws -> String? { try c.decodeIfPresent(String.self, forKey: key) }
         func lines() throws -> [String]? { try c.decodeIfPresent([String].self, forKey: "lines") }
-        func limit(_ fallback: Int = 1000) throws -> Int {
-            guard let value = try c.decodeIfPresent(Int.self, forKey: "limit") else { return fallback }
-            guard value >= 1, value <= maximumListLimit else {
-                throw RefundError(.invalidField, "limit must be between 1 and \(maximumListLimit)")
+        /// A page's size: `limit` (default and most: ``maximumPageSize``; a larger one is served as the most, with
+        /// a cursor to continue, so old clients that asked for up to 10,000 still work).
+        func limit() throws -> Int {
+            guard let value = try c.decodeIfPresent(Int.self, forKey: "limit") else { return maximumPageSize }
+            guard value >= 1 else {
+                throw RefundError(.invalidField, "limit must be at least 1 (a page holds at most \(maximumPageSize))")
             }
-            return value
+            return min(value, maximumPageSize)
         }
+        func cursor() throws -> String? { try c.decodeIfPresent(String.self, forKey: "cursor") }
         switch op {
         case "auth": return .auth(token: try string("token"))
         case "ping": return .ping
@@ -96,7 +102,8 @@ enum Operation: Sendable {
         case "refund.list":
             return .refundList(
                 orderID: try optionalString("order_id"), event: try optionalString("event"),
-                status: try c.decodeIfPresent(TransactionStatus.self, forKey: "status"), limit: try limit())
+                status: try c.decodeIfPresent(TransactionStatus.self, forKey: "status"), limit: try limit(),
+                cursor: try cursor())
         case "refund.request":
             return .refundRequest(orderID: try string("order_id"), lines: try lines(), reason: try string("reason"))
         case "refund.approve":
@@ -120,8 +127,8 @@ enum Operation: Sendable {
                 note: try string("note"))
         case "refund.receipt": return .refundReceipt(refundID: try string("refund_id"))
         case "refund.resend": return .refundResend(refundID: try string("refund_id"))
-        case "refund.attention": return .refundAttention(limit: try limit())
-        case "refund.requests": return .refundRequests(limit: try limit())
+        case "refund.attention": return .refundAttention(limit: try limit(), cursor: try cursor())
+        case "refund.requests": return .refundRequests(limit: try limit(), cursor: try cursor())
         case "dispute.open": return .disputeOpen(orderID: try string("order_id"), reason: try optionalString("reason"))
         case "dispute.close":
             return .disputeClose(
@@ -198,7 +205,7 @@ enum Operation: Sendable {
             RefundID.parse(id)?.order
         case .refundApprove(let id, _, _), .refundDecline(let id, _):
             RequestID.parse(id)?.order
-        case .refundList(let orderID, _, _, _): orderID
+        case .refundList(let orderID, _, _, _, _): orderID
         default: nil
         }
     }
