@@ -148,6 +148,15 @@ struct Refundd: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "refundd")
+        func integer(_ flag: Int?, _ name: String) throws -> Int? {
+            if let flag { return flag }
+            guard let text = env[name] else { return nil }
+            guard let value = Int(text) else { throw ValidationError("REFUNDD_\(name) must be an integer") }
+            return value
+        }
+        let slowFsyncMs = try integer(self.slowFsyncMs, "SLOW_FSYNC_MS")
+        let metricsPort = try integer(self.metricsPort, "METRICS_PORT")
+        let metricsHost = self.metricsHost ?? env["METRICS_HOST"]
         if let slowFsyncMs, slowFsyncMs < 1 { throw ValidationError("--slow-fsync-ms must be at least 1") }
         // Metrics first: the handles the engine makes when it opens must already go to Prometheus, and /readyz
         // must answer "recovering" while it does.
