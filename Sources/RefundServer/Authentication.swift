@@ -37,26 +37,72 @@ enum Authentication {
     }
 }
 
-/// Server-wide pacing of wrong-token answers: at most `perSecond` are answered per second, whatever the number of
-/// connections guessing in parallel. A wrong token's answer waits for its own connection's delay and for its turn
-/// here; a right token is never delayed. A connection still waiting when its auth deadline passes is closed
-/// without learning anything.
-final class AuthFailurePacer: Sendable {
-    private let spacing: Duration
-    private let next = Mutex<ContinuousClock.Instant>(.now)
+/// Throttles guessing across connections. Delaying a wrong token's answer alone does not slow a guesser down: a
+/// right token is answered at once, so a guesser that opens a new connection for every guess (or uses many at a
+/// time) knows a guess failed as soon as no instant answer comes. So an `auth` attempt from a peer that has sent
+/// wrong tokens (same IPv4 address, same IPv6 /64; all Unix-socket clients are one peer) waits before its token is
+/// even compared, whether it is right or not:
+///
+/// - its peer's own delay: after the peer's n-th wrong token, `firstDelay × 2^(n−1)` (at most a minute) from that
+///   wrong token;
+/// - and its turn server-wide: such attempts are taken at most `perSecond` a second, in order.
+///
+/// A peer that has sent no wrong token (in the last ``forgetAfter``) is never delayed, so a stranger's guessing
+/// does not slow the clients that have the token. The table holds at most ``maximumPeers`` peers (the stalest are
+/// forgotten first).
+final class AuthThrottle: Sendable {
+    static let forgetAfter: Duration = .seconds(600)
+    static let maximumPeers = 10_000
 
-    init(perSecond: Int) {
-        spacing = .seconds(1) / max(1, perSecond)
+    private struct Peer {
+        var failures: Int
+        var nextAttempt: ContinuousClock.Instant
+        var lastFailure: ContinuousClock.Instant
     }
 
-    /// How long to wait before answering a wrong token that must wait at least `minimum`.
-    func wait(atLeast minimum: Duration) -> Duration {
+    private struct State {
+        var peers: [String: Peer] = [:]
+        var nextTurn: ContinuousClock.Instant = .now
+    }
+
+    private let firstDelay: Duration
+    private let spacing: Duration
+    private let state = Mutex(State())
+
+    init(firstDelay: Duration, perSecond: Int) {
+        self.firstDelay = firstDelay
+        self.spacing = .seconds(1) / max(1, perSecond)
+    }
+
+    /// How long an `auth` attempt from `peer` waits before its token is compared (zero for a peer without wrong
+    /// tokens).
+    func wait(peer: String) -> Duration {
         let now = ContinuousClock.now
-        let turn = next.withLock { next in
-            let turn = max(now + minimum, next)
-            next = turn + spacing
-            return turn
+        return state.withLock { s in
+            guard let entry = s.peers[peer], now - entry.lastFailure < Self.forgetAfter else { return .zero }
+            let turn = max(now, entry.nextAttempt, s.nextTurn)
+            s.nextTurn = turn + spacing
+            return turn - now
         }
-        return turn - now
+    }
+
+    /// A wrong token from `peer`.
+    func failed(peer: String) {
+        let now = ContinuousClock.now
+        state.withLock { s in
+            var entry = s.peers[peer] ?? Peer(failures: 0, nextAttempt: now, lastFailure: now)
+            if now - entry.lastFailure >= Self.forgetAfter { entry.failures = 0 }
+            entry.failures += 1
+            entry.lastFailure = now
+            entry.nextAttempt = now + Authentication.delay(failures: entry.failures, first: firstDelay)
+            s.peers[peer] = entry
+            if s.peers.count > Self.maximumPeers {
+                s.peers = s.peers.filter { now - $0.value.lastFailure < Self.forgetAfter }
+                if s.peers.count > Self.maximumPeers {
+                    let stalest = s.peers.sorted { $0.value.lastFailure < $1.value.lastFailure }
+                    for (key, _) in stalest.prefix(s.peers.count - Self.maximumPeers * 9 / 10) { s.peers[key] = nil }
+                }
+            }
+        }
     }
 }

@@ -96,7 +96,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
                 events.authTimedOut(peer: state.peer, after: authTimeout)
                 close(
                     context,
-                    RefundError(.authTimeout, "not authenticated within \(authTimeout); send {\"op\":\"auth\",\"token\":..} first"))
+                    RefundError(.authTimeout, "not authenticated within \(authTimeout.secondsText); send {\"op\":\"auth\",\"token\":..} first"))
             }
         }
         if let idleTimeout { scheduleIdleCheck(context, at: state.lastActive + TimeAmount(idleTimeout)) }
@@ -120,12 +120,12 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         // Nothing read and nothing handed to the socket for the whole timeout.
         if state.queue.hasPendingOutput {
             events.idleTimedOut(peer: state.peer, after: idleTimeout, stalled: true)
-            close(context, RefundError(.idleTimeout, "none of the responses was read for \(idleTimeout); closing"))
+            close(context, RefundError(.idleTimeout, "none of the responses was read for \(idleTimeout.secondsText); closing"))
         } else if state.queue.isExecuting || state.isSubscribed {
             scheduleIdleCheck(context, at: now + timeout)  // waiting for the engine, or for events: not idle
         } else {
             events.idleTimedOut(peer: state.peer, after: idleTimeout, stalled: false)
-            close(context, RefundError(.idleTimeout, "idle for \(idleTimeout); closing"))
+            close(context, RefundError(.idleTimeout, "idle for \(idleTimeout.secondsText); closing"))
         }
     }
 

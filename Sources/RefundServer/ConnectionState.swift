@@ -8,14 +8,17 @@ final class ConnectionState: Sendable {
     let queue: ConnectionQueue
     /// Where the connection comes from, for logs: `203.0.113.7:50412`, or `unix` for the Unix socket.
     let peer: String
+    /// Who the peer is for auth throttling: its IPv4 address, its IPv6 /64, or `unix`.
+    let peerKey: String
     private let authenticatedFlag: Atomic<Bool>
     private let subscribedFlag = Atomic<Bool>(false)
     /// Uptime nanoseconds of the last bytes read or response batch handed to the channel.
     private let lastActivity = Atomic<UInt64>(NIODeadline.now().uptimeNanoseconds)
 
-    init(queue: ConnectionQueue, peer: String, authenticated: Bool) {
+    init(queue: ConnectionQueue, address: SocketAddress?, authenticated: Bool) {
         self.queue = queue
-        self.peer = peer
+        self.peer = Self.describe(address)
+        self.peerKey = Self.key(address)
         self.authenticatedFlag = Atomic(authenticated)
     }
 
@@ -29,6 +32,21 @@ final class ConnectionState: Sendable {
 
     var lastActive: NIODeadline { NIODeadline.uptimeNanoseconds(lastActivity.load(ordering: .relaxed)) }
     func touch() { lastActivity.store(NIODeadline.now().uptimeNanoseconds, ordering: .relaxed) }
+
+    /// `203.0.113.7`, `2001:db8:0:1::/64`, `unix`: a guesser does not become someone else by changing port, or
+    /// by moving within the /64 an IPv6 host is usually given.
+    static func key(_ address: SocketAddress?) -> String {
+        guard let address else { return "unknown" }
+        switch address {
+        case .v4: return address.ipAddress ?? "v4"
+        case .v6(let v6):
+            let bytes = withUnsafeBytes(of: v6.address.sin6_addr) { Array($0.prefix(8)) }
+            var groups: [String] = []
+            for i in stride(from: 0, to: 8, by: 2) { groups.append(String(UInt16(bytes[i]) << 8 | UInt16(bytes[i + 1]), radix: 16)) }
+            return groups.joined(separator: ":") + "::/64"
+        case .unixDomainSocket: return "unix"
+        }
+    }
 
     /// `203.0.113.7:50412`, `[2001:db8::1]:50412`, `unix`.
     static func describe(_ address: SocketAddress?) -> String {

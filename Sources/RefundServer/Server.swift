@@ -24,7 +24,7 @@ public final class RefundServer: Sendable {
     let dispatcher: Dispatcher
     let counters = ServerCounters()
     let events: ServerEvents
-    let authPacer: AuthFailurePacer
+    let authThrottle: AuthThrottle
 
     private struct State {
         var shuttingDown = false
@@ -39,7 +39,8 @@ public final class RefundServer: Sendable {
         self.logger = logger
         self.dispatcher = Dispatcher(engine: engine, counters: counters)
         self.events = ServerEvents(counters: counters, logger: logger)
-        self.authPacer = AuthFailurePacer(perSecond: configuration.authFailuresPerSecond)
+        self.authThrottle = AuthThrottle(
+            firstDelay: configuration.authFailureDelay, perSecond: configuration.authFailuresPerSecond)
         self.state = Mutex(
             State(
                 registry: ConnectionRegistry(
@@ -155,8 +156,7 @@ public final class RefundServer: Sendable {
                 limit: configuration.maximumInFlightPerConnection, maximumBytes: configuration.maximumOutboundBytes,
                 onPause: { events.backpressurePaused() })
             let connection = ConnectionState(
-                queue: queue, peer: ConnectionState.describe(channel.remoteAddress),
-                authenticated: configuration.authToken == nil)
+                queue: queue, address: channel.remoteAddress, authenticated: configuration.authToken == nil)
             try channel.pipeline.syncOperations.addHandler(
                 ConnectionGuard(
                     state: connection, authTimeout: configuration.authToken == nil ? nil : configuration.authTimeout,
@@ -327,9 +327,10 @@ public final class RefundServer: Sendable {
 
     /// Answers an `auth` request. False when the connection must close: its last allowed wrong token.
     ///
-    /// A right token is answered at once. A wrong one is logged and counted, and answered only after a delay
-    /// (``Authentication/delay(failures:first:)``, and its turn in ``AuthFailurePacer``) during which nothing
-    /// more is read from the connection; the `maximumAuthFailures`-th wrong token, or a wrong token on a
+    /// An attempt from a peer that has sent wrong tokens first waits its turn (``AuthThrottle``), right token or
+    /// not. A right token is then answered at once. A wrong one is logged and counted, and answered only after a
+    /// delay that doubles with each wrong token on the connection (``Authentication/delay(failures:first:)``),
+    /// during which nothing more is read from it; the `maximumAuthFailures`-th wrong token, or a wrong token on a
     /// connection that had authenticated, closes it.
     private func authenticate(
         _ token: String, id: WireID, connection: ConnectionState, registryID: ObjectIdentifier, failures: inout Int
@@ -340,6 +341,8 @@ public final class RefundServer: Sendable {
             queue.push(dispatcher.success(id: id, AuthResult(authenticated: true)), slot: true)
             return true
         }
+        let turn = authThrottle.wait(peer: connection.peerKey)
+        if turn > .zero { try? await Task.sleep(for: turn) }
         if Authentication.matches(token, expected) {
             if !connection.isAuthenticated {
                 connection.markAuthenticated()
@@ -350,10 +353,9 @@ public final class RefundServer: Sendable {
         }
         failures += 1
         let closing = connection.isAuthenticated || failures >= configuration.maximumAuthFailures
+        authThrottle.failed(peer: connection.peerKey)
         events.authFailed(peer: connection.peer, failures: failures, closing: closing)
-        let delay = authPacer.wait(
-            atLeast: Authentication.delay(failures: failures, first: configuration.authFailureDelay))
-        try? await Task.sleep(for: delay)
+        try? await Task.sleep(for: Authentication.delay(failures: failures, first: configuration.authFailureDelay))
         let message =
             closing
             ? "wrong token; closing the connection"

@@ -30,7 +30,8 @@ public struct ServerConfiguration: Sendable {
     public var maximumAuthFailures: Int
     /// The first wrong token on a connection is answered after this; each later one after twice the previous delay.
     public var authFailureDelay: Duration
-    /// Server-wide, at most this many wrong tokens are answered per second (the others wait their turn).
+    /// Server-wide, `auth` attempts from peers that have sent wrong tokens are taken at most this many a second
+    /// (each also waits its peer's own delay); peers without wrong tokens are never delayed.
     public var authFailuresPerSecond: Int
     /// Per connection: response bytes waiting to be written before the server stops reading from it.
     public var maximumOutboundBytes: Int

@@ -57,7 +57,7 @@ final class ServerEvents: Sendable {
         counters.authTimeouts.add(1, ordering: .relaxed)
         metrics.authTimeouts.increment()
         log.warning(
-            "auth_timeout", "closed a connection that did not authenticate within \(timeout)", ["peer": "\(peer)"])
+            "auth_timeout", "closed a connection that did not authenticate within \(timeout.secondsText)", ["peer": "\(peer)"])
     }
 
     /// A connection was idle (or its output did not move: `stalled`) for the idle timeout.
@@ -67,8 +67,8 @@ final class ServerEvents: Sendable {
         log.info(
             "idle_timeout",
             stalled
-                ? "closed a connection whose client took none of its responses for \(timeout)"
-                : "closed a connection idle for \(timeout)",
+                ? "closed a connection whose client took none of its responses for \(timeout.secondsText)"
+                : "closed a connection idle for \(timeout.secondsText)",
             ["peer": "\(peer)", "stalled": "\(stalled)"])
     }
 
@@ -89,4 +89,17 @@ private struct ServerEventMetrics: Sendable {
     let authTimeouts = Counter(label: "refund_server_timeouts_total", dimensions: [("kind", "auth")])
     let idleTimeouts = Counter(label: "refund_server_timeouts_total", dimensions: [("kind", "idle")])
     let pauses = Counter(label: "refund_server_backpressure_pauses_total")
+}
+
+extension Duration {
+    /// `10 s`, `0.25 s`, `300 s`: for messages and logs.
+    var secondsText: String {
+        let (seconds, attoseconds) = components
+        let milliseconds = attoseconds / 1_000_000_000_000_000
+        guard milliseconds != 0 else { return "\(seconds) s" }
+        var fraction = String(milliseconds)
+        while fraction.count < 3 { fraction = "0" + fraction }
+        while fraction.hasSuffix("0") { fraction.removeLast() }
+        return "\(seconds).\(fraction) s"
+    }
 }

@@ -2,6 +2,8 @@ import DaemonTestSupport
 import Foundation
 import Testing
 
+import NIOCore
+
 @testable import RefundServer
 
 /// Issue 13 item 3: no open door. Empty and short tokens are refused at start; wrong tokens are compared in
@@ -35,7 +37,7 @@ struct AuthHardeningTests {
         #expect(daemon.stop() == 0, "\(daemon.log)")
     }
 
-    @Test("a wrong token is answered late, logged with the peer, counted, and the third closes the connection")
+    @Test("a wrong token is answered late, logged with the peer, counted; the third closes the connection; the address waits")
     func failedAuthDelayedAndLogged() throws {
         let daemon = try Daemon([
             "--partitions", "1", "--auth-token", Self.token, "--auth-failure-delay-ms", "200", "--max-auth-failures", "3",
@@ -55,14 +57,28 @@ struct AuthHardeningTests {
         #expect(answeredAfter[0] >= 0.19 && answeredAfter[1] >= 0.39 && answeredAfter[2] >= 0.79, "\(answeredAfter)")
         print("auth failure answers after \(answeredAfter.map { ($0 * 1000).rounded() }) ms")
 
-        // The right token is never delayed, even while guesses wait.
         let other = try LineClient(port: daemon.port)
-        let slowGuess = try LineClient(port: daemon.port)
-        #expect(slowGuess.send(#"{"id":1,"op":"auth","token":"nope"}"#))
-        let started = Date()
         _ = try other.ok(#"{"id":1,"op":"auth","token":"\#(Self.token)"}"#)
-        #expect(Date().timeIntervalSince(started) < 0.15)
-        _ = try slowGuess.readObject()
+        // A guesser that does not wait for its answer: a wrong token from 127.0.0.3 on one connection, then at once
+        // the right one on another. The address has to wait before its next attempt is even compared, right token
+        // or not (else the missing instant answer would tell that a guess failed)...
+        let guess = try SlowReader(port: daemon.port, receiveBuffer: 1 << 16, source: "127.0.0.3")
+        guess.send(#"{"id":1,"op":"auth","token":"not-the-token-not-the-token"}"# + "\n")
+        #expect(try waitUntil { try other.serverStats()["auth_failures"] == 4 })
+        let sameHost = try SlowReader(port: daemon.port, receiveBuffer: 1 << 16, source: "127.0.0.3")
+        var started = Date()
+        sameHost.send(#"{"id":1,"op":"auth","token":"\#(Self.token)"}"# + "\n")
+        #expect(sameHost.readLines(1).first?.contains(#""ok":true"#) == true)
+        let sameHostWaited = Date().timeIntervalSince(started)
+        #expect(sameHostWaited >= 0.1, "\(sameHostWaited)")
+        // ...while an address without wrong tokens is answered at once.
+        let otherHost = try SlowReader(port: daemon.port, receiveBuffer: 1 << 16, source: "127.0.0.2")
+        started = Date()
+        otherHost.send(#"{"id":1,"op":"auth","token":"\#(Self.token)"}"# + "\n")
+        #expect(otherHost.readLines(1).first?.contains(#""ok":true"#) == true)
+        #expect(Date().timeIntervalSince(started) < 0.1)
+        print("auth: the right token from a guessing address answered after \((sameHostWaited * 1000).rounded()) ms")
+        for client in [guess, sameHost, otherHost] { client.close() }
 
         let stats = try other.serverStats()
         #expect(stats["auth_failures"] == 4, "\(stats)")
@@ -72,8 +88,9 @@ struct AuthHardeningTests {
                 daemon.log.components(separatedBy: "authentication failed: wrong token").count - 1 == 4
             }, "\(daemon.log)")
         let lines = daemon.log.split(separator: "\n").filter { $0.contains("authentication failed") }
-        #expect(lines.allSatisfy { $0.contains("warning") && $0.contains("event=auth_failed") && $0.contains("peer=127.0.0.1:") })
+        #expect(lines.allSatisfy { $0.contains("warning") && $0.contains("event=auth_failed") && $0.contains("peer=127.0.0.") })
         #expect(lines.contains { $0.contains("failures=3") && $0.contains("closing=true") }, "\(lines)")
+        #expect(lines.contains { $0.contains("peer=127.0.0.3:") }, "\(lines)")
     }
 
     @Test("before auth every request is unauthorized: no unknown_op, no field names, no parser errors")
@@ -99,7 +116,7 @@ struct AuthHardeningTests {
     }
 
     @Test("token comparison and failure delays")
-    func comparisonAndDelays() {
+    func comparisonAndDelays() throws {
         #expect(Authentication.matches(Self.token, Self.token))
         for guess in ["", "0", Self.token + "0", String(Self.token.dropLast()), String(Self.token.dropLast()) + "X"] {
             #expect(!Authentication.matches(guess, Self.token), "\(guess)")
@@ -109,9 +126,19 @@ struct AuthHardeningTests {
         #expect(Authentication.delay(failures: 40, first: .seconds(1)) == .seconds(60))
         #expect(Authentication.problem(with: "") != nil && Authentication.problem(with: "123456789012345") != nil)
         #expect(Authentication.problem(with: "1234567890123456") == nil)
-        // Server-wide: wrong-token answers are spaced (20 per second by default).
-        let pacer = AuthFailurePacer(perSecond: 20)
-        let waits = (0..<5).map { _ in pacer.wait(atLeast: .zero) }
-        #expect(waits[4] >= .milliseconds(190), "\(waits)")
+        // Across connections: a peer that sent a wrong token waits before its next attempt (its own doubling
+        // delay, and a turn among such attempts, 20 a second); a peer without one never waits.
+        let throttle = AuthThrottle(firstDelay: .milliseconds(100), perSecond: 20)
+        #expect(throttle.wait(peer: "a") == .zero)
+        throttle.failed(peer: "a")
+        let first = throttle.wait(peer: "a")
+        let second = throttle.wait(peer: "a")
+        #expect(first > .milliseconds(80) && first <= .milliseconds(100), "\(first)")
+        #expect(second - first >= .milliseconds(45), "\(first) \(second)")
+        #expect(throttle.wait(peer: "b") == .zero)
+        throttle.failed(peer: "a")
+        #expect(throttle.wait(peer: "a") > .milliseconds(180), "doubles")
+        #expect(ConnectionState.key(try SocketAddress(ipAddress: "2001:db8:0:1::7", port: 9)) == "2001:db8:0:1::/64")
+        #expect(ConnectionState.key(try SocketAddress(ipAddress: "203.0.113.7", port: 9)) == "203.0.113.7")
     }
 }

@@ -73,16 +73,30 @@ extension LineClient {
     }
 }
 
-/// A client that connects with a small receive buffer and then reads nothing: the server's answers back up.
+/// A client that connects with a small receive buffer (and, if asked, from another address) and reads only when
+/// told to: a slow reader's answers back up in the server.
 final class SlowReader: @unchecked Sendable {
     // @unchecked: one thread sends, then the test reads or closes.
     let fd: Int32
 
-    init(port: Int, receiveBuffer: Int32 = 16 << 10) throws {
+    /// `source`: the local address to connect from (another loopback address, `127.0.0.2`, is another peer).
+    init(port: Int, receiveBuffer: Int32 = 16 << 10, source: String? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket() failed") }
         var size = receiveBuffer
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        if let source {
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            local.sin_addr.s_addr = inet_addr(source)
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0 else {
+                Glibc.close(fd)
+                throw TestFailure("bind to \(source) failed: errno \(errno)")
+            }
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
