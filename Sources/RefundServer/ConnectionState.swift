@@ -6,8 +6,13 @@ import Synchronization
 final class ConnectionState: Sendable {
     /// The outgoing side: responses waiting to be written, requests in flight.
     let queue: ConnectionQueue
+    /// The incoming side: bytes of lines read and not yet taken by the read loop.
+    let inbound = InboundBudget(limit: ConnectionState.inboundBudgetBytes)
     /// Where the connection comes from, for logs: `203.0.113.7:50412`, or `unix` for the Unix socket.
     let peer: String
+    /// Lines waiting for the read loop, in bytes, before the server stops reading the socket (``InboundBudget``).
+    static let inboundBudgetBytes = 256 << 10
+
     /// Who the peer is for auth throttling: its IPv4 address, its IPv6 /64, or `unix`.
     let peerKey: String
     private let authenticatedFlag: Atomic<Bool>

@@ -146,7 +146,8 @@ public final class RefundServer: Sendable {
             .childChannelOption(.maxMessagesPerRead, value: 16)
     }
 
-    /// The pipeline: ``ConnectionGuard`` (deadlines, writability), the line splitter, the async channel.
+    /// The pipeline: ``ConnectionGuard`` (deadlines, writability), the line splitter, ``InboundBudgetHandler``
+    /// (bytes of lines waiting), the async channel.
     private func initializeConnection(_ channel: any NIOCore.Channel) -> EventLoopFuture<AcceptedConnection> {
         let configuration = self.configuration
         let events = self.events
@@ -163,6 +164,7 @@ public final class RefundServer: Sendable {
                     idleTimeout: configuration.idleTimeout, events: events, dispatcher: dispatcher))
             try channel.pipeline.syncOperations.addHandler(
                 ByteToMessageHandler(BoundedLineDecoder(maximumLineBytes: configuration.maximumLineBytes)))
+            try channel.pipeline.syncOperations.addHandler(InboundBudgetHandler(budget: connection.inbound))
             let channel = try Connection(
                 wrappingChannelSynchronously: channel,
                 configuration: .init(backPressureStrategy: .init(lowWatermark: 4, highWatermark: 64)))
@@ -215,7 +217,8 @@ public final class RefundServer: Sendable {
         }
         do {
             try await connection.executeThenClose { inbound, outbound in
-                try await self.serve(inbound: inbound, outbound: outbound, connection: accepted.state, id: id)
+                try await self.serve(
+                    inbound: inbound, outbound: outbound, connection: accepted.state, channel: channel, id: id)
             }
         } catch {
             logger.debug("connection ended: \(error)")
@@ -227,7 +230,7 @@ public final class RefundServer: Sendable {
 
     private func serve(
         inbound: NIOAsyncChannelInboundStream<InboundLine>, outbound: NIOAsyncChannelOutboundWriter<ByteBuffer>,
-        connection: ConnectionState, id: ObjectIdentifier
+        connection: ConnectionState, channel: any NIOCore.Channel, id: ObjectIdentifier
     ) async throws {
         let queue = connection.queue
         let dispatcher = self.dispatcher
@@ -252,6 +255,9 @@ public final class RefundServer: Sendable {
             let decoder = JSONValueDecoder()
             do {
                 reading: for try await item in inbound {
+                    if connection.inbound.taken(item.byteCount) {
+                        channel.pipeline.fireUserInboundEventTriggered(InboundBudget.Resume())
+                    }
                     guard await queue.acquire() else { break }
                     counters.requests.add(1, ordering: .relaxed)
                     // Until it authenticates, a connection learns nothing but how to authenticate: every line that

@@ -125,6 +125,20 @@ final class SlowReader: @unchecked Sendable {
         }
     }
 
+    /// Sends all of `text`, or gives up (false) when a send blocks for `milliseconds` or fails.
+    func sendOrGiveUp(_ text: String, milliseconds: Int = 2000) -> Bool {
+        var timeout = timeval(tv_sec: milliseconds / 1000, tv_usec: __suseconds_t(milliseconds % 1000 * 1000))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        let bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { return false }
+            offset += n
+        }
+        return true
+    }
+
     /// Reads lines until `count` have come (or 30 s pass); returns them.
     func readLines(_ count: Int) -> [String] {
         var timeout = timeval(tv_sec: 30, tv_usec: 0)

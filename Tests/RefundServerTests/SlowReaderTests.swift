@@ -93,4 +93,35 @@ struct SlowReaderTests {
         }
         #expect(ids == [0, 1, 2, 3])
     }
+
+    @Test("a client whose reading is paused cannot make the daemon hold megabytes of its lines")
+    func pausedReaderCannotFloodTheInbound() throws {
+        // A wrong token pauses reading its connection for 1.5 s: meanwhile each of four connections sends 64 lines
+        // of 1,000,000 bytes. Before the inbound budget the daemon took 64 lines per connection (256 MB here).
+        let daemon = try Daemon([
+            "--partitions", "1", "--auth-token", "0123456789abcdef0123456789abcdef", "--auth-failure-delay-ms", "1500",
+        ])
+        defer { daemon.stop() }
+        let pid = daemon.process.processIdentifier
+        let baseline = residentKiB(pid)
+        let line = String(repeating: "x", count: 1_000_000) + "\n"
+        let flooders = try (0..<4).map { _ in try SlowReader(port: daemon.port, receiveBuffer: 1 << 16) }
+        for flooder in flooders { flooder.send(#"{"id":1,"op":"auth","token":"wrong-wrong-wrong-wrong"}"# + "\n") }
+        let senders = flooders.map { flooder in
+            Thread {
+                for _ in 0..<64 { if !flooder.sendOrGiveUp(line, milliseconds: 400) { return } }
+            }
+        }
+        for sender in senders { sender.start() }
+        var peak = baseline
+        // Until every sender is blocked (the daemon stopped reading) or done; each gives up after 0.4 s blocked.
+        _ = waitUntil(timeout: 1.4) {
+            peak = max(peak, residentKiB(pid))
+            return senders.allSatisfy(\.isFinished)
+        }
+        peak = max(peak, residentKiB(pid))
+        print("paused readers: RSS baseline \(baseline / 1024) MiB, peak \(peak / 1024) MiB (+\((peak - baseline) / 1024))")
+        #expect(peak - baseline < 40 * 1024, "peak \(peak) KiB over baseline \(baseline) KiB")
+        for flooder in flooders { flooder.close() }
+    }
 }
