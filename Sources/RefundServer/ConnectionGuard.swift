@@ -56,6 +56,9 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         stop()
+        // Nothing can be written any more: wake the read loop if it waits for the output to drain (it may wait
+        // on writability with nothing left to write, which no write failure would end), the writer and waiters.
+        state.queue.close()
         context.fireChannelInactive()
     }
 

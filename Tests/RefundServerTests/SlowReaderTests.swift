@@ -124,4 +124,26 @@ struct SlowReaderTests {
         #expect(peak - baseline < 40 * 1024, "peak \(peak) KiB over baseline \(baseline) KiB")
         for flooder in flooders { flooder.close() }
     }
+
+    @Test("a client that stops reading is closed by the idle timeout, and its slot is freed")
+    func stalledReaderIsClosed() throws {
+        let daemon = try Daemon(["--partitions", "1", "--idle-timeout", "1"])
+        defer { daemon.stop() }
+        let loader = try LineClient(port: daemon.port)
+        var batch = ""
+        for i in 0..<200 {
+            batch += #"{"id":"p\#(i)","op":"order.put","order":\#(simpleOrderJSON("st_" + String(i)))}"# + "\n"
+            batch += #"{"id":"r\#(i)","op":"refund.create","order_id":"st_\#(i)","method":"original","reason":"r"}"# + "\n"
+        }
+        #expect(loader.send(bytes: Array(batch.utf8)))
+        for _ in 0..<400 { _ = try loader.readObject() }
+        // Pages of 200 refunds (~100 KB) until the output backs up, then more requests: it reads none of them.
+        let stalled = try SlowReader(port: daemon.port)
+        stalled.send(String(repeating: #"{"id":1,"op":"refund.list"}"# + "\n", count: 12) + #"{"id":2,"op":"ping"}"# + "\n")
+        #expect(try waitUntil { try loader.serverStats()["backpressure_pauses"] ?? 0 >= 1 })
+        // The idle timeout closes it (nothing it can take moves), and the server lets go of it entirely.
+        #expect(try waitUntil { try loader.serverStats()["idle_timeouts"] == 1 })
+        #expect(try waitUntil { try loader.serverStats()["connections"] == 1 }, "the closed connection still holds its slot")
+        stalled.close()
+    }
 }
