@@ -31,12 +31,18 @@ struct ConnectionSession {
                 return
             }
             let line: ByteBuffer
+            let metrics = dispatcher.metrics
+            metrics.inFlight.increment()
+            let started = ContinuousClock.now
             do throws(RefundError) {
                 let result = try await dispatcher.execute(operation, caller: caller, actorID: actorID)
                 line = dispatcher.success(id: id, result)
+                metrics.answered(op: operation.name, code: "ok", since: started)
             } catch {
                 line = dispatcher.failure(id: id, error)
+                metrics.answered(op: operation.name, code: error.code.rawValue, since: started)
             }
+            metrics.inFlight.decrement()
             queue.push(line, slot: true, large: large)
         }
         guard let key else { return }

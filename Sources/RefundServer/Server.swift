@@ -234,6 +234,9 @@ public final class RefundServer: Sendable {
     ) async throws {
         let queue = connection.queue
         let dispatcher = self.dispatcher
+        let metrics = dispatcher.metrics
+        metrics.connections.increment()
+        defer { metrics.connections.decrement() }
         await withDiscardingTaskGroup { group in
             group.addTask {
                 // The one writer: what is queued goes out in one write (one flush) per batch.
@@ -244,6 +247,9 @@ public final class RefundServer: Sendable {
                     } catch {
                         return
                     }
+                    var sent = 0
+                    for buffer in batch { sent &+= buffer.readableBytes }
+                    metrics.bytesOut.increment(by: sent)
                     queue.written()
                     connection.touch()
                 }
@@ -255,6 +261,7 @@ public final class RefundServer: Sendable {
             let decoder = JSONValueDecoder()
             do {
                 reading: for try await item in inbound {
+                    metrics.bytesIn.increment(by: item.byteCount)
                     if connection.inbound.taken(item.byteCount) {
                         channel.pipeline.fireUserInboundEventTriggered(InboundBudget.Resume())
                     }
@@ -269,6 +276,7 @@ public final class RefundServer: Sendable {
                         let error = RefundError(
                             .lineTooLong,
                             "the line is longer than \(configuration.maximumLineBytes) bytes; it was discarded")
+                        metrics.refused(connection.isAuthenticated ? error.code : .unauthorized)
                         queue.push(
                             dispatcher.failure(id: .null, connection.isAuthenticated ? error : Self.authenticateFirst),
                             slot: true)
@@ -278,6 +286,7 @@ public final class RefundServer: Sendable {
                         case .success(let decoded):
                             request = decoded
                         case .failure(let error):
+                            metrics.refused(connection.isAuthenticated ? error.code : .unauthorized)
                             queue.push(
                                 dispatcher.failure(id: .null, connection.isAuthenticated ? error : Self.authenticateFirst),
                                 slot: true)
@@ -285,12 +294,14 @@ public final class RefundServer: Sendable {
                         }
                     }
                     guard connection.isAuthenticated || request.op == "auth" else {
+                        metrics.refused(.unauthorized)
                         queue.push(dispatcher.failure(id: request.id, Self.authenticateFirst), slot: true)
                         continue
                     }
                     let operation: Operation
                     switch request.operation {
                     case .failure(let error):
+                        metrics.refused(error.code)
                         queue.push(dispatcher.failure(id: request.id, error), slot: true)
                         continue
                     case .success(let op):

@@ -52,6 +52,8 @@ struct MetricsEndpointTests {
         _ = try client.ok(#"{"op":"order.put","order":\#(orderJSON("ord_m1"))}"#)
         _ = try client.ok(#"{"op":"refund.create","order_id":"ord_m1","method":"original","reason":"x"}"#)
         _ = try client.ok(#"{"op":"snapshot"}"#)
+        _ = try client.fails(#"{"op":"order.explode"}"#, "unknown_op")
+        _ = try client.fails(#"{"op":"refund.get","refund_id":"rf_9_nope"}"#, "refund_not_found")
 
         let after = samples(try httpGet(port: port, "/metrics").body)
         #expect(after[#"refund_refunds_created_total{method="original"}"#] == 1)
@@ -61,6 +63,14 @@ struct MetricsEndpointTests {
         #expect(after[#"refund_snapshots_total{result="written"}"#] ?? 0 >= 1)
         #expect(after["refund_snapshot_last_success_timestamp_seconds"] ?? 0 > 1_700_000_000)
         #expect(after["refund_orders"] == 1 && after["refund_refunds"] == 1)
+        // The server: requests by op and code, their latency, connections, bytes.
+        #expect(after[#"refund_server_requests_total{op="refund.create",code="ok"}"#] == 1)
+        #expect(after[#"refund_server_requests_total{op="refund.get",code="refund_not_found"}"#] == 1)
+        #expect(after[#"refund_server_requests_total{op="-",code="unknown_op"}"#] == 1)
+        #expect(after[#"refund_server_request_duration_seconds_count{op="refund.create"}"#] == 1)
+        #expect(after["refund_server_connections"] ?? 0 >= 1)
+        #expect(after["refund_server_requests_in_flight"] == 0)
+        #expect(after["refund_server_received_bytes_total"] ?? 0 > 500 && after["refund_server_sent_bytes_total"] ?? 0 > 500)
         let records = after.filter { $0.key.hasPrefix("refund_wal_records_total") }.values.reduce(0, +)
         let fsyncs = after.filter { $0.key.hasPrefix("refund_wal_fsyncs_total") }.values.reduce(0, +)
         #expect(records >= 2 && fsyncs >= 2, "records \(records), fsyncs \(fsyncs)")

@@ -28,6 +28,7 @@ struct Dispatcher: Sendable {
     let engine: Engine
     let counters: ServerCounters
     let allocator = ByteBufferAllocator()
+    let metrics = ServerMetrics()
 
     // MARK: Results
 
