@@ -83,5 +83,8 @@ struct MetricsEndpointTests {
             #expect(object?["ts"] is String && object?["level"] is String && object?["message"] is String, "\(line)")
         }
         #expect(lines.contains { $0.contains(#""message":"recovered""#) })
+        // Each snapshot is logged once with its fields; no request is logged at info.
+        #expect(lines.contains { $0.contains(#""event":"snapshot""#) && $0.contains(#""partition":"#) })
+        #expect(!lines.contains { $0.contains("refund.create") })
     }
 }

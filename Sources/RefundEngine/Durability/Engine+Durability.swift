@@ -457,6 +457,14 @@ extension Engine {
         shared.metrics.snapshotDuration.record(since: started)
         shared.metrics.snapshotsWritten.increment()
         shared.metrics.snapshotLastSuccess.record(Double(now.milliseconds) / 1000)
+        let (seconds, attoseconds) = (ContinuousClock.now - started).components
+        shared.logger.withLock { $0 }.info(
+            "snapshot written",
+            metadata: [
+                "event": "snapshot", "partition": "\(partition.index)", "sequence": "\(image.sequence)",
+                "orders": "\(image.states.count)", "bytes": "\(payload.count)",
+                "milliseconds": "\(seconds * 1000 + attoseconds / 1_000_000_000_000_000)",
+            ])
     }
 
     private func maybeSnapshot(_ partition: Partition, _ journal: PartitionJournal) {
