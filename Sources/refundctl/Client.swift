@@ -372,6 +372,24 @@ final class Client {
         return try wait(for: id).get()
     }
 
+    /// A paged list op (`refund.list`, `refund.attention`, `refund.requests`): follows `next_cursor` until the list
+    /// ends or `limit` items were read, and answers one object with every item under `key` (the server gives at
+    /// most 1,000 per page; docs/protocol.md, "Paging").
+    func callPaged(_ op: String, _ params: [(String, JSON)], key: String, limit: Int?) throws(ClientError) -> JSON {
+        if let limit, limit < 1 { throw ClientError("invalid_field", "--limit must be at least 1") }
+        var items: [JSON] = []
+        var cursor: JSON = .null
+        while true {
+            let want = limit.map { min($0 - items.count, 1000) } ?? 1000
+            let page = try call(op, params + [("limit", .int(Int64(want))), ("cursor", cursor)])
+            items += page[key]?.array ?? []
+            guard let next = page["next_cursor"], next != .null, limit.map({ items.count < $0 }) ?? true else { break }
+            cursor = next
+        }
+        if let limit, items.count > limit { items.removeLast(items.count - limit) }
+        return .object([(key, .array(items))])
+    }
+
     /// Sends every request at once (pipelined) and returns the results in request order.
     func callAll(_ requests: [(String, [(String, JSON)])]) throws(ClientError) -> [Result<JSON, ClientError>] {
         var results: [Result<JSON, ClientError>] = []

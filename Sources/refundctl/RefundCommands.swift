@@ -73,12 +73,12 @@ struct RefundCommand: ParsableCommand {
         func run() throws {
             try reporting {
                 let client = try connection.connect()
-                let result = try client.call(
+                let result = try client.callPaged(
                     "refund.list",
                     [
-                        "order_id": order.map(JSON.string) ?? .null, "event": event.map(JSON.string) ?? .null,
-                        "status": status.map(JSON.string) ?? .null, "limit": limit.map { JSON.int(Int64($0)) } ?? .null,
-                    ])
+                        ("order_id", order.map(JSON.string) ?? .null), ("event", event.map(JSON.string) ?? .null),
+                        ("status", status.map(JSON.string) ?? .null),
+                    ], key: "refunds", limit: limit)
                 View.print(result, json: output.json) { result in
                     let refunds = result["refunds"]?.array ?? []
                     return View.refunds(refunds, currencies: client.currencies(of: refunds.compactMap { $0["order_id"]?.string }))
@@ -121,7 +121,7 @@ struct RefundCommand: ParsableCommand {
 
         func run() throws {
             try reporting {
-                let result = try connection.connect().call("refund.requests", ["limit": limit.map { JSON.int(Int64($0)) } ?? .null])
+                let result = try connection.connect().callPaged("refund.requests", [], key: "requests", limit: limit)
                 View.print(result, json: output.json) { result in
                     let items = result["requests"]?.array ?? []
                     return items.isEmpty

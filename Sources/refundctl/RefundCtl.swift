@@ -323,7 +323,7 @@ struct Attention: ParsableCommand {
     func run() throws {
         try reporting {
             let client = try connection.connect()
-            let result = try client.call("refund.attention", ["limit": limit.map { JSON.int(Int64($0)) } ?? .null])
+            let result = try client.callPaged("refund.attention", [], key: "refunds", limit: limit)
             View.print(result, json: output.json) { result in
                 let refunds = result["refunds"]?.array ?? []
                 if refunds.isEmpty { return "(no refunds need attention)" }
