@@ -110,7 +110,11 @@ let package = Package(
         // Starts the real refundd for the tests that talk to it over a socket.
         .target(name: "DaemonTestSupport", path: "Tests/DaemonTestSupport", swiftSettings: strict),
         .testTarget(
-            name: "RefundServerTests", dependencies: ["RefundServer", "RefundCore", "refundd", "DaemonTestSupport"],
+            name: "RefundServerTests",
+            dependencies: [
+                "RefundServer", "RefundCore", "RefundEngine", "RefundStorage", "refundd", "DaemonTestSupport",
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
             swiftSettings: strict),
         .testTarget(
             name: "RefundctlTests", dependencies: ["refundctl", "refundd", "DaemonTestSupport"], swiftSettings: strict),

@@ -1,6 +1,12 @@
 import DaemonTestSupport
 import Foundation
+import Prometheus
+import RefundCore
+import RefundEngine
+import RefundStorage
 import Testing
+
+@testable import refundd
 
 /// One HTTP/1.0 exchange with the metrics endpoint: (status code, body).
 func httpGet(port: Int, _ path: String) throws -> (status: Int, body: String) {
@@ -86,5 +92,40 @@ struct MetricsEndpointTests {
         // Each snapshot is logged once with its fields; no request is logged at info.
         #expect(lines.contains { $0.contains(#""event":"snapshot""#) && $0.contains(#""partition":"#) })
         #expect(!lines.contains { $0.contains("refund.create") })
+    }
+
+    @Test("/healthz and /readyz: recovering, ready, and fail-stopped with the reason in the body")
+    func healthAndReadiness() async throws {
+        let readiness = Readiness()
+        let routes = MetricsRoutes(registry: PrometheusCollectorRegistry(), readiness: readiness)
+        func answer(_ path: String) async -> (Int, String) {
+            let answer = await routes.answer(.GET, path)
+            return (Int(answer.status.code), String(decoding: answer.body, as: UTF8.self))
+        }
+        #expect(await answer("/readyz") == (503, "not ready: recovering the data directory\n"))
+        #expect(await answer("/healthz") == (200, "alive: recovering\n"))
+
+        let fs = SimulatedFileSystem(seed: 12)
+        let engine = try await Engine.open(
+            configuration: EngineConfiguration(partitions: 1),
+            durability: DurabilityOptions(directory: "/data", snapshotEveryRecords: 0, snapshotEveryBytes: 0, fileSystem: fs),
+            gateway: SimulatedGateway())
+        readiness.ready(engine)
+        #expect(await answer("/readyz") == (200, "ready\n"))
+        #expect(await answer("/healthz") == (200, "alive\n"))
+        #expect(await answer("/metrics").0 == 200)
+
+        // A disk failure stops the engine: not ready, not healthy (only a restart helps), and the body says why.
+        fs.failNext(.write, errno: ENOSPC)
+        let order = Order(
+            id: "ord_1", event: "evt_1", currency: .gbp, lines: [OrderLine(id: "l1", price: 100)],
+            tenders: [Tender(id: "t1", method: .cash, amount: 100)])
+        await #expect(throws: RefundError.self) { _ = try await engine.putOrder(order) }
+        let ready = await answer("/readyz")
+        let healthy = await answer("/healthz")
+        #expect(ready.0 == 503 && ready.1.hasPrefix("not ready: stopped:") && ready.1.contains("No space left"), "\(ready)")
+        #expect(healthy.0 == 503 && healthy.1.hasPrefix("stopped:"), "\(healthy)")
+        #expect(await answer("/metrics").0 == 200)  // still scraped: the stopped gauge is how an alert sees it
+        engine.kill()
     }
 }
