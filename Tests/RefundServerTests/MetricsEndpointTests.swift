@@ -63,6 +63,9 @@ struct MetricsEndpointTests {
 
         let after = samples(try httpGet(port: port, "/metrics").body)
         #expect(after[#"refund_refunds_created_total{method="original"}"#] == 1)
+        // The card share went to the gateway and succeeded there: the refund is counted succeeded, none pending.
+        #expect(after[#"refund_refunds_settled_total{method="original",status="succeeded"}"#] == 1)
+        #expect(after[#"refund_refunds_pending{method="original"}"#] == 0)
         // The contract order refunds 4635: 2,850-ish to the card through the gateway, the rest to the wallet.
         #expect(after[#"refund_amount_refunded_minor_total{currency="GBP"}"#] == 4635)
         #expect(after["refund_gateway_requests_total"] == 1)

@@ -503,6 +503,11 @@ public final class Engine: Sendable {
         // Bounded: an attention queue this long is already an alert.
         metrics.attentionQueue.record(await attention(limit: 100_000).count)
         metrics.stopped.record(failure == nil ? 0 : 1)
+        var pending: [RefundMethod: Int] = [:]
+        for partition in partitions {
+            for (method, count) in await partition.pendingRefundsByMethod() { pending[method, default: 0] += count }
+        }
+        for (method, gauge) in metrics.pending { gauge.record(pending[method] ?? 0) }
     }
 
     /// `health`: ready once recovery is done (an engine exists only after it), not ready while fail-stopped.

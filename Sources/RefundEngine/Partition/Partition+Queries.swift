@@ -81,6 +81,15 @@ extension Partition {
         return out
     }
 
+    /// Refunds with a pending transaction, by method (the metrics' pending gauge): only the orders that have one.
+    func pendingRefundsByMethod() -> [RefundMethod: Int] {
+        var counts: [RefundMethod: Int] = [:]
+        for slot in pendingSlots {
+            for refund in states[slot].refunds where refund.status == .pending { counts[refund.method, default: 0] += 1 }
+        }
+        return counts
+    }
+
     func statistics() -> PartitionStatistics {
         var stats = PartitionStatistics(
             orders: states.count, refunds: refundCount, pendingOrders: pendingSlots.count, outboxEvents: outbox.count)

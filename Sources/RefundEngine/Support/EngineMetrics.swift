@@ -11,8 +11,11 @@ import Synchronization
 final class EngineMetrics: Sendable {
     /// `refund_refunds_created_total{method}`: refunds made (single, approved requests and bulk), by method.
     let created: [RefundMethod: Counter]
-    /// `refund_refunds_settled_total{method,status}`: refunds that reached succeeded or failed.
+    /// `refund_refunds_settled_total{method,status}`: refunds that reached succeeded (at once, or later at the
+    /// gateway) or failed.
     let settled: [RefundMethod: (succeeded: Counter, failed: Counter)]
+    /// `refund_refunds_pending{method}`: refunds with money still at the gateway, refreshed per scrape.
+    let pending: [RefundMethod: Gauge]
     /// `refund_amount_refunded_minor_total{currency}`: money of the refunds made, in minor units.
     private let amounts = Mutex<[String: Counter]>([:])
     /// `refund_gateway_calls_total`, `refund_gateway_requests_total`, `refund_gateway_call_duration_seconds`.
@@ -54,7 +57,9 @@ final class EngineMetrics: Sendable {
     init() {
         var created: [RefundMethod: Counter] = [:]
         var settled: [RefundMethod: (succeeded: Counter, failed: Counter)] = [:]
+        var pending: [RefundMethod: Gauge] = [:]
         for method in RefundMethod.allCases {
+            pending[method] = Gauge(label: "refund_refunds_pending", dimensions: [("method", method.rawValue)])
             created[method] = Counter(label: "refund_refunds_created_total", dimensions: [("method", method.rawValue)])
             settled[method] = (
                 Counter(label: "refund_refunds_settled_total", dimensions: [("method", method.rawValue), ("status", "succeeded")]),
@@ -63,6 +68,7 @@ final class EngineMetrics: Sendable {
         }
         self.created = created
         self.settled = settled
+        self.pending = pending
         var outcomes: [String: Counter] = [:]
         for outcome in ["succeeded", "accepted", "failed", "unknown"] {
             outcomes[outcome] = Counter(label: "refund_gateway_outcomes_total", dimensions: [("outcome", outcome)])
@@ -72,6 +78,7 @@ final class EngineMetrics: Sendable {
 
     func refundCreated(_ refund: Refund, currency code: String) {
         created[refund.method]?.increment()
+        if refund.status == .succeeded { settled[refund.method]?.succeeded.increment() }  // no gateway: done at once
         guard refund.amount > 0 else { return }
         // One counter per currency, made on first use (currencies are a fixed table of about 180 codes).
         let counter = amounts.withLock { counters in
