@@ -97,19 +97,7 @@ final class SlowReader: @unchecked Sendable {
                 throw TestFailure("bind to \(source) failed: errno \(errno)")
             }
         }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard result == 0 else {
-            Glibc.close(fd)
-            throw TestFailure("connect failed: errno \(errno)")
-        }
+        try connectLoopback(fd, port: port)
     }
 
     /// Sends all of `text` (the server reads requests while it can; a send that blocks for 2 s gives up).
