@@ -37,10 +37,10 @@ struct ConnectionSession {
             do throws(RefundError) {
                 let result = try await dispatcher.execute(operation, caller: caller, actorID: actorID)
                 line = dispatcher.success(id: id, result)
-                metrics.answered(op: operation.name, code: "ok", since: started)
+                metrics.answered(op: operation.name, code: nil, since: started)
             } catch {
                 line = dispatcher.failure(id: id, error)
-                metrics.answered(op: operation.name, code: error.code.rawValue, since: started)
+                metrics.answered(op: operation.name, code: error.code, since: started)
             }
             metrics.inFlight.decrement()
             queue.push(line, slot: true, large: large)

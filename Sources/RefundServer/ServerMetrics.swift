@@ -13,15 +13,28 @@ final class ServerMetrics: Sendable {
     let bytesIn = Counter(label: "refund_server_received_bytes_total")
     let bytesOut = Counter(label: "refund_server_sent_bytes_total")
     /// `refund_server_requests_total{op,code}` (`code` is `ok` or the error code) and
-    /// `refund_server_request_duration_seconds{op}`, made on first use: about 40 ops and 60 codes at most.
-    private let requests = Mutex<[String: Counter]>([:])
-    private let latencies = Mutex<[String: Timer]>([:])
+    /// `refund_server_request_duration_seconds{op}`. The handles of every op and its `ok` counter are made up
+    /// front, so a successful request only looks them up (no lock, no string built); error codes are made on
+    /// first use (about 60 codes at most).
+    private let latencies: [String: Timer]
+    private let succeeded: [String: Counter]
+    private let failed = Mutex<[String: Counter]>([:])
 
-    /// A dispatched request was answered.
-    func answered(op: String, code: String, since start: ContinuousClock.Instant) {
-        let (seconds, attoseconds) = (ContinuousClock.now - start).components
-        latency(op).recordNanoseconds(seconds &* 1_000_000_000 &+ attoseconds / 1_000_000_000)
-        counter(op: op, code: code).increment()
+    init(ops: [String] = Operation.names) {
+        var latencies: [String: Timer] = [:]
+        var succeeded: [String: Counter] = [:]
+        for op in ops {
+            latencies[op] = Timer(label: "refund_server_request_duration_seconds", dimensions: [("op", op)])
+            succeeded[op] = Counter(label: "refund_server_requests_total", dimensions: [("op", op), ("code", "ok")])
+        }
+        self.latencies = latencies
+        self.succeeded = succeeded
+    }
+
+    /// A dispatched request was answered: `code` nil for success, else the error's.
+    func answered(op: String, code: RefundError.Code?, since start: ContinuousClock.Instant) {
+        latencies[op]?.recordNanoseconds((ContinuousClock.now - start).wholeNanoseconds)
+        if let code { counter(op: op, code: code.rawValue).increment() } else { succeeded[op]?.increment() }
     }
 
     /// A line refused before it reached an op (too long, not a request, not authenticated): op `-`.
@@ -29,20 +42,11 @@ final class ServerMetrics: Sendable {
 
     private func counter(op: String, code: String) -> Counter {
         let key = op + " " + code
-        return requests.withLock { counters in
+        return failed.withLock { counters in
             if let counter = counters[key] { return counter }
             let counter = Counter(label: "refund_server_requests_total", dimensions: [("op", op), ("code", code)])
             counters[key] = counter
             return counter
-        }
-    }
-
-    private func latency(_ op: String) -> Timer {
-        latencies.withLock { timers in
-            if let timer = timers[op] { return timer }
-            let timer = Timer(label: "refund_server_request_duration_seconds", dimensions: [("op", op)])
-            timers[op] = timer
-            return timer
         }
     }
 }

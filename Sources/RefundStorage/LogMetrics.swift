@@ -1,4 +1,5 @@
 import CoreMetrics
+import RefundCore
 
 /// What a ``WriteAheadLog`` reports through swift-metrics (handles only; the process picks the backend). The
 /// engine names them per log (`RefundEngine`'s `LogMetrics.named`); without metrics the log reports nothing.
@@ -34,8 +35,7 @@ public struct LogMetrics: Sendable {
 
     func synced(after duration: Duration) {
         fsyncs.increment()
-        let (seconds, attoseconds) = duration.components
-        fsyncLatency.recordNanoseconds(seconds &* 1_000_000_000 &+ attoseconds / 1_000_000_000)
+        fsyncLatency.recordNanoseconds(duration.wholeNanoseconds)
         if duration > slowFsyncThreshold { slowFsync?(duration) }
     }
 }

@@ -140,8 +140,7 @@ extension Engine {
         for partition in engine.partitions { await partition.markRecovered() }
         engine.recoveredSummary.withLock { $0 = summary }
         let metrics = engine.shared.metrics
-        let (seconds, attoseconds) = (ContinuousClock.now - openedAt).components
-        metrics.recoveryDuration.record(Double(seconds) + Double(attoseconds) / 1e18)
+        metrics.recoveryDuration.record((ContinuousClock.now - openedAt).seconds)
         metrics.recoveryRecords.record(summary.recordsReplayed)
         metrics.recoveryOrders.record(summary.ordersFromSnapshots)
         metrics.recoveryRepairs.record(summary.repairs.count + summary.missing.count)
@@ -309,7 +308,7 @@ extension Engine {
         metrics.slowFsync = { duration in
             logger.warning(
                 "slow fsync: \(duration) on log \(name)",
-                metadata: ["event": "slow_fsync", "log": "\(name)", "milliseconds": "\(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)"])
+                metadata: ["event": "slow_fsync", "log": "\(name)", "milliseconds": "\(duration.wholeMilliseconds)"])
         }
         return metrics
     }
@@ -454,16 +453,16 @@ extension Engine {
         }
         let now = clock.now()
         snapshotHealth.withLock { $0.succeeded(at: now) }
-        shared.metrics.snapshotDuration.record(since: started)
+        let took = ContinuousClock.now - started
+        shared.metrics.snapshotDuration.recordNanoseconds(took.wholeNanoseconds)
         shared.metrics.snapshotsWritten.increment()
         shared.metrics.snapshotLastSuccess.record(Double(now.milliseconds) / 1000)
-        let (seconds, attoseconds) = (ContinuousClock.now - started).components
         shared.logger.withLock { $0 }.info(
             "snapshot written",
             metadata: [
                 "event": "snapshot", "partition": "\(partition.index)", "sequence": "\(image.sequence)",
                 "orders": "\(image.states.count)", "bytes": "\(payload.count)",
-                "milliseconds": "\(seconds * 1000 + attoseconds / 1_000_000_000_000_000)",
+                "milliseconds": "\(took.wholeMilliseconds)",
             ])
     }
 

@@ -123,8 +123,5 @@ extension LogMetrics {
 }
 
 extension Timer {
-    func record(since start: ContinuousClock.Instant) {
-        let (seconds, attoseconds) = (ContinuousClock.now - start).components
-        recordNanoseconds(seconds &* 1_000_000_000 &+ attoseconds / 1_000_000_000)
-    }
+    func record(since start: ContinuousClock.Instant) { recordNanoseconds((ContinuousClock.now - start).wholeNanoseconds) }
 }

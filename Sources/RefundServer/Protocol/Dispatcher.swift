@@ -41,32 +41,23 @@ struct Dispatcher: Sendable {
         }
     }
 
-    /// A page of refunds; `next_cursor` (always written, `null` at the end) continues the list.
-    struct RefundList: Encodable, Sendable {
-        var refunds: [Refund]
+    /// A page of a list under its key (`refunds`, `requests`); `next_cursor` (always written, `null` at the end)
+    /// continues it.
+    struct PageResult<Item: Encodable & Sendable>: Encodable, Sendable {
+        var key: String
+        var items: [Item]
         var nextCursor: String?
-        enum CodingKeys: String, CodingKey {
-            case refunds
-            case nextCursor = "next_cursor"
+
+        init(_ key: String, _ page: ListPage<Item>) {
+            self.key = key
+            self.items = page.items
+            self.nextCursor = page.next
         }
+
         func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(refunds, forKey: .refunds)
-            try c.encode(nextCursor, forKey: .nextCursor)
-        }
-    }
-    /// A page of open requests, as ``RefundList``.
-    struct RequestList: Encodable, Sendable {
-        var requests: [RefundRequest]
-        var nextCursor: String?
-        enum CodingKeys: String, CodingKey {
-            case requests
-            case nextCursor = "next_cursor"
-        }
-        func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(requests, forKey: .requests)
-            try c.encode(nextCursor, forKey: .nextCursor)
+            var c = encoder.container(keyedBy: JSONMemberKey.self)
+            try c.encode(items, forKey: JSONMemberKey(key))
+            try c.encode(nextCursor, forKey: JSONMemberKey("next_cursor"))
         }
     }
     struct EventList: Encodable, Sendable { var events: [OutboxEvent] }
@@ -195,7 +186,7 @@ struct Dispatcher: Sendable {
             return try await engine.refund(id)
         case .refundList(let orderID, let event, let status, let limit, let cursor):
             let page = try await engine.refundPage(orderID: orderID, event: event, status: status, limit: limit, after: cursor)
-            return RefundList(refunds: page.items, nextCursor: page.next)
+            return PageResult("refunds", page)
         case .refundRequest(let id, let lines, let reason):
             return try await engine.requestRefund(orderID: id, lines: lines, reason: reason, caller: caller)
         case .refundApprove(let id, let options, let note):
@@ -218,10 +209,10 @@ struct Dispatcher: Sendable {
             return try await engine.resendConfirmation(refundID: id, caller: caller)
         case .refundAttention(let limit, let cursor):
             let page = try await engine.attentionPage(limit: limit, after: cursor)
-            return RefundList(refunds: page.items, nextCursor: page.next)
+            return PageResult("refunds", page)
         case .refundRequests(let limit, let cursor):
             let page = try await engine.openRequestPage(limit: limit, after: cursor)
-            return RequestList(requests: page.items, nextCursor: page.next)
+            return PageResult("requests", page)
         case .disputeOpen(let id, let reason):
             return try await engine.openDispute(orderID: id, reason: reason, caller: caller)
         case .disputeClose(let id, let outcome, let note):
