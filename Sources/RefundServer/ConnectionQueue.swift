@@ -136,6 +136,16 @@ final class ConnectionQueue: Sendable {
         }
     }
 
+    /// Takes a slot for one request if one is free now (no suspension): the read loop's fast path. False when
+    /// `limit` are in flight, the output is backed up, or the connection is closing: then ``acquire()``.
+    func tryAcquire() -> Bool {
+        state.withLock { s in
+            guard !s.closed, s.inFlight < limit, !s.outputBackedUp(maximumBytes: maximumBytes) else { return false }
+            s.inFlight += 1
+            return true
+        }
+    }
+
     /// Takes the connection's large-answer token; suspends while another request holds it (it is running, or its
     /// answer is not written yet). False once the connection is closing. The answer is pushed with `large: true`.
     func acquireLarge() async -> Bool {
@@ -185,6 +195,27 @@ final class ConnectionQueue: Sendable {
         if paused { onPause() }
         writer?.resume()
         nextLarge?.resume(returning: true)
+    }
+
+    /// Queues the answers of a batch of requests, each holding a slot, in one go (one wake of the writer).
+    func push(answers buffers: [ByteBuffer]) {
+        guard !buffers.isEmpty else { return }
+        let (writer, paused): (CheckedContinuation<Void, Never>?, Bool) = state.withLock { s in
+            if s.closed {
+                // The writer is gone: the slots are free, nobody will write these.
+                s.inFlight -= buffers.count
+                return (nil, false)
+            }
+            for buffer in buffers {
+                s.items.append(Item(buffer: buffer, slot: true, large: false))
+                s.pendingBytes += buffer.readableBytes
+            }
+            let w = s.writer
+            s.writer = nil
+            return (w, s.becameBackedUp(maximumBytes: maximumBytes))
+        }
+        if paused { onPause() }
+        writer?.resume()
     }
 
     /// Queues lines that hold no slot (event lines).

@@ -1,10 +1,12 @@
 import NIOCore
 import RefundCore
+import RefundEngine
 import Synchronization
 
-/// How one connection's requests run: each in its own task, those about the same order one after another, and
-/// those whose answers may be large (lists) one at a time per connection, each only once the previous large answer
-/// is written (``ConnectionQueue/acquireLarge()``).
+/// How one connection's requests run: the hot ones of each read together in one task (``run(batch:dispatcher:queue:)``),
+/// the others each in its own task; those about the same order one after another; and those whose answers may be
+/// large (lists) one at a time per connection, each only once the previous large answer is written
+/// (``ConnectionQueue/acquireLarge()``).
 struct ConnectionSession {
     /// Per order: the last request about it, so the next one about it waits for it (order preserved per order).
     private var tails: [String: Step] = [:]
@@ -19,13 +21,13 @@ struct ConnectionSession {
         let id = request.id
         let caller = request.caller
         let actorID = request.actorID
-        let key = operation.orderKey
+        let keys = operation.orderKeys
         let large = operation.mayAnswerLarge
-        let previous = key.flatMap { tails[$0] }?.task.withLock { $0 }
+        let previous = predecessors(of: keys)
         let step = Step()
         let task = Task {
             defer { step.done.store(true, ordering: .releasing) }
-            if let previous { await previous.value }
+            for task in previous { await task.value }
             if large, !(await queue.acquireLarge()) {
                 queue.release()  // the connection is closing: nobody will read an answer
                 return
@@ -45,11 +47,75 @@ struct ConnectionSession {
             metrics.inFlight.decrement()
             queue.push(line, slot: true, large: large)
         }
-        guard let key else { return }
-        step.task.withLock { $0 = task }
-        tails[key] = step
-        if tails.count > 2 * queue.limit + 16 {
-            tails = tails.filter { !$0.value.done.load(ordering: .acquiring) }
+        register(step, task, keys: keys, limit: queue.limit)
+    }
+
+    /// One request of a read's batch: its id, what the engine is to do, the op name (for metrics) and its order.
+    struct BatchedRequest: Sendable {
+        var id: WireID
+        var request: BatchRequest
+        var op: String
+        var key: String?
+    }
+
+    /// Starts the hot requests of one read (``Dispatcher/batchable(_:caller:actorID:)``) in **one** task and one
+    /// engine call (``Engine/execute(_:)``: one hop per partition), after the earlier requests about the same
+    /// orders; their answers go to the writer together, in the order read.
+    mutating func run(batch: [BatchedRequest], dispatcher: Dispatcher, queue: ConnectionQueue) {
+        guard !batch.isEmpty else { return }
+        var keys: Set<String> = []
+        for item in batch { if let key = item.key { keys.insert(key) } }
+        let previous = predecessors(of: keys)
+        let step = Step()
+        let task = Task {
+            defer { step.done.store(true, ordering: .releasing) }
+            for task in previous { await task.value }
+            let metrics = dispatcher.metrics
+            metrics.inFlight.increment(by: Double(batch.count))
+            let started = ContinuousClock.now
+            let answers = await dispatcher.engine.execute(batch.map(\.request))
+            var lines: [ByteBuffer] = []
+            lines.reserveCapacity(batch.count)
+            for (item, answer) in zip(batch, answers) {
+                switch answer {
+                case .refund(let refund):
+                    lines.append(dispatcher.success(id: item.id, refund))
+                    metrics.answered(op: item.op, code: nil, since: started)
+                case .order(let view):
+                    lines.append(dispatcher.success(id: item.id, view))
+                    metrics.answered(op: item.op, code: nil, since: started)
+                case .failure(let error):
+                    lines.append(dispatcher.failure(id: item.id, error))
+                    metrics.answered(op: item.op, code: error.code, since: started)
+                }
+            }
+            metrics.inFlight.decrement(by: Double(batch.count))
+            queue.push(answers: lines)
         }
+        register(step, task, keys: keys, limit: queue.limit)
+    }
+
+    /// The tasks still to finish before a request about `keys` may start (each key's last request).
+    private func predecessors<Keys: Sequence<String>>(of keys: Keys) -> [Task<Void, Never>] {
+        var previous: [Task<Void, Never>] = []
+        for key in keys {
+            guard let task = tails[key]?.task.withLock({ $0 }) else { continue }
+            if !previous.contains(task) { previous.append(task) }
+        }
+        return previous
+    }
+
+    /// Makes `step` (running `task`) the last request about each of `keys`.
+    private mutating func register<Keys: Sequence<String>>(_ step: Step, _ task: Task<Void, Never>, keys: Keys, limit: Int) {
+        var any = false
+        for key in keys {
+            if !any {
+                step.task.withLock { $0 = task }
+                any = true
+            }
+            tails[key] = step
+        }
+        guard any, tails.count > 2 * limit + 16 else { return }
+        tails = tails.filter { !$0.value.done.load(ordering: .acquiring) }
     }
 }

@@ -46,24 +46,49 @@ extension InboundLine {
     }
 }
 
-/// Between the line splitter and the async channel: counts the lines passed on, and holds the channel's `read()`
-/// while ``InboundBudget/limit`` bytes of them wait (as NIO's `BackPressureHandler` holds it while unwritable).
+/// What the read loop takes at once: every line one read of the socket produced (in the order sent).
+typealias InboundBatch = [InboundLine]
+
+/// Between the line splitter and the async channel: gathers the lines of one read into one ``InboundBatch`` (so
+/// the read loop wakes once per read, not once per line, and can hand a read's requests to the engine as one
+/// batch), counts their bytes, and holds the channel's `read()` while ``InboundBudget/limit`` bytes of lines wait
+/// (as NIO's `BackPressureHandler` holds it while unwritable).
 final class InboundBudgetHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = InboundLine
-    typealias InboundOut = InboundLine
+    typealias InboundOut = InboundBatch
     typealias OutboundIn = Never
     typealias OutboundOut = Never
 
     private let budget: InboundBudget
     private var readHeld = false
+    private var pending: InboundBatch = []
 
     init(budget: InboundBudget) {
         self.budget = budget
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        budget.read(unwrapInboundIn(data).byteCount)
-        context.fireChannelRead(data)
+        let line = unwrapInboundIn(data)
+        budget.read(line.byteCount)
+        pending.append(line)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        passOn(context: context)
+        context.fireChannelReadComplete()
+    }
+
+    /// Passes on the lines gathered so far as one batch.
+    private func passOn(context: ChannelHandlerContext) {
+        guard !pending.isEmpty else { return }
+        let batch = pending
+        pending.removeAll(keepingCapacity: true)
+        context.fireChannelRead(wrapInboundOut(batch))
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        passOn(context: context)
+        context.fireChannelInactive()
     }
 
     func read(context: ChannelHandlerContext) {
@@ -76,6 +101,8 @@ final class InboundBudgetHandler: ChannelDuplexHandler, RemovableChannelHandler 
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         guard event is InboundBudget.Resume else {
+            // Input closed (half-close, EOF): the lines before it go first.
+            passOn(context: context)
             context.fireUserInboundEventTriggered(event)
             return
         }

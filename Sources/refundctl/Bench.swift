@@ -150,18 +150,47 @@ struct Bench: ParsableCommand {
                 )
             }
 
+            let cpuBefore = Bench.serverCPU(config)
             let start = Date()
             let measured = Bench.drive(groups, phase: .measure, until: start.addingTimeInterval(duration))
             let seconds = Date().timeIntervalSince(start)
+            let cpuAfter = Bench.serverCPU(config)
             if let failure = measured.failure { throw ClientError("bench_failed", failure) }
-            report(measured, seconds: seconds, warmPuts: warmPuts, warmSeconds: warmSeconds)
+            var serverCPU: Double?
+            if let before = cpuBefore, let after = cpuAfter, after >= before { serverCPU = after - before }
+            report(measured, seconds: seconds, warmPuts: warmPuts, warmSeconds: warmSeconds, serverCPU: serverCPU)
         }
     }
 
-    func report(_ m: Measurement, seconds: Double, warmPuts: Int, warmSeconds: Double) {
+    /// The daemon's CPU so far (user + system seconds, from `stats`), or nil if it does not report it.
+    static func serverCPU(_ config: Config) -> Double? {
+        do throws(ClientError) {
+            let client = try Client(endpoint: config.endpoint, token: config.token)
+            let stats = try client.call("stats")
+            guard let server = stats["server"], let user = server["cpu_user_seconds"],
+                let system = server["cpu_system_seconds"]
+            else { return nil }
+            func seconds(_ value: JSON) -> Double? {
+                switch value {
+                case .double(let d): d
+                case .int(let i): Double(i)
+                default: nil
+                }
+            }
+            guard let u = seconds(user), let s = seconds(system) else { return nil }
+            return u + s
+        } catch {
+            return nil
+        }
+    }
+
+    func report(_ m: Measurement, seconds: Double, warmPuts: Int, warmSeconds: Double, serverCPU: Double? = nil) {
         var total = Bench.histogram()
         for h in m.histograms { total.add(h) }
         let totalCount = m.counts.reduce(0, +)
+        // Server CPU per request: the daemon's user + system time over the measured phase (it includes the
+        // `stats` calls around it and anything else the daemon did meanwhile: a bound, not a profile).
+        let cpuPerRequest = serverCPU.map { totalCount > 0 ? $0 * 1e6 / Double(totalCount) : 0 }
         func ms(_ us: UInt64) -> String { String(format: "%.3f", Double(us) / 1000) }
         func row(_ name: String, _ count: Int, _ errors: Int, _ h: Histogram<UInt64>) -> [String] {
             [
@@ -193,6 +222,7 @@ struct Bench: ParsableCommand {
                 ("p999_us", .int(Int64(total.valueAtPercentile(99.9)))), ("ops", .object(ops)),
                 ("warmup_orders", .int(Int64(warmPuts))), ("create_fallbacks", .int(Int64(m.fallbacks))),
                 ("errors", .object(m.errorCodes.sorted { $0.key < $1.key }.map { ($0.key, JSON.int(Int64($0.value))) })),
+                ("server_cpu_us_per_request", cpuPerRequest.map { .double(($0 * 100).rounded() / 100) } ?? .null),
             ])
             Console.out(value.pretty())
             return
@@ -204,6 +234,9 @@ struct Bench: ParsableCommand {
         rows.append(row("all", totalCount, m.errors.reduce(0, +), total))
         Console.out(Render.table(["op", "requests", "req/s", "errors", "p50 ms", "p99 ms", "p99.9 ms", "max ms"], rows))
         Console.out("\(totalCount) requests in \(String(format: "%.2f", seconds)) s: \(Int(Double(totalCount) / max(seconds, 0.001))) requests/s")
+        if let cpuPerRequest {
+            Console.out("server CPU: \(String(format: "%.1f", cpuPerRequest)) µs per request (user + system, from stats)")
+        }
         if m.fallbacks > 0 {
             Console.out("note: \(m.fallbacks) create(s) found no unrefunded order and sent order.put instead (raise --orders)")
         }

@@ -260,6 +260,7 @@ let requestCorpus: [String] = [
     #"{"id":1,"op":"auth","token":"secret"}"#,
     #"{"id":"p","op":"ping"}"#,
     #"{"id":2,"op":"order.put","order":\#(orderJSON)}"#,
+    #"{"id":"pm","op":"order.put_many","orders":[\#(orderJSON)]}"#,
     #"{"id":3,"op":"order.get","order_id":"ord_1"}"#,
     #"{"id":4,"op":"order.timeline","order_id":"ord_1"}"#,
     #"{"id":5,"op":"order.cancel","order_id":"ord_1","reason":"fraud","refund":false,"method":"original","note":null,"restock":true}"#,

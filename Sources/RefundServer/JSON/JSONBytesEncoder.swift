@@ -42,8 +42,6 @@ public struct JSONBytesEncoder: Sendable {
 }
 
 private let quote = UInt8(ascii: "\"")
-private let backslash = UInt8(ascii: "\\")
-private let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
 /// The output and the stack of open containers.
 final class JSONWriter {
@@ -226,25 +224,7 @@ final class JSONWriter {
         writeUnsigned(value.magnitude)
     }
 
-    func writeUnsigned(_ value: UInt64) {
-        if value < 10 {
-            bytes.append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value))
-            return
-        }
-        // Digits right to left into a 20-byte scratch (UInt64.max has 20 digits), then one append.
-        var scratch: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        withUnsafeMutableBytes(of: &scratch) { raw in
-            var x = value
-            var i = 20
-            while x != 0 {
-                let (q, r) = x.quotientAndRemainder(dividingBy: 10)
-                i -= 1
-                raw[i] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: r)
-                x = q
-            }
-            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[i..<20]))
-        }
-    }
+    func writeUnsigned(_ value: UInt64) { JSONText.appendUnsigned(value, to: &bytes) }
 
     func writeDouble(_ value: Double, depth: Int) throws {
         guard value.isFinite else {
@@ -287,31 +267,7 @@ final class JSONWriter {
         utf8.withUnsafeBufferPointer { appendEscaped($0) }
     }
 
-    /// Copies runs that need no escaping in one append each.
-    private func appendEscaped(_ utf8: UnsafeBufferPointer<UInt8>) {
-        var runStart = 0
-        for i in 0..<utf8.count {
-            let b = utf8[i]
-            guard b < 0x20 || b == quote || b == backslash else { continue }
-            if runStart < i { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<i])) }
-            runStart = i + 1
-            bytes.append(backslash)
-            switch b {
-            case quote, backslash: bytes.append(b)
-            case 0x08: bytes.append(UInt8(ascii: "b"))
-            case 0x0C: bytes.append(UInt8(ascii: "f"))
-            case 0x0A: bytes.append(UInt8(ascii: "n"))
-            case 0x0D: bytes.append(UInt8(ascii: "r"))
-            case 0x09: bytes.append(UInt8(ascii: "t"))
-            default:
-                bytes.append(contentsOf: [
-                    UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hexDigits[Int(b >> 4)],
-                    hexDigits[Int(b & 0xF)],
-                ])
-            }
-        }
-        if runStart < utf8.count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...])) }
-    }
+    private func appendEscaped(_ utf8: UnsafeBufferPointer<UInt8>) { JSONText.appendEscaped(utf8, to: &bytes) }
 
     func writeJSONValue(_ value: JSONValue, depth: Int) throws {
         switch value {

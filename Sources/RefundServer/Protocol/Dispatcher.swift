@@ -60,6 +60,22 @@ struct Dispatcher: Sendable {
             try c.encode(nextCursor, forKey: JSONMemberKey("next_cursor"))
         }
     }
+    /// `order.put_many`'s terse answer: how many orders are stored (new, replaced, or already there with the same
+    /// content), and each one refused, by its index in `orders`.
+    struct PutManyResult: Encodable, Sendable {
+        struct Rejected: Encodable, Sendable {
+            var index: Int
+            var orderID: String
+            var code: String
+            var message: String
+            enum CodingKeys: String, CodingKey {
+                case index, code, message
+                case orderID = "order_id"
+            }
+        }
+        var accepted: Int
+        var rejected: [Rejected]
+    }
     struct EventList: Encodable, Sendable { var events: [OutboxEvent] }
     struct Balance: Encodable, Sendable {
         var customer: String
@@ -98,16 +114,22 @@ struct Dispatcher: Sendable {
             var authTimeouts = 0
             var idleTimeouts = 0
             var backpressurePauses = 0
+            /// CPU the daemon's process has used since it started (user and system, seconds): a load generator
+            /// reads it before and after a run for the server's CPU per request.
+            var cpuUserSeconds: Double = 0
+            var cpuSystemSeconds: Double = 0
             enum CodingKeys: String, CodingKey {
                 case connections, requests, errors
                 case acceptedConnections = "accepted_connections"
                 case rejectedConnections = "rejected_connections", evictedConnections = "evicted_connections"
                 case authFailures = "auth_failures", authTimeouts = "auth_timeouts", idleTimeouts = "idle_timeouts"
                 case backpressurePauses = "backpressure_pauses"
+                case cpuUserSeconds = "cpu_user_seconds", cpuSystemSeconds = "cpu_system_seconds"
             }
 
             static func now(_ counters: ServerCounters) -> ServerStats {
-                ServerStats(
+                let cpu = ProcessCPU.now()
+                return ServerStats(
                     connections: counters.connections.load(ordering: .relaxed),
                     acceptedConnections: counters.acceptedConnections.load(ordering: .relaxed),
                     requests: counters.requests.load(ordering: .relaxed), errors: counters.errors.load(ordering: .relaxed),
@@ -116,7 +138,8 @@ struct Dispatcher: Sendable {
                     authFailures: counters.authFailures.load(ordering: .relaxed),
                     authTimeouts: counters.authTimeouts.load(ordering: .relaxed),
                     idleTimeouts: counters.idleTimeouts.load(ordering: .relaxed),
-                    backpressurePauses: counters.backpressurePauses.load(ordering: .relaxed))
+                    backpressurePauses: counters.backpressurePauses.load(ordering: .relaxed),
+                    cpuUserSeconds: cpu.user, cpuSystemSeconds: cpu.system)
             }
         }
         struct Recovery: Encodable, Sendable {
@@ -168,6 +191,13 @@ struct Dispatcher: Sendable {
             return engine.health()
         case .orderPut(let order):
             return try await engine.putOrder(order, caller: actorID ?? "checkout")
+        case .orderPutMany(let orders):
+            let rejected = await engine.putOrders(orders, caller: actorID ?? "checkout")
+            return PutManyResult(
+                accepted: orders.count - rejected.count,
+                rejected: rejected.map {
+                    .init(index: $0.index, orderID: orders[$0.index].id, code: $0.error.code.rawValue, message: $0.error.message)
+                })
         case .orderGet(let id):
             return try await engine.order(id)
         case .orderTimeline(let id):
@@ -263,6 +293,21 @@ struct Dispatcher: Sendable {
         }
     }
 
+    /// The hot operations a connection hands to the engine as one batch per read (``Engine/execute(_:)``), once
+    /// the caller is allowed to run them; nil for every other op (it runs alone, ``execute(_:caller:actorID:)``).
+    func batchable(_ operation: Operation, caller: Caller, actorID: String?) throws(RefundError) -> BatchRequest? {
+        let request: BatchRequest
+        switch operation {
+        case .refundCreate(let id, let options): request = .createRefund(orderID: id, options: options, caller: caller)
+        case .orderGet(let id): request = .order(id)
+        case .refundGet(let id): request = .refund(id)
+        case .orderPut(let order): request = .putOrder(order, caller: actorID ?? "checkout")
+        default: return nil
+        }
+        try operation.authorize(caller, op: operation.name)
+        return request
+    }
+
     // MARK: Rendering
 
     /// `{"id":..,"ok":true,"result":{..}}\n`
@@ -276,7 +321,14 @@ struct Dispatcher: Sendable {
         do {
             try id.append(to: &bytes, encoder: Self.encoder)
             bytes.append(contentsOf: #","ok":true,"result":"#.utf8)
-            try Self.encoder.encode(result, into: &bytes)
+            // The hot answers by hand (HotResponseEncoding), everything else through Encodable.
+            if let refund = result as? Refund {
+                try HotResponseEncoding.append(refund, to: &bytes, encoder: Self.encoder)
+            } else if let view = result as? OrderView {
+                try HotResponseEncoding.append(view, to: &bytes, encoder: Self.encoder)
+            } else {
+                try Self.encoder.encode(result, into: &bytes)
+            }
         } catch {
             return failure(id: id, RefundError(.internalError, "the result could not be encoded"))
         }

@@ -8,6 +8,8 @@ enum Operation: Sendable {
     /// Ready (recovered and running) or not, and why.
     case health
     case orderPut(Order)
+    /// `order.put_many`: up to ``maximumOrdersPerPut`` orders in one request, stored with one hop per partition.
+    case orderPutMany([Order])
     case orderGet(orderID: String)
     case orderTimeline(orderID: String)
     case orderCancel(
@@ -44,7 +46,7 @@ enum Operation: Sendable {
 
     /// Every op name, for `unknown_op` messages and the docs.
     static let names = [
-        "auth", "ping", "health", "order.put", "order.get", "order.timeline", "order.cancel", "order.moderate", "refund.preview",
+        "auth", "ping", "health", "order.put", "order.put_many", "order.get", "order.timeline", "order.cancel", "order.moderate", "refund.preview",
         "refund.create", "refund.get", "refund.list", "refund.request", "refund.approve", "refund.decline",
         "refund.settle", "refund.retry", "refund.recover", "refund.receipt", "refund.resend", "refund.attention",
         "refund.requests", "dispute.open", "dispute.close", "balance.get", "inventory.get", "bulk.cancel_event",
@@ -53,6 +55,8 @@ enum Operation: Sendable {
 
     /// The most items a list op answers at once (`limit` above it gets this many, and a cursor to continue).
     static let maximumPageSize = Engine.maximumPageSize
+    /// The most orders one `order.put_many` carries (a line is at most 1 MiB anyway).
+    static let maximumOrdersPerPut = 5_000
     /// The most items `stats` counts in the attention queue and the open requests.
     static let maximumListLimit = 10_000
 
@@ -75,6 +79,13 @@ enum Operation: Sendable {
         case "ping": return .ping
         case "health": return .health
         case "order.put": return .orderPut(try c.decode(Order.self, forKey: "order"))
+        case "order.put_many":
+            let orders = try c.decode([Order].self, forKey: "orders")
+            guard (1...maximumOrdersPerPut).contains(orders.count) else {
+                throw RefundError(
+                    .invalidField, "orders must hold 1 to \(maximumOrdersPerPut) orders, not \(orders.count)")
+            }
+            return .orderPutMany(orders)
         case "order.get": return .orderGet(orderID: try string("order_id"))
         case "order.timeline": return .orderTimeline(orderID: try string("order_id"))
         case "order.cancel":
@@ -189,6 +200,12 @@ enum Operation: Sendable {
             true
         default: false
         }
+    }
+
+    /// Every order a request is about: requests about one order on one connection run in the order sent.
+    var orderKeys: [String] {
+        if case .orderPutMany(let orders) = self { return orders.map(\.id) }
+        return orderKey.map { [$0] } ?? []
     }
 
     /// The order a request is about: requests about one order on one connection run in the order sent.

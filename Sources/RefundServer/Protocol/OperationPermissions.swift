@@ -23,7 +23,7 @@ extension Operation {
         switch self {
         case .auth, .ping, .health:
             .connection
-        case .orderPut:
+        case .orderPut, .orderPutMany:
             .permission(.placeOrder)
         case .orderGet, .orderTimeline, .refundGet, .refundList, .refundReceipt, .refundAttention, .refundRequests,
             .balanceGet, .inventoryGet, .bulkStatus, .stats:
@@ -85,6 +85,7 @@ extension Operation {
         case .ping: "ping"
         case .health: "health"
         case .orderPut: "order.put"
+        case .orderPutMany: "order.put_many"
         case .orderGet: "order.get"
         case .orderTimeline: "order.timeline"
         case .orderCancel: "order.cancel"

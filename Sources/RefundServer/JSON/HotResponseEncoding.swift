@@ -1,0 +1,193 @@
+import RefundCore
+import RefundEngine
+
+/// Hand-written JSON for the answers the hot path sends most: a refund (`refund.create`, `refund.get`) and an
+/// order view's own parts (`order.get`, `order.put`). Written by hand because the `Encodable` route through
+/// ``JSONBytesEncoder`` cost about 9 µs of CPU per refund answer (a third of the daemon's time per
+/// `refund.create` in the profile, docs/performance.md): every key and value goes through an existential
+/// container and a witness table. The output is byte for byte what ``JSONBytesEncoder`` writes for the same value
+/// (`HotResponseEncodingTests` checks it on random refunds and orders); rarely present parts (recoveries, late
+/// answers, resends) and the order's checkout content still go through the `Encodable` route.
+enum HotResponseEncoding {
+    /// Appends `refund` as JSON (`Refund.encode(to:)`'s keys, in its order).
+    static func append(_ refund: Refund, to bytes: inout [UInt8], encoder: JSONBytesEncoder) throws {
+        var o = ObjectWriter(&bytes)
+        o.string("id", refund.id, &bytes)
+        o.string("order_id", refund.orderID, &bytes)
+        o.string("status", refund.status.rawValue, &bytes)
+        o.string("method", refund.method.rawValue, &bytes)
+        o.integer("amount", refund.amount, &bytes)
+        o.integer("fee_retained", refund.feeRetained, &bytes)
+        o.integer("tax", refund.tax, &bytes)
+        o.integer("booking_fee", refund.bookingFee, &bytes)
+        o.string("reason", refund.reason, &bytes)
+        o.optionalString("note", refund.note, nullIfAbsent: true, &bytes)
+        o.string("created_at", refund.createdAt.iso8601, &bytes)
+        o.string("created_by", refund.createdBy, &bytes)
+        o.bool("restock", refund.restock, &bytes)
+        o.key("lines", &bytes)
+        bytes.append(UInt8(ascii: "["))
+        for (i, line) in refund.lines.enumerated() {
+            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+            var l = ObjectWriter(&bytes)
+            l.string("line", line.line, &bytes)
+            l.integer("amount", line.amount, &bytes)
+            l.integer("tax", line.tax, &bytes)
+            l.integer("fee_retained", line.feeRetained, &bytes)
+            l.close(&bytes)
+        }
+        bytes.append(UInt8(ascii: "]"))
+        o.key("transactions", &bytes)
+        bytes.append(UInt8(ascii: "["))
+        for (i, transaction) in refund.transactions.enumerated() {
+            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+            append(transaction, to: &bytes)
+        }
+        bytes.append(UInt8(ascii: "]"))
+        if let recovery = refund.recovery { try o.encodable("recovery", recovery, &bytes, encoder) }
+        if !refund.recoveries.isEmpty { try o.encodable("recoveries", refund.recoveries, &bytes, encoder) }
+        if refund.recoveriesBeforeRetry != 0 {
+            o.integer("recoveries_before_retry", Int64(refund.recoveriesBeforeRetry), &bytes)
+        }
+        o.optionalString("job_id", refund.jobID, &bytes)
+        o.optionalString("request_id", refund.requestID, &bytes)
+        if !refund.resentAt.isEmpty { try o.encodable("resent_at", refund.resentAt, &bytes, encoder) }
+        if !refund.lateAnswers.isEmpty {
+            try o.encodable("late_answers", refund.lateAnswers, &bytes, encoder)
+            o.integer("over_refunded", refund.overRefunded, &bytes)
+        }
+        o.optionalString("attention_reason", refund.attentionReason, &bytes)
+        if !refund.notify { o.bool("notify", false, &bytes) }
+        o.optionalString("email_text", refund.emailText, &bytes)
+        o.close(&bytes)
+    }
+
+    /// `RefundTransaction`'s synthesized encoding: its `CodingKeys` in declaration order, absent optionals left
+    /// out (synthesized encoders follow the order of the `CodingKeys` cases, or of the stored properties when the
+    /// type declares none).
+    static func append(_ transaction: RefundTransaction, to bytes: inout [UInt8]) {
+        var t = ObjectWriter(&bytes)
+        t.optionalString("tender", transaction.tender, &bytes)
+        t.string("method", transaction.method.rawValue, &bytes)
+        t.integer("amount", transaction.amount, &bytes)
+        t.string("status", transaction.status.rawValue, &bytes)
+        t.integer("attempts", Int64(transaction.attempts), &bytes)
+        t.key("failures", &bytes)
+        bytes.append(UInt8(ascii: "["))
+        for (i, failure) in transaction.failures.enumerated() {
+            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+            var f = ObjectWriter(&bytes)
+            f.integer("attempt", Int64(failure.attempt), &bytes)
+            f.string("at", failure.at.iso8601, &bytes)
+            f.string("code", failure.code, &bytes)
+            f.bool("retryable", failure.retryable, &bytes)
+            f.close(&bytes)
+        }
+        bytes.append(UInt8(ascii: "]"))
+        t.optionalString("next_attempt_at", transaction.nextAttemptAt?.iso8601, &bytes)
+        t.optionalString("gateway_ref", transaction.gatewayRef, &bytes)
+        t.optionalString("settled_at", transaction.settledAt?.iso8601, &bytes)
+        t.close(&bytes)
+    }
+
+    /// Appends an order view: the checkout's order and the totals through `Encodable`, the rest by hand.
+    static func append(_ view: OrderView, to bytes: inout [UInt8], encoder: JSONBytesEncoder) throws {
+        var o = ObjectWriter(&bytes)
+        try o.encodable("order", view.order, &bytes, encoder)
+        o.string("status", view.status.rawValue, &bytes)
+        try o.encodable("totals", view.totals, &bytes, encoder)
+        o.key("lines", &bytes)
+        bytes.append(UInt8(ascii: "["))
+        for (i, line) in view.lines.enumerated() {
+            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+            var l = ObjectWriter(&bytes)
+            l.string("id", line.id, &bytes)
+            l.string("kind", line.kind.rawValue, &bytes)
+            l.string("status", line.status.rawValue, &bytes)
+            l.optionalString("ticket_type", line.ticketType, &bytes)
+            l.integer("paid_value", line.paidValue, &bytes)
+            l.close(&bytes)
+        }
+        bytes.append(UInt8(ascii: "]"))
+        o.key("tenders", &bytes)
+        bytes.append(UInt8(ascii: "["))
+        for (i, tender) in view.tenders.enumerated() {
+            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+            var t = ObjectWriter(&bytes)
+            t.string("id", tender.id, &bytes)
+            t.string("method", tender.method.rawValue, &bytes)
+            t.integer("amount", tender.amount, &bytes)
+            t.integer("refunded", tender.refunded, &bytes)
+            t.close(&bytes)
+        }
+        bytes.append(UInt8(ascii: "]"))
+        o.key("refunds", &bytes)
+        bytes.append(UInt8(ascii: "["))
+        for (i, refund) in view.refunds.enumerated() {
+            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+            try append(refund, to: &bytes, encoder: encoder)
+        }
+        bytes.append(UInt8(ascii: "]"))
+        o.bool("disputed", view.disputed, &bytes)
+        try o.encodable("requests", view.requests, &bytes, encoder)
+        o.close(&bytes)
+    }
+
+    /// Writes one object's members: `{` at the start, a comma before each member after the first, `}` at the end.
+    /// (The buffer is passed to each call rather than held, so nothing is copied.)
+    struct ObjectWriter {
+        private var first = true
+
+        init(_ bytes: inout [UInt8]) { bytes.append(UInt8(ascii: "{")) }
+
+        mutating func key(_ key: StaticString, _ bytes: inout [UInt8]) {
+            if first { first = false } else { bytes.append(UInt8(ascii: ",")) }
+            bytes.append(JSONText.quote)
+            key.withUTF8Buffer { bytes.append(contentsOf: $0) }
+            bytes.append(JSONText.quote)
+            bytes.append(UInt8(ascii: ":"))
+        }
+
+        mutating func string(_ key: StaticString, _ value: String, _ bytes: inout [UInt8]) {
+            self.key(key, &bytes)
+            JSONText.appendString(value, to: &bytes)
+        }
+
+        /// Left out when nil, or written as `null` with `nullIfAbsent`.
+        mutating func optionalString(
+            _ key: StaticString, _ value: String?, nullIfAbsent: Bool = false, _ bytes: inout [UInt8]
+        ) {
+            if let value {
+                string(key, value, &bytes)
+            } else if nullIfAbsent {
+                self.key(key, &bytes)
+                bytes.append(contentsOf: [UInt8(ascii: "n"), UInt8(ascii: "u"), UInt8(ascii: "l"), UInt8(ascii: "l")])
+            }
+        }
+
+        mutating func integer(_ key: StaticString, _ value: Int64, _ bytes: inout [UInt8]) {
+            self.key(key, &bytes)
+            JSONText.appendInteger(value, to: &bytes)
+        }
+
+        mutating func bool(_ key: StaticString, _ value: Bool, _ bytes: inout [UInt8]) {
+            self.key(key, &bytes)
+            if value {
+                bytes.append(contentsOf: [UInt8(ascii: "t"), UInt8(ascii: "r"), UInt8(ascii: "u"), UInt8(ascii: "e")])
+            } else {
+                bytes.append(contentsOf: [
+                    UInt8(ascii: "f"), UInt8(ascii: "a"), UInt8(ascii: "l"), UInt8(ascii: "s"), UInt8(ascii: "e"),
+                ])
+            }
+        }
+
+        mutating func encodable<T: Encodable>(
+            _ key: StaticString, _ value: T, _ bytes: inout [UInt8], _ encoder: JSONBytesEncoder
+        ) throws {
+            self.key(key, &bytes)
+            try encoder.encode(value, into: &bytes)
+        }
+
+        func close(_ bytes: inout [UInt8]) { bytes.append(UInt8(ascii: "}")) }
+    }
+}

@@ -1,0 +1,80 @@
+import DaemonTestSupport
+import Foundation
+import Testing
+
+// The hot path over the socket: lines read together run as one batch (one engine call), and each still answers
+// what it would alone; `order.put_many` loads many orders in one request with a terse answer.
+@Suite("refundd: batched reads and order.put_many")
+struct BatchedRequestTests {
+    /// Many requests about one order in one write: they run in the order sent, each seeing the one before it
+    /// finished (the refund's gateway answer included), and the answers come back in that order.
+    @Test("one write of put, create, get, refund.get, create about one order answers as one at a time")
+    func sameOrderInOneRead() throws {
+        let daemon = try Daemon(["--partitions", "2"])
+        let c = try LineClient(port: daemon.port)
+        let lines = [
+            #"{"id":1,"op":"order.put","order":\#(simpleOrderJSON("ord_b1"))}"#,
+            #"{"id":2,"op":"refund.create","order_id":"ord_b1","lines":["a"],"method":"original","reason":"x"}"#,
+            #"{"id":3,"op":"order.get","order_id":"ord_b1"}"#,
+            #"{"id":4,"op":"refund.get","refund_id":"rf_1_ord_b1"}"#,
+            #"{"id":5,"op":"refund.create","order_id":"ord_b1","lines":["a"],"method":"original","reason":"x"}"#,
+            #"{"id":6,"op":"refund.create","order_id":"ord_b1","lines":["b"],"method":"original","reason":"x"}"#,
+            #"{"id":7,"op":"order.get","order_id":"ord_b1"}"#,
+            #"{"id":8,"op":"order.put","order":\#(simpleOrderJSON("ord_b1"))}"#,
+        ]
+        #expect(c.send(bytes: Array(lines.map { $0 + "\n" }.joined().utf8)))
+        var answers: [Int: [String: Any]] = [:]
+        var order: [Int] = []
+        for _ in lines {
+            let answer = try c.readObject()
+            let id = try #require(answer["id"] as? Int)
+            answers[id] = answer
+            order.append(id)
+        }
+        #expect(order == order.sorted(), "answers of one read come back in the order sent: \(order)")
+        func result(_ id: Int) -> [String: Any] { answers[id]?["result"] as? [String: Any] ?? [:] }
+        func code(_ id: Int) -> String? { (answers[id]?["error"] as? [String: Any])?["code"] as? String }
+        #expect(result(2)["status"] as? String == "succeeded")
+        #expect((result(3)["tenders"] as? [[String: Any]])?.first?["refunded"] as? Int == 2000)
+        #expect(result(4)["status"] as? String == "succeeded")
+        #expect(code(5) == "already_refunded")
+        #expect(result(6)["id"] as? String == "rf_2_ord_b1" && result(6)["status"] as? String == "succeeded")
+        #expect(result(7)["status"] as? String == "refunded")
+        #expect(code(8) == nil, "the same content again is accepted: \(answers[8] ?? [:])")
+        daemon.stop()
+    }
+
+    @Test("order.put_many: per-order refusals by index, a re-send changes nothing, a field error refuses all")
+    func putMany() throws {
+        let daemon = try Daemon(["--partitions", "2"])
+        let c = try LineClient(port: daemon.port)
+        let badHandle = simpleOrderJSON("ord m3")  // a space: not a valid handle
+        let batch = #"{"id":1,"op":"order.put_many","orders":[\#(simpleOrderJSON("ord_m1")),\#(badHandle),\#(orderJSON("ord_m2"))]}"#
+        let first = try c.ok(batch)
+        #expect(first["accepted"] as? Int == 2)
+        let rejected = first["rejected"] as? [[String: Any]]
+        #expect(rejected?.count == 1 && rejected?.first?["index"] as? Int == 1)
+        #expect(rejected?.first?["code"] as? String == "invalid_handle" && rejected?.first?["order_id"] as? String == "ord m3")
+        _ = try c.ok(#"{"id":2,"op":"refund.create","order_id":"ord_m1","lines":["a"],"method":"offline","reason":"x"}"#)
+        // A re-run of the same import: accepted again, nothing doubled, the refunded order untouched.
+        let again = try c.ok(batch)
+        #expect(again["accepted"] as? Int == 2)
+        let view = try c.ok(#"{"id":3,"op":"order.get","order_id":"ord_m1"}"#)
+        #expect((view["refunds"] as? [Any])?.count == 1)
+        // Changed content of an order with a refund: that order alone is refused.
+        let changed = simpleOrderJSON("ord_m1").replacingOccurrences(of: "cus_ord_m1", with: "cus_other")
+        let partly = try c.ok(#"{"id":4,"op":"order.put_many","orders":[\#(changed),\#(simpleOrderJSON("ord_m4"))]}"#)
+        #expect(partly["accepted"] as? Int == 1)
+        #expect((partly["rejected"] as? [[String: Any]])?.first?["code"] as? String == "order_immutable")
+        // A misspelt field anywhere: the whole request is refused, with the path, and nothing is stored.
+        let misspelt = simpleOrderJSON("ord_m6").replacingOccurrences(of: "\"price\":2000}", with: "\"price\":2000,\"prcie\":1}")
+        let error = try c.fails(
+            #"{"id":5,"op":"order.put_many","orders":[\#(simpleOrderJSON("ord_m5")),\#(misspelt)]}"#, "invalid_field")
+        let message = (error["error"] as? [String: Any])?["message"] as? String ?? ""
+        #expect(message.contains("orders[1].lines[0].prcie"), "\(message)")
+        try c.fails(#"{"id":6,"op":"order.get","order_id":"ord_m5"}"#, "order_not_found")
+        try c.fails(#"{"id":7,"op":"order.put_many","orders":[]}"#, "invalid_field")
+        try c.fails(#"{"id":8,"op":"order.put_many","orders":{}}"#, "invalid_field")
+        daemon.stop()
+    }
+}
