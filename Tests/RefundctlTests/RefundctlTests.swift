@@ -85,6 +85,35 @@ struct RefundctlTests {
         #expect(dump.stdout.contains("\"refund_created\""))
     }
 
+    @Test("import: batches over several connections; a field error names its line; a re-run imports nothing twice")
+    func importBatches() throws {
+        let daemon = try Daemon(["--partitions", "2"])
+        let directory = temporaryDirectory()
+        var lines = (1...23).map { simpleOrderJSON("bat_\($0)", event: "evt_b") }
+        // Line 8: a misspelt field (the server refuses its whole batch; the import names the line).
+        lines[7] = lines[7].replacingOccurrences(of: "\"price\":2000}", with: "\"price\":2000,\"prcie\":1}")
+        let file = directory + "/batches.jsonl"
+        try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let first = try refundctl(["import", file, "--batch", "5", "--connections", "3", "--json"], port: daemon.port)
+        #expect(first.status == 1)
+        let result = try #require(try JSONSerialization.jsonObject(with: Data(first.stdout.utf8)) as? [String: Any])
+        #expect(result["imported"] as? Int == 22 && result["rejected"] as? Int == 1, "\(first.stdout)\(first.stderr)")
+        let rejection = (result["rejections"] as? [[String: Any]])?.first
+        #expect(rejection?["line"] as? Int == 8 && rejection?["code"] as? String == "invalid_field")
+        #expect((rejection?["message"] as? String)?.contains("prcie") == true)
+        // Refund one order, then run the same import again: everything is accepted, nothing is stored twice.
+        _ = try refundctl(["refund", "create", "bat_3", "--method", "offline", "--reason", "x"], port: daemon.port)
+        let again = try refundctl(["import", file, "--batch", "7", "--connections", "2"], port: daemon.port)
+        #expect(again.stdout.contains("imported 22, rejected 1 of 23 lines"), "\(again.stdout)\(again.stderr)")
+        let list = try refundctl(["refund", "list", "--event", "evt_b", "--json"], port: daemon.port)
+        let refunds = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [String: Any])
+        #expect((refunds["refunds"] as? [Any])?.count == 1)
+        let stats = try refundctl(["stats", "--json"], port: daemon.port)
+        let engine = try #require(try JSONSerialization.jsonObject(with: Data(stats.stdout.utf8)) as? [String: Any])
+        #expect(engine["orders"] as? Int == 22, "\(stats.stdout)")
+        #expect(daemon.stop() == 0)
+    }
+
     @Test("wal verify reports a damaged snapshot and exits 1")
     func walVerifyFindsDamage() throws {
         let daemon = try Daemon(["--partitions", "1"])
