@@ -80,13 +80,16 @@ struct Import: ParsableCommand {
                     rejectedLocally.append(Rejection(line: number, code: "line_too_long", message: "\(stop - start) bytes"))
                     continue
                 }
-                do {
-                    guard try JSONParser.parse(Array(bytes[start..<stop])).members != nil else {
-                        rejectedLocally.append(Rejection(line: number, code: "invalid_json", message: "not a JSON object"))
-                        continue
+                guard Self.isOneObject(bytes[start..<stop]) else {
+                    // Not one JSON object: parsed here only to say why.
+                    let message: String
+                    do {
+                        _ = try JSONParser.parse(Array(bytes[start..<stop]))
+                        message = "not a JSON object"
+                    } catch {
+                        message = "\(error)"
                     }
-                } catch {
-                    rejectedLocally.append(Rejection(line: number, code: "invalid_json", message: "\(error)"))
+                    rejectedLocally.append(Rejection(line: number, code: "invalid_json", message: message))
                     continue
                 }
                 if !current.isEmpty && (current.count == batch || currentBytes + (stop - start) + 1 > Self.maximumRequestBytes - 256) {
@@ -143,6 +146,46 @@ struct Import: ParsableCommand {
             }
             if !rejected.isEmpty { throw ExitCode.failure }
         }
+    }
+
+    /// Whether the line is one JSON object as far as its brackets go: it starts with `{`, and the `{` it starts
+    /// with closes at its last byte (strings and escapes skipped). That is what a batch needs of a line: spliced
+    /// into `"orders":[…]` it is exactly one element, so answers by index name the right line. Whether the object
+    /// is valid JSON the server checks (a batch it cannot parse is sent again a line at a time). A full parse here
+    /// cost the import about 7 µs a line, as much as the server's work.
+    static func isOneObject(_ line: ArraySlice<UInt8>) -> Bool {
+        var i = line.startIndex
+        var end = line.endIndex
+        while i < end, line[i] == 0x20 || line[i] == 0x09 { i += 1 }
+        while end > i, line[end - 1] == 0x20 || line[end - 1] == 0x09 { end -= 1 }
+        guard i < end, line[i] == UInt8(ascii: "{") else { return false }
+        var depth = 0
+        var inString = false
+        var escaped = false
+        while i < end {
+            let b = line[i]
+            i += 1
+            if inString {
+                if escaped {
+                    escaped = false
+                } else if b == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if b == UInt8(ascii: "\"") {
+                    inString = false
+                }
+                continue
+            }
+            switch b {
+            case UInt8(ascii: "\""): inString = true
+            case UInt8(ascii: "{"), UInt8(ascii: "["): depth += 1
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                depth -= 1
+                if depth == 0 { return i == end && b == UInt8(ascii: "}") }
+                if depth < 0 { return false }
+            default: break
+            }
+        }
+        return false
     }
 
     /// The progress bar, drawn by whichever connection's thread finished a batch (one at a time).

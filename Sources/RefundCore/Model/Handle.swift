@@ -18,11 +18,12 @@ public enum Handle {
         return true
     }
 
-    /// Throws `invalid_handle` naming the field unless `value` is a valid handle.
-    public static func validate(_ value: String, field: String) throws(RefundError) {
+    /// Throws `invalid_handle` naming the field unless `value` is a valid handle. (`field` is built only for the
+    /// error: validating an order names a field per line, and building those names cost more than the checks.)
+    public static func validate(_ value: String, field: @autoclosure () -> String) throws(RefundError) {
         guard isValid(value) else {
             throw RefundError(
-                .invalidHandle, "\(field) must be 1–128 characters of [A-Za-z0-9_.:-], got '\(value.prefix(40))'")
+                .invalidHandle, "\(field()) must be 1–128 characters of [A-Za-z0-9_.:-], got '\(value.prefix(40))'")
         }
     }
 }

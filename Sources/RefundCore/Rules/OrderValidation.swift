@@ -18,26 +18,27 @@ public enum OrderValidation {
 
         var expected: Int64 = order.bookingFee
         for (i, line) in order.lines.enumerated() {
-            let field = "order.lines[\(i)]"
-            try Handle.validate(line.id, field: "\(field).id")
+            // The field's name, built only for an error message.
+            func field() -> String { "order.lines[\(i)]" }
+            try Handle.validate(line.id, field: "\(field()).id")
             // Orders hold a handful of lines: a scan beats hashing into a Set.
             guard !order.lines[..<i].contains(where: { $0.id == line.id }) else {
-                throw RefundError(.duplicateID, "\(field).id '\(line.id)' appears twice in the order")
+                throw RefundError(.duplicateID, "\(field()).id '\(line.id)' appears twice in the order")
             }
-            if let ticketType = line.ticketType { try Handle.validate(ticketType, field: "\(field).ticket_type") }
-            try nonNegative(line.price, "\(field).price")
-            try nonNegative(line.discount, "\(field).discount")
-            try nonNegative(line.tax, "\(field).tax")
-            try nonNegative(line.processingFee, "\(field).processing_fee")
-            try nonNegative(line.platformFee, "\(field).platform_fee")
+            if let ticketType = line.ticketType { try Handle.validate(ticketType, field: "\(field()).ticket_type") }
+            try nonNegative(line.price, "\(field()).price")
+            try nonNegative(line.discount, "\(field()).discount")
+            try nonNegative(line.tax, "\(field()).tax")
+            try nonNegative(line.processingFee, "\(field()).processing_fee")
+            try nonNegative(line.platformFee, "\(field()).platform_fee")
             guard line.discount <= line.price else {
-                throw RefundError(.invalidAmount, "\(field).discount \(line.discount) exceeds its price \(line.price)")
+                throw RefundError(.invalidAmount, "\(field()).discount \(line.discount) exceeds its price \(line.price)")
             }
             guard line.tax <= line.paidValue else {
-                throw RefundError(.invalidAmount, "\(field).tax \(line.tax) exceeds its paid value \(line.paidValue)")
+                throw RefundError(.invalidAmount, "\(field()).tax \(line.tax) exceeds its paid value \(line.paidValue)")
             }
             if line.kind == .walletTopUp, order.customer == nil {
-                throw RefundError(.invalidField, "\(field) is a wallet top-up but the order has no customer")
+                throw RefundError(.invalidField, "\(field()) is a wallet top-up but the order has no customer")
             }
             expected = try CheckedMoney.add(expected, line.paidValue, "the order total")
             expected = try CheckedMoney.add(expected, line.processingFee, "the order total")
@@ -46,17 +47,17 @@ public enum OrderValidation {
 
         var paid: Int64 = 0
         for (i, tender) in order.tenders.enumerated() {
-            let field = "order.tenders[\(i)]"
-            try Handle.validate(tender.id, field: "\(field).id")
+            func field() -> String { "order.tenders[\(i)]" }
+            try Handle.validate(tender.id, field: "\(field()).id")
             guard !order.tenders[..<i].contains(where: { $0.id == tender.id }) else {
-                throw RefundError(.duplicateID, "\(field).id '\(tender.id)' appears twice in the order")
+                throw RefundError(.duplicateID, "\(field()).id '\(tender.id)' appears twice in the order")
             }
-            try nonNegative(tender.amount, "\(field).amount")
+            try nonNegative(tender.amount, "\(field()).amount")
             if tender.method == .wallet, order.customer == nil {
-                throw RefundError(.invalidField, "\(field) is paid from a wallet but the order has no customer")
+                throw RefundError(.invalidField, "\(field()) is paid from a wallet but the order has no customer")
             }
             if let ref = tender.gatewayRef, ref.isEmpty || ref.utf8.count > 256 {
-                throw RefundError(.invalidField, "\(field).gateway_ref must be 1–256 characters")
+                throw RefundError(.invalidField, "\(field()).gateway_ref must be 1–256 characters")
             }
             paid = try CheckedMoney.add(paid, tender.amount, "the tender total")
         }
@@ -76,7 +77,7 @@ public enum OrderValidation {
         }
     }
 
-    private static func nonNegative(_ amount: Int64, _ field: String) throws(RefundError) {
-        guard amount >= 0 else { throw RefundError(.invalidAmount, "\(field) must not be negative, got \(amount)") }
+    private static func nonNegative(_ amount: Int64, _ field: @autoclosure () -> String) throws(RefundError) {
+        guard amount >= 0 else { throw RefundError(.invalidAmount, "\(field()) must not be negative, got \(amount)") }
     }
 }

@@ -78,9 +78,24 @@ enum Operation: Sendable {
         case "auth": return .auth(token: try string("token"))
         case "ping": return .ping
         case "health": return .health
-        case "order.put": return .orderPut(try c.decode(Order.self, forKey: "order"))
+        case "order.put":
+            // The direct reader for a plainly well-formed order; the Decodable path for anything else (it names
+            // the error).
+            if let value = try c.decodeIfPresent(JSONValue.self, forKey: "order"), let order = DirectOrderDecoding.order(value) {
+                return .orderPut(order)
+            }
+            return .orderPut(try c.decode(Order.self, forKey: "order"))
         case "order.put_many":
-            let orders = try c.decode([Order].self, forKey: "orders")
+            var orders: [Order] = []
+            if case .array(let values) = try c.decodeIfPresent(JSONValue.self, forKey: "orders") ?? .null {
+                orders.reserveCapacity(values.count)
+                for value in values {
+                    guard let order = DirectOrderDecoding.order(value) else { break }
+                    orders.append(order)
+                }
+                if orders.count != values.count { orders = [] }
+            }
+            if orders.isEmpty { orders = try c.decode([Order].self, forKey: "orders") }
             guard (1...maximumOrdersPerPut).contains(orders.count) else {
                 throw RefundError(
                     .invalidField, "orders must hold 1 to \(maximumOrdersPerPut) orders, not \(orders.count)")
