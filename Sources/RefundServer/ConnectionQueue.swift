@@ -197,25 +197,43 @@ final class ConnectionQueue: Sendable {
         nextLarge?.resume(returning: true)
     }
 
-    /// Queues the answers of a batch of requests, each holding a slot, in one go (one wake of the writer).
-    func push(answers buffers: [ByteBuffer]) {
-        guard !buffers.isEmpty else { return }
-        let (writer, paused): (CheckedContinuation<Void, Never>?, Bool) = state.withLock { s in
+    /// Queues the answers of a batch of requests, each holding a slot, in one go (one wake of the writer) — or,
+    /// when nothing is queued or being written, hands them straight back to be written by the caller
+    /// (``Direct``): the common case of a connection that waits for its answers, where waking the writer task
+    /// only to hand the bytes to the event loop cost a task switch per request. The caller then writes them and
+    /// calls ``written()`` once they are handed to the channel, exactly as the writer does.
+    func push(answers buffers: [ByteBuffer]) -> Direct? {
+        guard !buffers.isEmpty else { return nil }
+        let (writer, paused, direct): (CheckedContinuation<Void, Never>?, Bool, Direct?) = state.withLock { s in
             if s.closed {
                 // The writer is gone: the slots are free, nobody will write these.
                 s.inFlight -= buffers.count
-                return (nil, false)
+                return (nil, false, nil)
             }
-            for buffer in buffers {
-                s.items.append(Item(buffer: buffer, slot: true, large: false))
-                s.pendingBytes += buffer.readableBytes
+            var bytes = 0
+            for buffer in buffers { bytes += buffer.readableBytes }
+            if s.items.isEmpty && !s.writing && s.writable {
+                s.writing = true
+                s.writingSlots = buffers.count
+                s.writingBytes = bytes
+                s.pendingBytes += bytes
+                return (nil, false, Direct(buffers: buffers, bytes: bytes))
             }
+            for buffer in buffers { s.items.append(Item(buffer: buffer, slot: true, large: false)) }
+            s.pendingBytes += bytes
             let w = s.writer
             s.writer = nil
-            return (w, s.becameBackedUp(maximumBytes: maximumBytes))
+            return (w, s.becameBackedUp(maximumBytes: maximumBytes), nil)
         }
         if paused { onPause() }
         writer?.resume()
+        return direct
+    }
+
+    /// Answers to write now, by whoever pushed them (``push(answers:)``); ``written()`` once they are written.
+    struct Direct: Sendable {
+        var buffers: [ByteBuffer]
+        var bytes: Int
     }
 
     /// Queues lines that hold no slot (event lines).
@@ -249,7 +267,8 @@ final class ConnectionQueue: Sendable {
     func nextBatch() async -> [ByteBuffer]? {
         while true {
             let batch: [ByteBuffer]?? = state.withLock { s in
-                if !s.items.isEmpty {
+                // Not while answers are being written directly (``push(answers:)``): ``written()`` wakes this.
+                if !s.items.isEmpty && !s.writing {
                     var taken = 0
                     var bytes = 0
                     var slots = 0
@@ -274,7 +293,7 @@ final class ConnectionQueue: Sendable {
             await withTaskCancellationHandler {
                 await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                     let resumeNow = state.withLock { s in
-                        if !s.items.isEmpty || s.closed { return true }
+                        if (!s.items.isEmpty && !s.writing) || s.closed { return true }
                         s.writer = continuation
                         return false
                     }
@@ -286,11 +305,14 @@ final class ConnectionQueue: Sendable {
         }
     }
 
-    /// For the writer: the last batch is handed to the channel; its slots (and the large-answer token, if it
-    /// carried that answer) are free.
+    /// For the writer (or a direct write): the last batch is handed to the channel; its slots (and the
+    /// large-answer token, if it carried that answer) are free.
     func written() {
-        let (acquirer, ready, nextLarge) = state.withLock { s in
+        let (acquirer, ready, nextLarge, writer) = state.withLock { s in
             s.writing = false
+            // Answers queued while a direct write was out: the writer takes them now.
+            let writer = s.items.isEmpty ? nil : s.writer
+            if writer != nil { s.writer = nil }
             s.inFlight -= s.writingSlots
             s.pendingBytes -= s.writingBytes
             s.writingSlots = 0
@@ -299,10 +321,11 @@ final class ConnectionQueue: Sendable {
             s.writingLarge = false
             _ = s.becameBackedUp(maximumBytes: maximumBytes)  // draining: never a new pause
             let (acquirer, ready) = takeAcquirer(&s)
-            return (acquirer, ready, large)
+            return (acquirer, ready, large, writer)
         }
         acquirer?.resume(returning: true)
         nextLarge?.resume(returning: true)
+        writer?.resume()
         for continuation in ready { continuation.resume() }
     }
 

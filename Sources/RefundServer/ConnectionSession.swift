@@ -3,8 +3,8 @@ import RefundCore
 import RefundEngine
 import Synchronization
 
-/// How one connection's requests run: the hot ones of each read together in one task (``run(batch:dispatcher:queue:)``),
-/// the others each in its own task; those about the same order one after another; and those whose answers may be
+/// How one connection's requests run: the hot ones of each read together, by the read loop
+/// (``run(batch:dispatcher:queue:writer:)``), the others each in its own task; those about the same order one after another; and those whose answers may be
 /// large (lists) one at a time per connection, each only once the previous large answer is written
 /// (``ConnectionQueue/acquireLarge()``).
 struct ConnectionSession {
@@ -58,41 +58,43 @@ struct ConnectionSession {
         var key: String?
     }
 
-    /// Starts the hot requests of one read (``Dispatcher/batchable(_:caller:actorID:)``) in **one** task and one
-    /// engine call (``Engine/execute(_:)``: one hop per partition), after the earlier requests about the same
-    /// orders; their answers go to the writer together, in the order read.
-    mutating func run(batch: [BatchedRequest], dispatcher: Dispatcher, queue: ConnectionQueue) {
+    /// Runs the hot requests of one read (``Dispatcher/batchable(_:caller:actorID:)``) with one engine call
+    /// (``Engine/execute(_:)``: one hop per partition), after the earlier requests about the same orders; their
+    /// answers go out together, in the order read. The read loop runs it itself, to its end, rather than in a task
+    /// of its own: a task per read cost a third of the daemon's CPU for a client that waits for each answer, and
+    /// lines that arrive meanwhile simply make the next batch larger (the gateway then gets them in one call).
+    mutating func run(batch: [BatchedRequest], dispatcher: Dispatcher, queue: ConnectionQueue, writer: AnswerWriter) async {
         guard !batch.isEmpty else { return }
         var keys: Set<String> = []
         for item in batch { if let key = item.key { keys.insert(key) } }
-        let previous = predecessors(of: keys)
-        let step = Step()
-        let task = Task {
-            defer { step.done.store(true, ordering: .releasing) }
-            for task in previous { await task.value }
-            let metrics = dispatcher.metrics
-            metrics.inFlight.increment(by: Double(batch.count))
-            let started = ContinuousClock.now
-            let answers = await dispatcher.engine.execute(batch.map(\.request))
-            var lines: [ByteBuffer] = []
-            lines.reserveCapacity(batch.count)
-            for (item, answer) in zip(batch, answers) {
-                switch answer {
-                case .refund(let refund):
-                    lines.append(dispatcher.success(id: item.id, refund))
-                    metrics.answered(op: item.op, code: nil, since: started)
-                case .order(let view):
-                    lines.append(dispatcher.success(id: item.id, view))
-                    metrics.answered(op: item.op, code: nil, since: started)
-                case .failure(let error):
-                    lines.append(dispatcher.failure(id: item.id, error))
-                    metrics.answered(op: item.op, code: error.code, since: started)
-                }
+        for task in predecessors(of: keys) { await task.value }
+        await Self.answer(batch, dispatcher: dispatcher, queue: queue, writer: writer)
+    }
+
+    private static func answer(
+        _ batch: [BatchedRequest], dispatcher: Dispatcher, queue: ConnectionQueue, writer: AnswerWriter
+    ) async {
+        let metrics = dispatcher.metrics
+        metrics.inFlight.increment(by: Double(batch.count))
+        let started = ContinuousClock.now
+        let answers = await dispatcher.engine.execute(batch.map(\.request))
+        var lines: [ByteBuffer] = []
+        lines.reserveCapacity(batch.count)
+        for (item, answer) in zip(batch, answers) {
+            switch answer {
+            case .refund(let refund):
+                lines.append(dispatcher.success(id: item.id, refund))
+                metrics.answered(op: item.op, code: nil, since: started)
+            case .order(let view):
+                lines.append(dispatcher.success(id: item.id, view))
+                metrics.answered(op: item.op, code: nil, since: started)
+            case .failure(let error):
+                lines.append(dispatcher.failure(id: item.id, error))
+                metrics.answered(op: item.op, code: error.code, since: started)
             }
-            metrics.inFlight.decrement(by: Double(batch.count))
-            queue.push(answers: lines)
         }
-        register(step, task, keys: keys, limit: queue.limit)
+        metrics.inFlight.decrement(by: Double(batch.count))
+        if let direct = queue.push(answers: lines) { writer.write(direct) }
     }
 
     /// The tasks still to finish before a request about `keys` may start (each key's last request).

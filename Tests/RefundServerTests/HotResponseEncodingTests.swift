@@ -31,20 +31,25 @@ import Testing
             let lineCount = Int.random(in: 1...4, using: &random)
             let lines = (1...lineCount).map { i in
                 OrderLine(
-                    id: "l\(i)", ticketType: Bool.random(using: &random) ? "tt_ga" : nil,
-                    price: Int64.random(in: 100...9000, using: &random), tax: Int64.random(in: 0...90, using: &random),
-                    processingFee: Int64.random(in: 0...50, using: &random))
+                    id: "l\(i)", kind: i == 4 ? .product : .ticket, ticketType: Bool.random(using: &random) ? "tt_ga" : nil,
+                    price: Int64.random(in: 100...9000, using: &random), discount: Int64.random(in: 0...50, using: &random),
+                    tax: Int64.random(in: 0...40, using: &random), processingFee: Int64.random(in: 0...50, using: &random),
+                    platformFee: Int64.random(in: 0...20, using: &random), transferred: i == 3 && Bool.random(using: &random))
             }
-            let total = lines.reduce(Int64(0)) { $0 + $1.price + $1.processingFee }
+            let bookingFee = Bool.random(using: &random) ? Int64(150) : 0
+            let total = lines.reduce(bookingFee) { $0 + $1.paidValue + $1.processingFee + $1.platformFee }
             let wallet = Bool.random(using: &random) ? total / 3 : 0
-            var tenders = [Tender(id: "t1", method: .card, amount: total - wallet, gatewayRef: "pi_\(n)")]
+            var tenders = [Tender(id: "t1", method: .card, amount: total - wallet, gatewayRef: Bool.random(using: &random) ? "pi_\(n)" : nil)]
             if wallet > 0 { tenders.append(Tender(id: "t2", method: .wallet, amount: wallet)) }
             let id = "ord_\(seed)_\(n)"
             try await engine.putOrder(
                 Order(
                     id: id, event: "evt_\(n % 3)",
-                    eventStartsAt: Timestamp(iso8601: "2026-12-01T19:00:00Z"), customer: "cus_\(n % 3)",
-                    email: "a@example.com", currency: n % 4 == 0 ? .jpy : .gbp, lines: lines, tenders: tenders))
+                    eventStartsAt: Bool.random(using: &random) ? Timestamp(iso8601: "2026-12-01T19:00:00.250Z") : nil,
+                    customer: "cus_\(n % 3)", email: Bool.random(using: &random) ? "a@example.com" : nil,
+                    currency: n % 4 == 0 ? .jpy : .gbp, channel: Channel.allCases.randomElement(using: &random) ?? .online,
+                    parent: n > 0 && n % 5 == 0 ? "ord_\(seed)_0" : nil, bookingFee: bookingFee, lines: lines,
+                    tenders: tenders))
             orderIDs.append(id)
         }
         let outcomes: [GatewayOutcome] = [

@@ -72,7 +72,11 @@ extension Engine {
             return open.isEmpty ? nil : (p, open)
         }
         let ready = prepared
-        let results = await withTaskGroup(of: [(Int, BatchAnswer?)].self) { group in
+        // One partition (every unpipelined request, and many small batches): run it here, without a child task.
+        let results =
+            work.count == 1
+            ? await run(work[0].1.map { ($0, batch[$0], ready[$0]) }, on: partitions[work[0].0])
+            : await withTaskGroup(of: [(Int, BatchAnswer?)].self) { group in
             for (p, indices) in work {
                 let items = indices.map { ($0, batch[$0], ready[$0]) }
                 let partition = partitions[p]
