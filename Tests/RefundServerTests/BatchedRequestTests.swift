@@ -77,4 +77,33 @@ struct BatchedRequestTests {
         try c.fails(#"{"id":8,"op":"order.put_many","orders":{}}"#, "invalid_field")
         daemon.stop()
     }
+
+    @Test("order.list over the socket: filters, pages by cursor, strict about its fields")
+    func orderList() throws {
+        let daemon = try Daemon(["--partitions", "3"])
+        let c = try LineClient(port: daemon.port)
+        var orders: [String] = []
+        for i in 1...25 { orders.append(simpleOrderJSON("ord_l\(String(format: "%02d", i))", event: i % 2 == 0 ? "evt_even" : "evt_odd")) }
+        _ = try c.ok(#"{"id":1,"op":"order.put_many","orders":[\#(orders.joined(separator: ","))]}"#)
+        _ = try c.ok(#"{"id":2,"op":"refund.create","order_id":"ord_l04","lines":["a"],"method":"offline","reason":"x"}"#)
+        _ = try c.ok(#"{"id":3,"op":"dispute.open","order_id":"ord_l06"}"#)
+        var ids: [String] = []
+        var cursor = "null"
+        repeat {
+            let page = try c.ok(#"{"id":4,"op":"order.list","event":"evt_even","limit":5,"cursor":\#(cursor)}"#)
+            ids += (page["orders"] as? [[String: Any]])?.compactMap { $0["id"] as? String } ?? []
+            cursor = (page["next_cursor"] as? String).map { "\"\($0)\"" } ?? "null"
+        } while cursor != "null"
+        #expect(ids == (1...12).map { "ord_l" + String(format: "%02d", $0 * 2) })
+        let partly = try c.ok(#"{"id":5,"op":"order.list","status":"partially_refunded"}"#)
+        let row = (partly["orders"] as? [[String: Any]])?.first
+        #expect((partly["orders"] as? [Any])?.count == 1 && row?["id"] as? String == "ord_l04")
+        #expect(row?["refunded"] as? Int == 2000 && row?["gross"] as? Int == 4000 && row?["refunds"] as? Int == 1)
+        let disputed = try c.ok(#"{"id":6,"op":"order.list","disputed":true,"event":"evt_even"}"#)
+        #expect((disputed["orders"] as? [[String: Any]])?.map { $0["id"] as? String } == ["ord_l06"])
+        try c.fails(#"{"id":7,"op":"order.list","status":"done"}"#, "invalid_field")
+        try c.fails(#"{"id":8,"op":"order.list","evnet":"evt_even"}"#, "invalid_field")
+        try c.fails(#"{"id":9,"op":"order.list","cursor":"p1.0.0.0"}"#, "invalid_field")
+        daemon.stop()
+    }
 }

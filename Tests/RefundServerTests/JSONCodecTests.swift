@@ -262,6 +262,7 @@ let requestCorpus: [String] = [
     #"{"id":2,"op":"order.put","order":\#(orderJSON)}"#,
     #"{"id":"pm","op":"order.put_many","orders":[\#(orderJSON)]}"#,
     #"{"id":3,"op":"order.get","order_id":"ord_1"}"#,
+    #"{"id":"ol","op":"order.list","event":"evt_1","customer":"cus_9","email":"a@example.com","status":"completed","disputed":false,"refunds":"failed","limit":10,"cursor":"i1.ord_0"}"#,
     #"{"id":4,"op":"order.timeline","order_id":"ord_1"}"#,
     #"{"id":5,"op":"order.cancel","order_id":"ord_1","reason":"fraud","refund":false,"method":"original","note":null,"restock":true}"#,
     #"{"id":6,"op":"order.moderate","order_id":"ord_1","outcome":"invalidate_refund","note":"dup"}"#,

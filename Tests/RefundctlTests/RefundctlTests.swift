@@ -111,6 +111,14 @@ struct RefundctlTests {
         let stats = try refundctl(["stats", "--json"], port: daemon.port)
         let engine = try #require(try JSONSerialization.jsonObject(with: Data(stats.stdout.utf8)) as? [String: Any])
         #expect(engine["orders"] as? Int == 22, "\(stats.stdout)")
+        // Finding them: `orders` follows next_cursor, prints money in the currency, stops at --limit.
+        let table = try refundctl(["orders", "--event", "evt_b", "--status", "refunded"], port: daemon.port)
+        #expect(table.status == 0, "\(table.stderr)")
+        #expect(table.stdout.contains("bat_3") && table.stdout.contains("40.00 GBP"), "\(table.stdout)")
+        #expect(table.stdout.contains("1 order\n") || table.stdout.hasSuffix("1 order"), "\(table.stdout)")
+        let limited = try refundctl(["orders", "--event", "evt_b", "--limit", "5", "--json"], port: daemon.port)
+        let page = try #require(try JSONSerialization.jsonObject(with: Data(limited.stdout.utf8)) as? [String: Any])
+        #expect((page["orders"] as? [[String: Any]])?.count == 5)
         #expect(daemon.stop() == 0)
     }
 

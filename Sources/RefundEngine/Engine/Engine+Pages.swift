@@ -12,7 +12,7 @@ public struct ListPage<Item: Sendable>: Sendable {
     }
 }
 
-/// Paged lists: `refund.list`, `refund.attention` and `refund.requests` of the protocol. A page holds at most
+/// Paged lists: `order.list`, `refund.list`, `refund.attention` and `refund.requests` of the protocol. A page holds at most
 /// ``Engine/maximumPageSize`` items; its `next` cursor (an opaque string) continues after its last item.
 ///
 /// A list is not a snapshot: items added while a client pages through it may or may not appear (an item is never
@@ -63,6 +63,22 @@ extension Engine {
         return ListPage(items: items, next: next)
     }
 
+    /// `order.list`: orders matching `filter`, sorted by id, a page at a time. Each partition reads its smallest
+    /// index the filter names (event, customer, email; else the orders with a pending or failed refund, the
+    /// disputed ones, or one status), so a page costs the page, not a scan of every order. Cursor text:
+    /// `i1.<last order id of the page>`.
+    public func orderPage(_ filter: OrderFilter, limit: Int = maximumPageSize, after cursor: String? = nil)
+        async throws(RefundError) -> ListPage<OrderSummary>
+    {
+        let limit = Self.pageSize(limit)
+        let after = try cursor.map { text throws(RefundError) in try Self.orderIDCursor(text) }
+        var found = await gather { await $0.orderPage(filter, after: after, limit: limit + 1) }
+        found.sort { $0.id < $1.id }
+        let items = Array(found.prefix(limit))
+        let next = found.count > limit ? items.last.map { "i1.\($0.id)" } : nil
+        return ListPage(items: items, next: next)
+    }
+
     // MARK: Scans across partitions
 
     static func pageSize(_ limit: Int) -> Int { min(max(1, limit), maximumPageSize) }
@@ -94,6 +110,11 @@ extension Engine {
             let index = Int(parts[3]), (0..<partitions.count).contains(partition), slot >= 0, index >= 0
         else { throw Self.badCursor(text) }
         return (partition, Partition.ScanPosition(slot: slot, index: index))
+    }
+
+    private static func orderIDCursor(_ text: String) throws(RefundError) -> String {
+        guard text.hasPrefix("i1."), text.count > 3 else { throw badCursor(text) }
+        return String(text.dropFirst(3))
     }
 
     private static func orderCursor(_ text: String) throws(RefundError) -> Int {

@@ -23,6 +23,7 @@ extension Partition {
             let order = states[slot].order
             slots[order.id] = slot
             byEvent[order.event, default: []].append(slot)
+            listIndex.inserted(slot, states[slot])
             if let parent = order.parent {
                 childrenOf[parent, default: []].append(slot)
                 parents.insert(parent)

@@ -68,6 +68,7 @@ extension Partition {
         slots[order.id] = slot
         byEvent[order.event, default: []].append(slot)
         if let parent = order.parent { childrenOf[parent, default: []].append(slot) }
+        listIndex.inserted(slot, states[slot])
         log(slot, [.placed(order, at: at, by: caller)])
     }
 }

@@ -14,6 +14,8 @@ actor Partition {
     var slots: [String: Int] = [:]
     var states: [OrderState] = []
     var byEvent: [String: [Int]] = [:]
+    /// `order.list`'s indexes (customer, email, status, disputed, failed) and its sorted views.
+    var listIndex = OrderListIndex()
     /// Parent order id → slots of its child orders held in this partition.
     var childrenOf: [String: [Int]] = [:]
     /// Customer → Σ balance movements of this partition's orders. A customer's balance is the sum over all
@@ -101,8 +103,12 @@ actor Partition {
     /// Applies decided changes to the order in `slot`, with their effects on balances, inventory, the outbox
     /// and bulk jobs.
     func commit(_ slot: Int, _ changes: [OrderChange]) {
+        var replaced: Order?
         for change in changes {
-            if case .replaced(let newOrder, _, _) = change { reindex(slot, replacingWith: newOrder) }
+            if case .replaced(let newOrder, _, _) = change {
+                if replaced == nil { replaced = states[slot].order }
+                reindex(slot, replacingWith: newOrder)
+            }
             if case .confirmationResent(let number, let at, _) = change {
                 outbox.append(
                     OutboxRecord(
@@ -148,6 +154,7 @@ actor Partition {
             }
         }
         if states[slot].hasPendingTransaction { pendingSlots.insert(slot) } else { pendingSlots.remove(slot) }
+        listIndex.changed(slot, states[slot], previous: replaced)
         log(slot, changes)
     }
 

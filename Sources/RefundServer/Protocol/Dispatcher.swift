@@ -200,6 +200,8 @@ struct Dispatcher: Sendable {
                 })
         case .orderGet(let id):
             return try await engine.order(id)
+        case .orderList(let filter, let limit, let cursor):
+            return PageResult("orders", try await engine.orderPage(filter, limit: limit, after: cursor))
         case .orderTimeline(let id):
             return OrderTimeline(orderID: id, timeline: try await engine.timeline(id))
         case .orderCancel(let id, let refund, let method, let reason, let note, let restock, let lines):

@@ -11,6 +11,8 @@ enum Operation: Sendable {
     /// `order.put_many`: up to ``maximumOrdersPerPut`` orders in one request, stored with one hop per partition.
     case orderPutMany([Order])
     case orderGet(orderID: String)
+    /// `order.list`: orders by event, customer, email, status, dispute or refund condition, sorted by id, paged.
+    case orderList(OrderFilter, limit: Int, cursor: String?)
     case orderTimeline(orderID: String)
     case orderCancel(
         orderID: String, refund: Bool, method: RefundMethod, reason: String, note: String?, restock: Bool,
@@ -46,7 +48,7 @@ enum Operation: Sendable {
 
     /// Every op name, for `unknown_op` messages and the docs.
     static let names = [
-        "auth", "ping", "health", "order.put", "order.put_many", "order.get", "order.timeline", "order.cancel", "order.moderate", "refund.preview",
+        "auth", "ping", "health", "order.put", "order.put_many", "order.get", "order.list", "order.timeline", "order.cancel", "order.moderate", "refund.preview",
         "refund.create", "refund.get", "refund.list", "refund.request", "refund.approve", "refund.decline",
         "refund.settle", "refund.retry", "refund.recover", "refund.receipt", "refund.resend", "refund.attention",
         "refund.requests", "dispute.open", "dispute.close", "balance.get", "inventory.get", "bulk.cancel_event",
@@ -102,6 +104,13 @@ enum Operation: Sendable {
             }
             return .orderPutMany(orders)
         case "order.get": return .orderGet(orderID: try string("order_id"))
+        case "order.list":
+            let filter = OrderFilter(
+                event: try optionalString("event"), customer: try optionalString("customer"),
+                email: try optionalString("email"), status: try c.decodeIfPresent(OrderStatus.self, forKey: "status"),
+                disputed: try c.decodeIfPresent(Bool.self, forKey: "disputed"),
+                refunds: try c.decodeIfPresent(OrderFilter.RefundCondition.self, forKey: "refunds"))
+            return .orderList(filter, limit: try limit(), cursor: try cursor())
         case "order.timeline": return .orderTimeline(orderID: try string("order_id"))
         case "order.cancel":
             return .orderCancel(
@@ -211,7 +220,8 @@ enum Operation: Sendable {
     /// and reads nothing holds one page in the server, not one per request).
     var mayAnswerLarge: Bool {
         switch self {
-        case .refundList, .refundAttention, .refundRequests, .eventsList, .orderTimeline, .bulkStatus, .bulkCancelEvent:
+        case .orderList, .refundList, .refundAttention, .refundRequests, .eventsList, .orderTimeline, .bulkStatus,
+            .bulkCancelEvent:
             true
         default: false
         }

@@ -25,7 +25,7 @@ extension Operation {
             .connection
         case .orderPut, .orderPutMany:
             .permission(.placeOrder)
-        case .orderGet, .orderTimeline, .refundGet, .refundList, .refundReceipt, .refundAttention, .refundRequests,
+        case .orderGet, .orderList, .orderTimeline, .refundGet, .refundList, .refundReceipt, .refundAttention, .refundRequests,
             .balanceGet, .inventoryGet, .bulkStatus, .stats:
             .permission(.read)
         case .orderCancel(_, let refund, let method, let reason, let note, let restock, let lines):
@@ -87,6 +87,7 @@ extension Operation {
         case .orderPut: "order.put"
         case .orderPutMany: "order.put_many"
         case .orderGet: "order.get"
+        case .orderList: "order.list"
         case .orderTimeline: "order.timeline"
         case .orderCancel: "order.cancel"
         case .orderModerate: "order.moderate"
