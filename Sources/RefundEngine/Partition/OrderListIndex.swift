@@ -161,25 +161,37 @@ extension Partition {
     /// `order.list`'s share of this partition: up to `limit` orders matching `filter` with ids after `after`,
     /// sorted by id.
     func orderPage(_ filter: OrderFilter, after: String?, limit: Int) -> [OrderSummary] {
-        // The candidates: the smallest index the filter names, sorted by id.
-        var keyed: [(OrderListIndex.Key, Int)] = []
-        if let event = filter.event { keyed.append((.event(event), byEvent[event]?.count ?? 0)) }
-        if let customer = filter.customer { keyed.append((.customer(customer), listIndex.byCustomer[customer]?.count ?? 0)) }
+        // The candidates: the smallest set the filter names, sorted by id. An event, customer or email list keeps
+        // its sorted view between pages; a status, dispute or refund-condition set is sorted when read (it is
+        // chosen only when it is the smaller).
+        enum Source {
+            case keyed(OrderListIndex.Key)
+            case set(Set<Int>)
+        }
+        var sources: [(Source, Int)] = []
+        if let event = filter.event { sources.append((.keyed(.event(event)), byEvent[event]?.count ?? 0)) }
+        if let customer = filter.customer {
+            sources.append((.keyed(.customer(customer)), listIndex.byCustomer[customer]?.count ?? 0))
+        }
         if let email = filter.email {
             let key = OrderListIndex.emailKey(email)
-            keyed.append((.email(key), listIndex.byEmail[key]?.count ?? 0))
+            sources.append((.keyed(.email(key)), listIndex.byEmail[key]?.count ?? 0))
+        }
+        switch filter.refunds {
+        case .pending: sources.append((.set(pendingSlots), pendingSlots.count))
+        case .failed: sources.append((.set(listIndex.failed), listIndex.failed.count))
+        case nil: break
+        }
+        if filter.disputed == true { sources.append((.set(listIndex.disputed), listIndex.disputed.count)) }
+        if let status = filter.status {
+            let set = listIndex.byStatus[status] ?? []
+            sources.append((.set(set), set.count))
         }
         let candidates: [Int]
-        if let smallest = keyed.min(by: { $0.1 < $1.1 }) {
-            candidates = sortedSlots(smallest.0)
-        } else if let condition = filter.refunds {
-            candidates = sortedByID(condition == .pending ? Array(pendingSlots) : Array(listIndex.failed))
-        } else if filter.disputed == true {
-            candidates = sortedByID(Array(listIndex.disputed))
-        } else if let status = filter.status, (listIndex.byStatus[status]?.count ?? 0) * 4 < states.count {
-            candidates = sortedByID(Array(listIndex.byStatus[status] ?? []))
-        } else {
-            candidates = sortedSlots(.all)
+        switch sources.min(by: { $0.1 < $1.1 })?.0 {
+        case .keyed(let key): candidates = sortedSlots(key)
+        case .set(let set) where set.count * 4 < states.count: candidates = sortedByID(Array(set))
+        case .set, nil: candidates = sortedSlots(.all)
         }
         var i = 0
         if let after {
