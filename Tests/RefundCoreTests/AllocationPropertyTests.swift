@@ -94,7 +94,7 @@ private func weights(_ raw: [Int64], zeroed mask: [Bool]) -> [Int64] {
             count: 300, input: Gen.int64(in: 0...1_000_000), Self.smallWeights, Gen.int(in: 0...Int.max)
         ) { a, w, seed in
             guard w.reduce(0, +) > 0 else { return }
-            var rng = TestRNG(seed: UInt64(seed))
+            var rng = SplitMix64(seed: UInt64(seed))
             let permutation = Array(w.indices).shuffled(using: &rng)
             let permuted = permutation.map { w[$0] }
             guard let shares = try? Allocation.split(a, by: w), let permutedShares = try? Allocation.split(a, by: permuted)
@@ -113,19 +113,6 @@ private func weights(_ raw: [Int64], zeroed mask: [Bool]) -> [Int64] {
                 #expect(permutedShares.reduce(0, +) == shares.reduce(0, +))
             }
         }
-    }
-}
-
-/// A small deterministic generator for test-side shuffles and scenario building.
-struct TestRNG: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

@@ -8,7 +8,7 @@ import Testing
 @Suite struct RefundSequencePropertyTests {
     /// A random valid order: 1–6 lines with random prices, discounts, fees and tax, an optional booking fee, and
     /// 1–3 tenders that sum exactly to what the buyer paid.
-    static func randomOrder(using rng: inout TestRNG) -> Order {
+    static func randomOrder(using rng: inout SplitMix64) -> Order {
         let boxOffice = Int.random(in: 0..<5, using: &rng) == 0
         var lines: [OrderLine] = []
         for i in 0..<Int.random(in: 1...6, using: &rng) {
@@ -44,7 +44,7 @@ import Testing
     }
 
     /// A random non-empty subset of the active lines, or nil (the whole order) a quarter of the time.
-    static func randomSelection(_ state: OrderState, using rng: inout TestRNG) -> [String]? {
+    static func randomSelection(_ state: OrderState, using rng: inout SplitMix64) -> [String]? {
         if Int.random(in: 0..<4, using: &rng) == 0 { return nil }
         let active = state.order.lines.indices.filter { state.lineStatus[$0] == .active }
         var picked = active.filter { _ in Bool.random(using: &rng) }
@@ -68,7 +68,7 @@ import Testing
 
     @Test func fullPolicySequencesRefundEveryTenderExactly() async {
         await propertyCheck(count: 300, input: Gen.uint64()) { seed in
-            var rng = TestRNG(seed: seed)
+            var rng = SplitMix64(seed: seed)
             let order = Self.randomOrder(using: &rng)
             #expect(refundError { try OrderValidation.validate(order) } == nil, "seed \(seed): \(order)")
             var state = Fixtures.place(order)
@@ -154,7 +154,7 @@ import Testing
     /// are retried at once or written off: the totals identity and the per-tender cap hold at every step.
     @Test func anySequenceKeepsTheTotalsIdentityAndTheTenderCap() async {
         await propertyCheck(count: 250, input: Gen.uint64()) { seed in
-            var rng = TestRNG(seed: seed)
+            var rng = SplitMix64(seed: seed)
             let order = Self.randomOrder(using: &rng)
             var state = Fixtures.place(order)
             let context = Fixtures.context()

@@ -23,23 +23,10 @@ struct KeyedGateway: PaymentGateway {
     }
 }
 
-/// A small deterministic generator, so a failure can be reproduced from its seed.
-struct BatchTestRNG: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 @Suite struct BatchExecutionTests {
     @Test(arguments: [UInt64(11), 12, 13, 14, 15, 16])
     func batchesAnswerAsSingleRequests(seed: UInt64) async throws {
-        var random = BatchTestRNG(seed: seed)
+        var random = SplitMix64(seed: seed)
         let start = Timestamp(iso8601: "2026-11-22T10:00:00Z")!
         let batched = Engine(
             configuration: EngineConfiguration(partitions: 3), gateway: KeyedGateway(), clock: ManualClock(start))

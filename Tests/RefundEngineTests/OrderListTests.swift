@@ -14,7 +14,7 @@ import Testing
     static let customers = ["cus_1", "cus_2", "cus_3", "cus_4"]
     static let emails = ["a@example.com", "B@Example.com", "c@example.com"]
 
-    static func order(_ n: Int, _ random: inout BatchTestRNG) -> Order {
+    static func order(_ n: Int, _ random: inout SplitMix64) -> Order {
         let lines = (1...Int.random(in: 1...3, using: &random)).map { OrderLine(id: "l\($0)", ticketType: "tt_ga", price: 2000) }
         return Order(
             id: "ord_\(String(n, radix: 36))_\(n % 7)", event: events.randomElement(using: &random) ?? "evt_a",
@@ -87,7 +87,7 @@ import Testing
 
     @Test(arguments: [UInt64(21), 22, 23])
     func pagesMatchABruteForceFilter(seed: UInt64) async throws {
-        var random = BatchTestRNG(seed: seed)
+        var random = SplitMix64(seed: seed)
         let directory = TemporaryDirectory()
         let clock = ManualClock(Fixtures.t0)
         func open() async throws -> Engine {

@@ -12,19 +12,6 @@ import Testing
 
 // MARK: Helpers
 
-/// A small deterministic generator, so a failure can be reproduced from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Numbers as Foundation's `JSONDecoder` gives them back through `Decodable` (an integral number in range is an
 /// integer whatever its spelling: `1e2` is 100): exact integers up to 2^53 are ints, every other number a Double,
 /// on both sides before comparing. (Foundation reads `4.968271595808735E+17` as the integer 496827159580873500,

@@ -25,10 +25,7 @@ enum HotResponseEncoding {
         o.string("created_at", refund.createdAt.iso8601, &bytes)
         o.string("created_by", refund.createdBy, &bytes)
         o.bool("restock", refund.restock, &bytes)
-        o.key("lines", &bytes)
-        bytes.append(UInt8(ascii: "["))
-        for (i, line) in refund.lines.enumerated() {
-            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+        o.array("lines", refund.lines, &bytes) { line, bytes in
             var l = ObjectWriter(&bytes)
             l.string("line", line.line, &bytes)
             l.integer("amount", line.amount, &bytes)
@@ -36,14 +33,9 @@ enum HotResponseEncoding {
             l.integer("fee_retained", line.feeRetained, &bytes)
             l.close(&bytes)
         }
-        bytes.append(UInt8(ascii: "]"))
-        o.key("transactions", &bytes)
-        bytes.append(UInt8(ascii: "["))
-        for (i, transaction) in refund.transactions.enumerated() {
-            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+        o.array("transactions", refund.transactions, &bytes) { transaction, bytes in
             append(transaction, to: &bytes)
         }
-        bytes.append(UInt8(ascii: "]"))
         if let recovery = refund.recovery { try o.encodable("recovery", recovery, &bytes, encoder) }
         if !refund.recoveries.isEmpty { try o.encodable("recoveries", refund.recoveries, &bytes, encoder) }
         if refund.recoveriesBeforeRetry != 0 {
@@ -72,10 +64,7 @@ enum HotResponseEncoding {
         t.integer("amount", transaction.amount, &bytes)
         t.string("status", transaction.status.rawValue, &bytes)
         t.integer("attempts", Int64(transaction.attempts), &bytes)
-        t.key("failures", &bytes)
-        bytes.append(UInt8(ascii: "["))
-        for (i, failure) in transaction.failures.enumerated() {
-            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+        t.array("failures", transaction.failures, &bytes) { failure, bytes in
             var f = ObjectWriter(&bytes)
             f.integer("attempt", Int64(failure.attempt), &bytes)
             f.string("at", failure.at.iso8601, &bytes)
@@ -83,7 +72,6 @@ enum HotResponseEncoding {
             f.bool("retryable", failure.retryable, &bytes)
             f.close(&bytes)
         }
-        bytes.append(UInt8(ascii: "]"))
         t.optionalString("next_attempt_at", transaction.nextAttemptAt?.iso8601, &bytes)
         t.optionalString("gateway_ref", transaction.gatewayRef, &bytes)
         t.optionalString("settled_at", transaction.settledAt?.iso8601, &bytes)
@@ -104,10 +92,7 @@ enum HotResponseEncoding {
         totals.integer("retained", view.totals.retained, &bytes)
         totals.integer("net", view.totals.net, &bytes)
         totals.close(&bytes)
-        o.key("lines", &bytes)
-        bytes.append(UInt8(ascii: "["))
-        for (i, line) in view.lines.enumerated() {
-            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+        o.array("lines", view.lines, &bytes) { line, bytes in
             var l = ObjectWriter(&bytes)
             l.string("id", line.id, &bytes)
             l.string("kind", line.kind.rawValue, &bytes)
@@ -116,11 +101,7 @@ enum HotResponseEncoding {
             l.integer("paid_value", line.paidValue, &bytes)
             l.close(&bytes)
         }
-        bytes.append(UInt8(ascii: "]"))
-        o.key("tenders", &bytes)
-        bytes.append(UInt8(ascii: "["))
-        for (i, tender) in view.tenders.enumerated() {
-            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+        o.array("tenders", view.tenders, &bytes) { tender, bytes in
             var t = ObjectWriter(&bytes)
             t.string("id", tender.id, &bytes)
             t.string("method", tender.method.rawValue, &bytes)
@@ -128,14 +109,9 @@ enum HotResponseEncoding {
             t.integer("refunded", tender.refunded, &bytes)
             t.close(&bytes)
         }
-        bytes.append(UInt8(ascii: "]"))
-        o.key("refunds", &bytes)
-        bytes.append(UInt8(ascii: "["))
-        for (i, refund) in view.refunds.enumerated() {
-            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+        try o.array("refunds", view.refunds, &bytes) { refund, bytes in
             try append(refund, to: &bytes, encoder: encoder)
         }
-        bytes.append(UInt8(ascii: "]"))
         o.bool("disputed", view.disputed, &bytes)
         if view.requests.isEmpty {
             o.key("requests", &bytes)
@@ -161,10 +137,7 @@ enum HotResponseEncoding {
         o.bool("frozen", order.frozen, &bytes)
         o.bool("sync_pending", order.syncPending, &bytes)
         o.integer("booking_fee", order.bookingFee, &bytes)
-        o.key("lines", &bytes)
-        bytes.append(UInt8(ascii: "["))
-        for (i, line) in order.lines.enumerated() {
-            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+        o.array("lines", order.lines, &bytes) { line, bytes in
             var l = ObjectWriter(&bytes)
             l.string("id", line.id, &bytes)
             l.string("kind", line.kind.rawValue, &bytes)
@@ -178,11 +151,7 @@ enum HotResponseEncoding {
             l.integer("platform_fee", line.platformFee, &bytes)
             l.close(&bytes)
         }
-        bytes.append(UInt8(ascii: "]"))
-        o.key("tenders", &bytes)
-        bytes.append(UInt8(ascii: "["))
-        for (i, tender) in order.tenders.enumerated() {
-            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+        o.array("tenders", order.tenders, &bytes) { tender, bytes in
             var t = ObjectWriter(&bytes)
             t.string("id", tender.id, &bytes)
             t.string("method", tender.method.rawValue, &bytes)
@@ -190,7 +159,6 @@ enum HotResponseEncoding {
             t.optionalString("gateway_ref", tender.gatewayRef, &bytes)
             t.close(&bytes)
         }
-        bytes.append(UInt8(ascii: "]"))
         o.close(&bytes)
     }
 
@@ -247,6 +215,21 @@ enum HotResponseEncoding {
         ) throws {
             self.key(key, &bytes)
             try encoder.encode(value, into: &bytes)
+        }
+
+        /// `"key":[…]`, each element written by `element`.
+        mutating func array<Items: Collection>(
+            _ key: StaticString, _ items: Items, _ bytes: inout [UInt8],
+            _ element: (Items.Element, inout [UInt8]) throws -> Void
+        ) rethrows {
+            self.key(key, &bytes)
+            bytes.append(UInt8(ascii: "["))
+            var first = true
+            for item in items {
+                if first { first = false } else { bytes.append(UInt8(ascii: ",")) }
+                try element(item, &bytes)
+            }
+            bytes.append(UInt8(ascii: "]"))
         }
 
         func close(_ bytes: inout [UInt8]) { bytes.append(UInt8(ascii: "}")) }
