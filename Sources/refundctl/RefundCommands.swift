@@ -167,7 +167,12 @@ struct RefundCommand: ParsableCommand {
     }
 
     struct Settle: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Record the gateway's outcome for one tender of a refund.")
+        static let configuration = CommandConfiguration(
+            abstract: "Record the gateway's outcome for one tender of a refund.",
+            usage: """
+                refundctl refund settle <refund-id> --tender <tender> (--succeeded | --failed) [--attempt <n>] \
+                [--reference <ref>] [--failure-code <code>] [--retryable]
+                """)
         @Argument var refundID: String
         @Option var tender: String
         @Option(help: "The attempt the answer is for (the idempotency key's last number); without it, the current one.")

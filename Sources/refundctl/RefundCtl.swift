@@ -205,7 +205,15 @@ struct Balance: ParsableCommand {
             var request: [(String, JSON)] = [("customer", .string(customer))]
             if let currency { request.append(("currency", .string(currency))) }
             let result = try connection.connect().call("balance.get", request)
-            View.print(result, json: output.json) { Render.value($0, currency: currency) }
+            View.print(result, json: output.json) { result in
+                // Every balance in its own currency (`balances` is currency → minor units).
+                var rows: [(String, String)] = [("customer", result["customer"]?.string ?? customer)]
+                for (code, value) in result["balances"]?.members ?? [] where currency == nil || code == currency {
+                    rows.append((code, Money.format(value.int ?? 0, code)))
+                }
+                if rows.count == 1 { rows.append(("balance", "none")) }
+                return Render.keyValues(rows)
+            }
         }
     }
 }

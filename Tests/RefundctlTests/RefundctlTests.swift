@@ -122,6 +122,23 @@ struct RefundctlTests {
         #expect(daemon.stop() == 0)
     }
 
+    @Test("balance prints money in its currency; settle's usage shows its outcome flags as alternatives")
+    func balanceAndSettleUsage() throws {
+        let daemon = try Daemon(["--partitions", "1"])
+        let directory = temporaryDirectory()
+        let file = directory + "/wallet.json"
+        try #"{"id":"ord_w","event":"evt_1","customer":"cus_w","currency":"GBP","lines":[{"id":"l1","kind":"wallet_top_up","price":1000},{"id":"l2","ticket_type":"tt","price":252}],"tenders":[{"id":"t1","method":"card","amount":1252}]}"#
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(try refundctl(["order", "put", file], port: daemon.port).status == 0)
+        #expect(try refundctl(["refund", "create", "ord_w", "--lines", "l2", "--method", "balance", "--reason", "x"], port: daemon.port).status == 0)
+        let balance = try refundctl(["balance", "cus_w"], port: daemon.port)
+        #expect(balance.stdout.contains("GBP") && balance.stdout.contains("12.52 GBP"), "\(balance.stdout)")
+        #expect(!balance.stdout.contains("1252"), "\(balance.stdout)")
+        let usage = try refundctl(["refund", "settle", "--help"])
+        #expect(usage.stdout.contains("(--succeeded | --failed)"), "\(usage.stdout)")
+        #expect(daemon.stop() == 0)
+    }
+
     @Test("wal verify reports a damaged snapshot and exits 1")
     func walVerifyFindsDamage() throws {
         let daemon = try Daemon(["--partitions", "1"])
