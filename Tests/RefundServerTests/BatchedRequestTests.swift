@@ -107,3 +107,25 @@ struct BatchedRequestTests {
         daemon.stop()
     }
 }
+
+@Suite("refundd: the order timeline")
+struct TimelineProtocolTests {
+    @Test("order.timeline shows amounts, methods, fees, actors and notes")
+    func timelineFacts() throws {
+        let daemon = try Daemon(["--partitions", "1"])
+        let c = try LineClient(port: daemon.port)
+        _ = try c.ok(#"{"id":1,"op":"order.put","order":\#(simpleOrderJSON("ord_t"))}"#)
+        _ = try c.ok(#"{"id":2,"op":"order.cancel","order_id":"ord_t","lines":["a"],"reason":"fraud","note":"duplicate order","actor":{"id":"ops_1","permissions":["cancel","refund"]}}"#)
+        _ = try c.ok(#"{"id":3,"op":"dispute.open","order_id":"ord_t","reason":"fraud"}"#)
+        _ = try c.ok(#"{"id":4,"op":"dispute.close","order_id":"ord_t","outcome":"lost","note":"no evidence"}"#)
+        let result = try c.ok(#"{"id":5,"op":"order.timeline","order_id":"ord_t"}"#)
+        let entries = result["timeline"] as? [[String: Any]] ?? []
+        let refund = try #require(entries.first { $0["kind"] as? String == "refund.created" })
+        #expect(refund["amount"] as? Int == 2000 && refund["method"] as? String == "original")
+        #expect(refund["note"] as? String == "duplicate order" && refund["by"] as? String == "ops_1")
+        #expect(refund["currency"] as? String == "GBP" && refund["fee_retained"] as? Int == 0)
+        let closed = try #require(entries.first { $0["kind"] as? String == "dispute.closed" })
+        #expect(closed["note"] as? String == "no evidence" && closed["detail"] as? String == "lost")
+        daemon.stop()
+    }
+}

@@ -138,6 +138,14 @@ public final class Engine: Sendable {
         return state
     }
 
+    /// `order.timeline`: every entry with the facts of the refund, transaction or dispute it is about.
+    public func timelineItems(_ orderID: String) async throws(RefundError) -> [TimelineItem] {
+        let partition = partition(for: orderID)
+        let items = try await partition.timelineItems(orderID)
+        try await durable(partition)
+        return items
+    }
+
     public func timeline(_ orderID: String) async throws(RefundError) -> [TimelineEntry] {
         let partition = partition(for: orderID)
         let timeline = try await partition.timeline(orderID)

@@ -8,6 +8,8 @@ extension Partition {
 
     func timeline(_ orderID: String) throws(RefundError) -> [TimelineEntry] { states[try slot(orderID)].timeline }
 
+    func timelineItems(_ orderID: String) throws(RefundError) -> [TimelineItem] { states[try slot(orderID)].timelineItems }
+
     func orderSummary(_ orderID: String) -> (customer: String?, currency: Currency, hasTopUps: Bool)? {
         guard let slot = slots[orderID] else { return nil }
         let order = states[slot].order

@@ -34,7 +34,7 @@ struct Dispatcher: Sendable {
 
     struct OrderTimeline: Encodable, Sendable {
         var orderID: String
-        var timeline: [TimelineEntry]
+        var timeline: [TimelineItem]
         enum CodingKeys: String, CodingKey {
             case timeline
             case orderID = "order_id"
@@ -203,7 +203,7 @@ struct Dispatcher: Sendable {
         case .orderList(let filter, let limit, let cursor):
             return PageResult("orders", try await engine.orderPage(filter, limit: limit, after: cursor))
         case .orderTimeline(let id):
-            return OrderTimeline(orderID: id, timeline: try await engine.timeline(id))
+            return OrderTimeline(orderID: id, timeline: try await engine.timelineItems(id))
         case .orderCancel(let id, let refund, let method, let reason, let note, let restock, let lines):
             return try await engine.cancelOrder(
                 orderID: id, refund: refund, method: method, reason: reason, note: note, restock: restock, lines: lines,
