@@ -28,6 +28,13 @@ enum Money {
         return c.format(minor)
     }
 
+    /// Minor units as a decimal in major units, without the code (`4135` GBP → `41.35`); unknown currency: the
+    /// plain number.
+    static func decimal(_ minor: Int64, _ currency: String?) -> String {
+        guard let code = currency, let c = Currency(code: code) else { return String(minor) }
+        return c.decimal(minor)
+    }
+
     /// Keys whose integer values are money.
     static let keys: Set<String> = [
         "amount", "fee_retained", "tax", "booking_fee", "gross", "refunded", "outstanding", "retained", "net",

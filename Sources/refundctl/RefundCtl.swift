@@ -238,7 +238,7 @@ struct Inventory: ParsableCommand {
 
 struct BulkCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bulk", abstract: "Bulk jobs (start one with cancel-event).", subcommands: [Status.self])
+        commandName: "bulk", abstract: "Bulk jobs (start one with cancel-event).", subcommands: [Status.self, BulkReport.self])
 
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "A bulk job's progress and summary.")

@@ -274,6 +274,7 @@ let requestCorpus: [String] = [
     #"{"id":25,"op":"inventory.get","ticket_type":"tt_ga"}"#,
     #"{"id":26,"op":"bulk.cancel_event","events":["evt_1"],"payment_method":"card","channel":"box_office","method":"original","fee":{"order":200},"reason":"event_cancelled","dry_run":true,"wait":false}"#,
     #"{"id":27,"op":"bulk.status","job_id":"job_1"}"#,
+    #"{"id":"br","op":"bulk.results","job_id":"job_1","status":"failed","limit":50,"cursor":"b1.0.0.0"}"#,
     #"{"id":"s","op":"events.subscribe","after":0}"#,
     #"{"id":28,"op":"events.list","after":7,"limit":1000}"#,
     #"{"id":29,"op":"events.ack","up_to":42}"#,

@@ -193,3 +193,38 @@ struct RefundctlTests {
         #expect(try JSONParser.parse(roundTrip.serialized) == roundTrip)
     }
 }
+
+@Suite("refundctl bulk report")
+struct BulkReportTests {
+    @Test("bulk.results over the socket and bulk report as CSV and JSON lines")
+    func report() throws {
+        let daemon = try Daemon(["--partitions", "2"])
+        let directory = temporaryDirectory()
+        var lines = (1...9).map { simpleOrderJSON("rep_\($0)", event: "evt_r") }
+        lines[3] = lines[3].replacingOccurrences(of: "\"currency\"", with: "\"frozen\":true,\"currency\"")
+        let file = directory + "/orders.jsonl"
+        try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(try refundctl(["import", file], port: daemon.port).status == 0)
+        let cancel = try refundctl(["cancel-event", "evt_r", "--fee", "100", "--yes", "--json"], port: daemon.port)
+        #expect(cancel.status == 0, "\(cancel.stderr)")
+        let status = try #require(try JSONSerialization.jsonObject(with: Data(cancel.stdout.utf8)) as? [String: Any])
+        let job = try #require(status["job_id"] as? String)
+
+        let csv = try refundctl(["bulk", "report", job], port: daemon.port)
+        #expect(csv.status == 0, "\(csv.stderr)")
+        let rows = csv.stdout.split(separator: "\n").map(String.init)
+        #expect(rows.first == "order_id,status,refund_id,amount,fee_retained,currency,gateway_refs,reason")
+        #expect(rows.count == 10, "\(csv.stdout)")
+        #expect(rows.contains("rep_4,skipped,,,,GBP,,order_frozen"), "\(csv.stdout)")
+        #expect(rows.contains { $0.hasPrefix("rep_1,succeeded,rf_1_rep_1,39.00,1.00,GBP,") }, "\(csv.stdout)")
+
+        let output = directory + "/skipped.jsonl"
+        let jsonl = try refundctl(["bulk", "report", job, "--format", "jsonl", "--status", "skipped", "--output", output], port: daemon.port)
+        #expect(jsonl.status == 0, "\(jsonl.stderr)")
+        let written = try String(contentsOfFile: output, encoding: .utf8).split(separator: "\n")
+        #expect(written.count == 1)
+        let row = try #require(try JSONSerialization.jsonObject(with: Data(written[0].utf8)) as? [String: Any])
+        #expect(row["order_id"] as? String == "rep_4" && row["reason"] as? String == "order_frozen")
+        #expect(daemon.stop() == 0)
+    }
+}

@@ -30,16 +30,20 @@ public struct Currency: Hashable, Sendable, Codable, CustomStringConvertible {
     }
 
     /// Formats minor units for people: `1234` GBP → `12.34 GBP`; `-5` → `-0.05 GBP`. Integer arithmetic only.
-    public func format(_ minorUnits: Int64) -> String {
+    public func format(_ minorUnits: Int64) -> String { "\(decimal(minorUnits)) \(code)" }
+
+    /// Minor units as a decimal number in the currency's major units, without the code: `1234` GBP → `12.34`,
+    /// `-5` → `-0.05`, `500` JPY → `500`. Integer arithmetic only.
+    public func decimal(_ minorUnits: Int64) -> String {
         let negative = minorUnits < 0
         let magnitude = minorUnits.magnitude
-        guard minorUnitDigits > 0 else { return "\(negative ? "-" : "")\(magnitude) \(code)" }
+        guard minorUnitDigits > 0 else { return "\(negative ? "-" : "")\(magnitude)" }
         var scale: UInt64 = 1
         for _ in 0..<minorUnitDigits { scale *= 10 }
         let whole = magnitude / scale
         var fraction = String(magnitude % scale)
         while fraction.count < minorUnitDigits { fraction = "0" + fraction }
-        return "\(negative ? "-" : "")\(whole).\(fraction) \(code)"
+        return "\(negative ? "-" : "")\(whole).\(fraction)"
     }
 
     public static let gbp = Currency(known: "GBP", 2)

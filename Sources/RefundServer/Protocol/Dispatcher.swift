@@ -271,6 +271,9 @@ struct Dispatcher: Sendable {
             return try await engine.durableBulkStatus(jobID: jobID)
         case .bulkStatus(let id):
             return try await engine.durableBulkStatus(jobID: id)
+        case .bulkResults(let id, let outcome, let limit, let cursor):
+            return PageResult(
+                "results", try await engine.bulkResultsPage(jobID: id, outcome: outcome, limit: limit, after: cursor))
         case .eventsList(let after, let limit):
             return EventList(events: await engine.events(after: after, limit: limit))
         case .eventsAck(let upTo):

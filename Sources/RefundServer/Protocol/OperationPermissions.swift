@@ -26,7 +26,7 @@ extension Operation {
         case .orderPut, .orderPutMany:
             .permission(.placeOrder)
         case .orderGet, .orderList, .orderTimeline, .refundGet, .refundList, .refundReceipt, .refundAttention, .refundRequests,
-            .balanceGet, .inventoryGet, .bulkStatus, .stats:
+            .balanceGet, .inventoryGet, .bulkStatus, .bulkResults, .stats:
             .permission(.read)
         case .orderCancel(_, let refund, let method, let reason, let note, let restock, let lines):
             // Cancelling is the cancel permission; returning money as well needs refund (the options say so).
@@ -111,6 +111,7 @@ extension Operation {
         case .inventoryGet: "inventory.get"
         case .bulkCancelEvent: "bulk.cancel_event"
         case .bulkStatus: "bulk.status"
+        case .bulkResults: "bulk.results"
         case .eventsSubscribe: "events.subscribe"
         case .eventsList: "events.list"
         case .eventsAck: "events.ack"
