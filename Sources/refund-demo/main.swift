@@ -6,6 +6,12 @@ import RefundStorage
 // The demo: a generated event of orders cancelled in bulk through the Swift API, printing the summary.
 //
 // Usage: refund-demo [orders] [--partitions N] [--data DIR] [--memory] [--fsync always|never|interval:MS]
+//                    [--gateway-rate N] [--provider-limit N]
+//
+// --gateway-rate paces the engine's gateway calls (GatewayLimits); --provider-limit makes the simulated gateway a
+// provider that refuses (rate_limited) more than N requests in any second. With either, the demo prints the
+// requests sent, the time they took against the time predicted at the rate, and the most the provider saw in one
+// second.
 //
 // By default the engine is durable, on ./refund-demo-data (recreated on each run), with fsync=always: the
 // orders are loaded, a snapshot is taken, the event is previewed with a dry run and then cancelled; the demo
@@ -49,6 +55,8 @@ var orderCount = 100_000
 var partitions = EngineConfiguration.activeProcessorCount
 var directory: String? = "./refund-demo-data"
 var fsync = FsyncPolicy.always
+var gatewayRate: Double?
+var providerLimit: Int?
 var arguments = Array(CommandLine.arguments.dropFirst())
 while !arguments.isEmpty {
     let argument = arguments.removeFirst()
@@ -56,6 +64,16 @@ while !arguments.isEmpty {
     case "--partitions": partitions = arguments.isEmpty ? 0 : Int(arguments.removeFirst()) ?? 0
     case "--data": directory = arguments.isEmpty ? nil : arguments.removeFirst()
     case "--memory": directory = nil
+    case "--gateway-rate":
+        guard let value = arguments.isEmpty ? nil : Double(arguments.removeFirst()), value > 0 else {
+            fail("--gateway-rate takes requests per second")
+        }
+        gatewayRate = value
+    case "--provider-limit":
+        guard let value = arguments.isEmpty ? nil : Int(arguments.removeFirst()), value > 0 else {
+            fail("--provider-limit takes requests per second")
+        }
+        providerLimit = value
     case "--fsync":
         let value = arguments.isEmpty ? "" : arguments.removeFirst()
         if value == "always" {
@@ -68,7 +86,9 @@ while !arguments.isEmpty {
             fail("--fsync takes always, never or interval:<ms>")
         }
     case "-h", "--help":
-        print("usage: refund-demo [orders] [--partitions N] [--data DIR] [--memory] [--fsync always|never|interval:MS]")
+        print(
+            "usage: refund-demo [orders] [--partitions N] [--data DIR] [--memory] [--fsync always|never|interval:MS] [--gateway-rate N] [--provider-limit N]"
+        )
         exit(0)
     default:
         guard let count = Int(argument), count > 0 else { fail("unknown argument \(argument); try --help") }
@@ -78,16 +98,18 @@ while !arguments.isEmpty {
 guard partitions > 0 else { fail("--partitions takes a positive number") }
 
 let clock = ContinuousClock()
-let configuration = EngineConfiguration(partitions: partitions)
+let configuration = EngineConfiguration(
+    partitions: partitions, gatewayLimits: GatewayLimits(requestsPerSecond: gatewayRate))
+let gateway = SimulatedGateway(SimulatedGateway.Configuration(requestsPerSecond: providerLimit))
 let event = SyntheticEvent(event: "evt_demo", orders: orderCount)
 let engine: Engine
 if let directory {
     try? FileManager.default.removeItem(atPath: directory)
     engine = try await Engine.open(
         configuration: configuration,
-        durability: DurabilityOptions(directory: directory, fsync: fsync, snapshotEveryRecords: 0))
+        durability: DurabilityOptions(directory: directory, fsync: fsync, snapshotEveryRecords: 0), gateway: gateway)
 } else {
-    engine = Engine(configuration: configuration)
+    engine = Engine(configuration: configuration, gateway: gateway)
 }
 print("RefundEngine demo: \(orderCount) orders of event \(event.event), \(partitions) partitions, "
     + (directory.map { "data in \($0), fsync \(fsync)" } ?? "in memory"))
@@ -137,6 +159,14 @@ Bulk cancellation \(status.jobID): \(status.state.rawValue)
 """)
 if directory != nil {
     print("  log         \(logBytes / max(status.succeeded, 1)) bytes per refund (compressed, both records: refund + gateway answer)")
+}
+if gatewayRate != nil || providerLimit != nil {
+    let sent = gateway.requestCount
+    let predicted = gatewayRate.map { Double(sent) / $0 }
+    print(
+        "  gateway     \(sent) requests in \(String(format: "%.2f", seconds(elapsed))) s"
+            + (predicted.map { String(format: " (predicted at the rate: %.2f s, %+.1f%%)", $0, (seconds(elapsed) / $0 - 1) * 100) } ?? "")
+            + (providerLimit.map { "; the provider (limit \($0)/s) saw at most \(gateway.peakRequestsPerSecond) in one second and refused \(gateway.rateLimitedCount)" } ?? ""))
 }
 let stats = await engine.statistics()
 print("engine: \(stats.orders) orders, \(stats.refunds) refunds, \(stats.outboxEvents) outbox events, per partition \(stats.ordersPerPartition)")

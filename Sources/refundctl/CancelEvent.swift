@@ -79,7 +79,8 @@ struct CancelEvent: ParsableCommand {
             while status["state"]?.string != "completed" {
                 progress.update(
                     Int(status["processed"]?.int ?? 0),
-                    extra: "refunded \(Money.format(status["refunded"]?.int ?? 0, money)) failed \(status["failed"]?.int ?? 0)")
+                    extra: "refunded \(Money.format(status["refunded"]?.int ?? 0, money)) failed \(status["failed"]?.int ?? 0)"
+                        + Self.pace(status))
                 usleep(useconds_t(max(10, pollMilliseconds) * 1000))
                 status = try client.call("bulk.status", ["job_id": .string(jobID)])
             }
@@ -90,5 +91,23 @@ struct CancelEvent: ParsableCommand {
                 Console.err("\(status["failed"]?.int ?? 0) refund(s) failed: see refundctl attention")
             }
         }
+    }
+
+    /// `, 100 orders/s, ETA 2m05s` from `bulk.status`, when the job reports them.
+    static func pace(_ status: JSON) -> String {
+        func number(_ value: JSON?) -> Double? {
+            switch value {
+            case .double(let d)?: d
+            case .int(let i)?: Double(i)
+            default: nil
+            }
+        }
+        var text = ""
+        if let rate = number(status["orders_per_second"]) { text += ", \(Int(rate.rounded())) orders/s" }
+        if let eta = number(status["eta_seconds"]) {
+            let seconds = Int(eta.rounded(.up))
+            text += seconds >= 60 ? ", ETA \(seconds / 60)m\(String(format: "%02d", seconds % 60))s" : ", ETA \(seconds)s"
+        }
+        return text
     }
 }

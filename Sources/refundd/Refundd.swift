@@ -65,6 +65,18 @@ struct Refundd: AsyncParsableCommand {
     @Option(help: "Number of partitions (default: the processor count). A data directory keeps its partition count.")
     var partitions: Int?
 
+    @Option(help: "Customer self-service refunds close this many hours before the event starts (default 24).")
+    var selfServiceCutoffHours: Int?
+
+    @Option(help: "Gateway requests per second at most, for every refund (bulk jobs, single refunds, retries); set it a little under the payment provider's limit (default: unlimited).")
+    var gatewayRate: Int?
+
+    @Option(help: "Gateway requests in flight at once at most (default: unlimited).")
+    var gatewayConcurrency: Int?
+
+    @Option(help: "Simulated gateway: refuse (rate_limited) more than this many requests in any second, as a provider does (default: no limit).")
+    var gatewayProviderLimit: Int?
+
     @Option(help: "Snapshot a partition after this many log records (default 1000000; 0: no record trigger).")
     var snapshotEvery: Int?
 
@@ -358,9 +370,15 @@ struct Settings {
                     : "--auth-token / REFUNDD_AUTH_TOKEN: \(error.message)")
         }
 
+        let rate = try int(command.gatewayRate, "GATEWAY_RATE", 0, range: 0...1_000_000)
+        let concurrency = try int(command.gatewayConcurrency, "GATEWAY_CONCURRENCY", 0, range: 0...1_000_000)
         engine = EngineConfiguration(
             partitions: try int(
-                command.partitions, "PARTITIONS", EngineConfiguration.activeProcessorCount, range: 1...1024))
+                command.partitions, "PARTITIONS", EngineConfiguration.activeProcessorCount, range: 1...1024),
+            selfServiceCutoffHours: Int64(
+                try int(command.selfServiceCutoffHours, "SELF_SERVICE_CUTOFF_HOURS", 24, range: 0...8760)),
+            gatewayLimits: GatewayLimits(
+                requestsPerSecond: rate > 0 ? Double(rate) : nil, concurrency: concurrency > 0 ? concurrency : nil))
 
         let fsyncText = command.fsync ?? env["FSYNC"] ?? "always"
         let fsync: FsyncPolicy
@@ -383,12 +401,14 @@ struct Settings {
         let failures = try int(
             command.gatewayFailuresPerMillion, "GATEWAY_FAILURES_PER_MILLION", 0, range: 0...1_000_000)
         let confirm = try int(command.gatewayConfirmMs, "GATEWAY_CONFIRM_MS", -1, range: -1...3_600_000)
+        let providerLimit = try int(command.gatewayProviderLimit, "GATEWAY_PROVIDER_LIMIT", 0, range: 0...1_000_000)
         switch command.gateway ?? env["GATEWAY"] ?? "simulated" {
         case "simulated":
             gateway = SimulatedGateway(
                 .init(
                     latency: .milliseconds(latency), failuresPerMillion: failures,
-                    asyncConfirmation: confirm >= 0 ? .milliseconds(confirm) : nil))
+                    asyncConfirmation: confirm >= 0 ? .milliseconds(confirm) : nil,
+                    requestsPerSecond: providerLimit > 0 ? providerLimit : nil))
         case "external":
             gateway = SimulatedGateway(.init(neverConfirm: true))
         case let other:

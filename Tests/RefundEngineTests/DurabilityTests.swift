@@ -85,7 +85,13 @@ struct EngineImage: Equatable {
 
         let reopened = try await Self.open(dir)
         #expect(await EngineImage.of(reopened) == before)
-        #expect(try reopened.bulkStatus(jobID: "job_1") == job)
+        // Every fact of the job comes back; its pace (a measurement of the run, not logged) does not.
+        var restored = try reopened.bulkStatus(jobID: "job_1")
+        #expect(restored.ordersPerSecond == nil && restored.etaSeconds == nil)
+        var original = job
+        original.ordersPerSecond = nil
+        restored.ordersPerSecond = nil
+        #expect(restored == original)
         // New ids continue after the recovered ones.
         let next = try await reopened.runBulkCancellation(
             BulkCancelRequest(events: ["evt_a"], options: RefundOptions(method: .original, reason: "event_cancelled"), dryRun: true),

@@ -129,3 +129,29 @@ struct TimelineProtocolTests {
         daemon.stop()
     }
 }
+
+@Suite("refundd: the self-service cutoff")
+struct SelfServiceCutoffTests {
+    /// An order whose event starts in two hours: closed under the default 24-hour cutoff (the message names the
+    /// rule), open under `--self-service-cutoff-hours 1`.
+    @Test("--self-service-cutoff-hours moves the cutoff; the refusal names the rule")
+    func cutoffFlag() throws {
+        let starts = ISO8601DateFormatter().string(from: Date().addingTimeInterval(2 * 3600))
+        let order = #"{"id":"ord_ss","event":"evt_ss","event_starts_at":"\#(starts)","customer":"cus_ss","currency":"GBP","lines":[{"id":"l1","ticket_type":"tt","price":2000}],"tenders":[{"id":"t1","method":"card","amount":2000}]}"#
+        let request = #"{"id":2,"op":"refund.create","order_id":"ord_ss","method":"balance","reason":"cannot_attend","self_service":true,"actor":{"id":"cus_ss","permissions":["self_service"]}}"#
+        for (arguments, open) in [([String](), false), (["--self-service-cutoff-hours", "1"], true)] {
+            let daemon = try Daemon(["--partitions", "1"] + arguments)
+            let c = try LineClient(port: daemon.port)
+            _ = try c.ok(#"{"id":1,"op":"order.put","order":\#(order)}"#)
+            if open {
+                let refund = try c.ok(request)
+                #expect(refund["method"] as? String == "balance")
+            } else {
+                let refused = try c.fails(request, "self_service_closed")
+                let message = (refused["error"] as? [String: Any])?["message"] as? String ?? ""
+                #expect(message.contains("closes 24 h before the event"), "\(message)")
+            }
+            daemon.stop()
+        }
+    }
+}

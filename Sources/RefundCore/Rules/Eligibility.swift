@@ -33,6 +33,28 @@ public enum Eligibility {
         return reasons
     }
 
+    /// Which self-service rule blocks a refund of `state` (for `self_service_closed` messages): the first rule
+    /// of ``orderReasons(_:method:selfService:context:)`` that fails, or the line rule for `line` when given;
+    /// nil when none does.
+    public static func selfServiceRule(_ state: OrderState, method: RefundMethod, line: String?, context: RefundContext)
+        -> String?
+    {
+        let order = state.order
+        if method != .balance { return "self-service refunds go to the account balance only (method balance)" }
+        if order.customer == nil { return "the order has no customer (a box-office sale)" }
+        guard let starts = order.eventStartsAt else {
+            return "the order has no event start time, so its self-service window is unknown"
+        }
+        let cutoff = starts.adding(milliseconds: -context.selfServiceCutoffHours * 3_600_000)
+        if context.now >= cutoff {
+            return "self-service closes \(context.selfServiceCutoffHours) h before the event (it starts \(starts.iso8601)), so it closed at \(cutoff.iso8601)"
+        }
+        if let line, let found = order.lines.first(where: { $0.id == line }), found.kind != .ticket {
+            return "line \(line) is a \(found.kind.rawValue), and self-service refunds only tickets"
+        }
+        return nil
+    }
+
     /// Line-level reasons for line `index`. `balanceLeft` is the customer balance not yet claimed by earlier
     /// selected top-up lines of the same refund.
     public static func lineReasons(

@@ -27,8 +27,13 @@ public enum RefundPlanner {
         guard selection.blocked.isEmpty else {
             let first = selection.blocked[0]
             let subject = first.line.map { "line \($0)" } ?? "order \(state.order.id)"
-            throw RefundError(
-                first.reason.code, "\(subject) cannot be refunded: \(first.reason.explanation)", blocked: selection.blocked)
+            var explanation = first.reason.explanation
+            if first.reason == .selfServiceClosed,
+                let rule = Eligibility.selfServiceRule(state, method: options.method, line: first.line, context: context)
+            {
+                explanation += ": \(rule)"  // which self-service rule, not only that one failed
+            }
+            throw RefundError(first.reason.code, "\(subject) cannot be refunded: \(explanation)", blocked: selection.blocked)
         }
         guard !selection.indices.isEmpty else {
             throw RefundError(

@@ -66,12 +66,17 @@ public struct BulkJobStatus: Sendable, Equatable, Codable {
     public var byCurrency: [String: BulkAmounts]
     public var skippedOrders: [BulkOrderIssue]
     public var failedOrders: [BulkOrderIssue]
+    /// Orders processed per second since the job started (until every order was queued: then fixed).
+    public var ordersPerSecond: Double?
+    /// Seconds until every order is processed at that pace, while the job is processing (nil after, and before
+    /// the first order).
+    public var etaSeconds: Double?
 
     enum CodingKeys: String, CodingKey {
         case state, total, processed, succeeded, pending, failed, skipped, refunded, currency
         case jobID = "job_id", dryRun = "dry_run", feeRetained = "fee_retained", skippedOrders = "skipped_orders"
         case failedOrders = "failed_orders", byCurrency = "by_currency", pendingAmount = "pending_amount"
-        case failedAmount = "failed_amount"
+        case failedAmount = "failed_amount", ordersPerSecond = "orders_per_second", etaSeconds = "eta_seconds"
     }
 
     /// Sets the amounts and `currency` from `byCurrency`.
@@ -232,6 +237,14 @@ final class BulkJob: Sendable {
     private let refundCounts = Mutex<[Int: JobRefundCounts]>([:])
     /// Set once every order was processed and the first gateway answers are in (the summary is out).
     private let queued = Mutex(false)
+    /// When the job started (or was resumed) and when its last order was queued: its pace.
+    private let startedAt = ContinuousClock.now
+    private let queuedAt = Mutex<ContinuousClock.Instant?>(nil)
+    /// False for a job restored from the control log after its orders were all queued: its pace is not known.
+    private let paceKnown = Atomic<Bool>(true)
+
+    /// The job was restored already queued: it reports no pace.
+    func restoredQueued() { paceKnown.store(false, ordering: .relaxed) }
 
     init(id: String, request: BulkCancelRequest, total: Int) {
         self.id = id
@@ -255,6 +268,16 @@ final class BulkJob: Sendable {
             s.failedOrders += c.failedOrders.map { BulkOrderIssue(orderID: $0, reason: "refund_failed") }
         }
         s.settleAmounts()
+        let end = queuedAt.withLock { $0 }
+        let elapsed = (end ?? .now) - startedAt
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18  // not money
+        if s.processed > 0, seconds > 0, paceKnown.load(ordering: .relaxed) {
+            let pace = Double(s.processed) / seconds
+            s.ordersPerSecond = (pace * 10).rounded() / 10
+            if end == nil, s.state == .running {
+                s.etaSeconds = (Double(max(0, s.total - s.processed)) / pace * 10).rounded() / 10
+            }
+        }
         return s
     }
 
@@ -272,6 +295,7 @@ final class BulkJob: Sendable {
 
     /// Marks the job queued (all orders processed). Returns the status if it is also complete.
     func markQueued() -> BulkJobStatus? {
+        queuedAt.withLock { if $0 == nil { $0 = .now } }
         queued.withLock { $0 = true }
         return completeIfDone()
     }

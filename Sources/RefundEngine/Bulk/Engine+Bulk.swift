@@ -83,7 +83,11 @@ extension Engine {
         shared.metrics.bulkJobsStarted.increment()
         shared.metrics.bulkJobsRunning.increment()
         defer { shared.metrics.bulkJobsRunning.decrement() }
-        let chunk = configuration.bulkChunkSize
+        // Under a gateway rate, chunks of about a second's worth of requests, so progress (and the pace and ETA
+        // `bulk.status` reports) follows the gateway rather than jumping by thousands of orders at a time.
+        let chunk = configuration.gatewayLimits.requestsPerSecond.map {
+            min(configuration.bulkChunkSize, max(1, Int($0 / Double(partitions.count))))
+        } ?? configuration.bulkChunkSize
         for phase in 0..<2 {
             var activeParents = Set<String>()
             if phase == 1 {
@@ -182,6 +186,7 @@ extension Engine {
                 tally.skippedOrders = done.skipped
                 tally.processed = done.total
                 job.setTotal(done.total)
+                job.restoredQueued()
                 job.add(tally)
                 shared.jobs.register(job)
                 for partition in partitions { await partition.publishJobCounts(record.id) }

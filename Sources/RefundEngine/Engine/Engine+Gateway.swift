@@ -15,28 +15,75 @@ extension Engine {
         }
         var touched: [Refund] = []
         var start = 0
-        let batch = configuration.gatewayBatchSize
+        let batch = min(configuration.gatewayBatchSize, configuration.gatewayLimits.sliceLimit)
         while start < attempts.count {
-            let slice = attempts[start..<min(attempts.count, start + batch)]
+            let slice = Array(attempts[start..<min(attempts.count, start + batch)])
             start += batch
-            let metrics = shared.metrics
-            metrics.gatewayCalls.increment()
-            metrics.gatewayRequests.increment(by: slice.count)
-            let started = ContinuousClock.now
-            let outcomes = await gateway.refund(slice.map(\.request), settlements: settlementChannel)
-            metrics.gatewayLatency.record(since: started)
-            for outcome in outcomes.prefix(slice.count) { metrics.gatewayOutcome(outcome) }
+            let outcomes = await call(slice.map(\.request))
             var answers: [AttemptAnswer] = []
             answers.reserveCapacity(slice.count)
-            for (i, attempt) in slice.enumerated() {
-                // A gateway that answers short gave no definite answer for the rest: they go again later, after
-                // the retry backoff (never at once, which would spin), under the same keys.
-                let outcome = i < outcomes.count ? outcomes[i] : .unknown(reason: "the gateway gave no answer for this request")
-                answers.append(AttemptAnswer(ref: attempt.ref, outcome: outcome))
-            }
+            for (attempt, outcome) in zip(slice, outcomes) { answers.append(AttemptAnswer(ref: attempt.ref, outcome: outcome)) }
             touched += await partition.applyAnswers(answers, collect: collect)
         }
         return touched
+    }
+
+    /// One gateway call for `requests` (paced under the gateway limits), then the ones it answered `rateLimited`
+    /// again after their retry-after, until every one has another answer or ``GatewayLimits/maximumRateLimitWait``
+    /// has passed (then they are unknown: the retry scheduler sends them later, same attempt, same key). Answers
+    /// in the order of `requests`, one per request.
+    func call(_ requests: [GatewayRequest]) async -> [GatewayOutcome] {
+        var outcomes = [GatewayOutcome](
+            repeating: .unknown(reason: "the gateway gave no answer for this request"), count: requests.count)
+        var open = Array(requests.indices)
+        let giveUp = ContinuousClock.now + configuration.gatewayLimits.maximumRateLimitWait
+        while !open.isEmpty {
+            let sending = open.map { requests[$0] }
+            if let pacer {
+                while let wait = await pacer.admit(sending.count) { await Self.sleep(until: .now + wait) }
+                await pacer.acquire(sending.count)
+            }
+            let metrics = shared.metrics
+            metrics.gatewayCalls.increment()
+            metrics.gatewayRequests.increment(by: sending.count)
+            let started = ContinuousClock.now
+            let answered = await gateway.refund(sending, settlements: settlementChannel)
+            metrics.gatewayLatency.record(since: started)
+            if let pacer { await pacer.release(sending.count) }
+            var limited: [Int] = []
+            var wait = Duration.zero
+            for (k, index) in open.enumerated() {
+                // A gateway that answers short gave no definite answer for the rest: they go again later, after
+                // the retry backoff (never at once, which would spin), under the same keys.
+                guard k < answered.count else { continue }
+                metrics.gatewayOutcome(answered[k])
+                if case .rateLimited(let retryAfter) = answered[k] {
+                    limited.append(index)
+                    wait = max(wait, retryAfter)
+                } else {
+                    outcomes[index] = answered[k]
+                }
+            }
+            open = limited
+            guard !open.isEmpty else { break }
+            let next = ContinuousClock.now + max(wait, .milliseconds(10))
+            if next > giveUp {
+                for index in open { outcomes[index] = .unknown(reason: "rate limited by the gateway") }
+                break
+            }
+            await Self.sleep(until: next)
+        }
+        return outcomes
+    }
+
+    /// Sleeps until `deadline`. The engine never cancels the tasks that send to the gateway; if one were cancelled,
+    /// it would send at once (the gateway's own limit then answers `rateLimited`, and the request is sent again).
+    private static func sleep(until deadline: ContinuousClock.Instant) async {
+        do {
+            try await Task.sleep(until: deadline, clock: .continuous)
+        } catch {
+            return
+        }
     }
 
     /// Where a gateway reports late settlements.

@@ -36,6 +36,8 @@ public final class Engine: Sendable {
     let snapshotHealth = Mutex(SnapshotHealth())
     /// Settlements delivered through the channel that the engine refused (counted in stats).
     let droppedSettlements = Atomic<Int>(0)
+    /// Paces gateway calls under ``EngineConfiguration/gatewayLimits`` (nil: unlimited).
+    let pacer: GatewayPacer?
 
     /// An in-memory engine: nothing is logged (tests, simulations, caches of a system of record).
     public convenience init(
@@ -57,6 +59,7 @@ public final class Engine: Sendable {
         self.shared = shared
         self.partitions = journals.enumerated().map { Partition(index: $0.offset, shared: shared, journal: $0.element) }
         self.gateway = gateway
+        self.pacer = configuration.gatewayLimits.isUnlimited ? nil : GatewayPacer(configuration.gatewayLimits)
         self.durability = durability
         self.control = control
         shared.control.withLock { $0 = control }

@@ -11,16 +11,20 @@ public struct EngineConfiguration: Sendable {
     public var gatewayBatchSize: Int
     /// Orders a partition processes between two progress updates of a bulk job.
     public var bulkChunkSize: Int
+    /// How fast the gateway may be called (``GatewayLimits``); unlimited by default.
+    public var gatewayLimits: GatewayLimits
 
     public init(
         partitions: Int = EngineConfiguration.activeProcessorCount, retryPolicy: RetryPolicy = RetryPolicy(),
-        selfServiceCutoffHours: Int64 = 24, gatewayBatchSize: Int = 4096, bulkChunkSize: Int = 4096
+        selfServiceCutoffHours: Int64 = 24, gatewayBatchSize: Int = 4096, bulkChunkSize: Int = 4096,
+        gatewayLimits: GatewayLimits = .unlimited
     ) {
         self.partitions = max(1, partitions)
         self.retryPolicy = retryPolicy
         self.selfServiceCutoffHours = selfServiceCutoffHours
         self.gatewayBatchSize = max(1, gatewayBatchSize)
         self.bulkChunkSize = max(1, bulkChunkSize)
+        self.gatewayLimits = gatewayLimits
     }
 
     public static var activeProcessorCount: Int {

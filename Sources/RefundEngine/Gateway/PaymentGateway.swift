@@ -28,6 +28,11 @@ public enum GatewayOutcome: Sendable, Equatable, Hashable {
     /// was made. The same attempt is sent again later under the **same** idempotency key, until the gateway gives
     /// a definite answer; a gateway that honours keys then answers for the one refund it made (or did not).
     case unknown(reason: String)
+    /// Refused for now by the provider's rate limit (HTTP 429): nothing was done. The engine sends the same request
+    /// again after `retryAfter`, without counting an attempt, and leaves it to the retry scheduler (as
+    /// ``unknown(reason:)``, the same attempt and key) if the provider keeps refusing past
+    /// ``GatewayLimits/maximumRateLimitWait``.
+    case rateLimited(retryAfter: Duration)
 }
 
 /// A later answer about an accepted request.

@@ -163,6 +163,9 @@ extension Partition {
         case .failed(let code, let retryable):
             let retryAt = retryable ? shared.configuration.retryPolicy.nextAttempt(after: attemptsAfter, at: now) : nil
             return .failed(code: code, retryable: retryable, retryAt: retryAt)
+        case .rateLimited:
+            // The engine resends these (Engine.send); one that reaches a partition is left as unknown.
+            return attemptResult(.unknown(reason: "rate limited by the gateway"), attemptsAfter: attemptsAfter, now: now)
         case .unknown(let reason):
             return .unknown(
                 reason: reason,

@@ -22,7 +22,8 @@ final class EngineMetrics: Sendable {
     let gatewayCalls = Counter(label: "refund_gateway_calls_total")
     let gatewayRequests = Counter(label: "refund_gateway_requests_total")
     let gatewayLatency = Timer(label: "refund_gateway_call_duration_seconds")
-    /// `refund_gateway_outcomes_total{outcome}`: succeeded, accepted (answered later), failed, unknown.
+    /// `refund_gateway_outcomes_total{outcome}`: succeeded, accepted (answered later), failed, unknown,
+    /// rate_limited (sent again after the provider's retry-after).
     let gatewayOutcomes: [String: Counter]
     /// `refund_settlements_total{applied}`: answers delivered later (`refund.settle`, the settlement channel).
     let settlementsApplied = Counter(label: "refund_settlements_total", dimensions: [("applied", "true")])
@@ -70,7 +71,7 @@ final class EngineMetrics: Sendable {
         self.settled = settled
         self.pending = pending
         var outcomes: [String: Counter] = [:]
-        for outcome in ["succeeded", "accepted", "failed", "unknown"] {
+        for outcome in ["succeeded", "accepted", "failed", "unknown", "rate_limited"] {
             outcomes[outcome] = Counter(label: "refund_gateway_outcomes_total", dimensions: [("outcome", outcome)])
         }
         gatewayOutcomes = outcomes
@@ -105,6 +106,7 @@ final class EngineMetrics: Sendable {
             case .pending: "accepted"
             case .failed: "failed"
             case .unknown: "unknown"
+            case .rateLimited: "rate_limited"
             }
         gatewayOutcomes[name]?.increment()
     }
