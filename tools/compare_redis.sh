@@ -39,13 +39,17 @@ awk -v n="$import_orders" 'BEGIN {
 }' >"$work/orders.jsonl"
 
 redis_run() {
-    redis-server --port 6390 --appendonly yes --appendfsync always --dir "$work" --save "" --daemonize yes >/dev/null
-    sleep 1
+    # A fresh directory each run: Redis would otherwise load the last run's append-only file first.
+    rm -rf "$work/redis"
+    mkdir -p "$work/redis"
+    redis-server --port 6390 --appendonly yes --appendfsync always --dir "$work/redis" --save "" --daemonize yes >/dev/null
+    for _ in $(seq 1 100); do [ "$(redis-cli -p 6390 ping 2>/dev/null)" = "PONG" ] && break; sleep 0.1; done
     local set1 setp getp
     set1=$(redis-benchmark -p 6390 -t set -n 60000 -c 50 -q | tr '\r' '\n' | grep -E "^SET: [0-9]" | awk '{print $2}')
     setp=$(redis-benchmark -p 6390 -t set -n 400000 -c 50 -P 16 -q | tr '\r' '\n' | grep -E "^SET: [0-9]" | awk '{print $2}')
     getp=$(redis-benchmark -p 6390 -t get -n 1000000 -c 50 -P 16 -q | tr '\r' '\n' | grep -E "^GET: [0-9]" | awk '{print $2}')
     redis-cli -p 6390 shutdown nosave >/dev/null 2>&1 || true
+    for _ in $(seq 1 100); do redis-cli -p 6390 ping >/dev/null 2>&1 || break; sleep 0.1; done
     record redis "SET unpipelined" "$set1"
     record redis "SET pipelined 16" "$setp"
     record redis "GET pipelined 16" "$getp"
