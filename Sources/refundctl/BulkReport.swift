@@ -39,7 +39,15 @@ struct BulkReport: ParsableCommand {
             } else {
                 sink = FileHandle.standardOutput
             }
-            defer { if output != nil { try? sink.close() } }
+            defer {
+                if let output {
+                    do {
+                        try sink.close()
+                    } catch {
+                        Console.err("error write_failed: closing \(output): \(error)")
+                    }
+                }
+            }
             if format == .csv { sink.write(Data((Self.columns.joined(separator: ",") + "\n").utf8)) }
             let progress = Progress("report", total: total)
             var written = 0
