@@ -381,6 +381,7 @@ extension Engine {
         } catch {
             throw shared.failStop(error, log: "write-ahead log of partition \(partition.index)")
         }
+        shared.publishDeferredJobEvents(partition: partition.index, durable: journal.log.durableSequence)
         maybeSnapshot(partition, journal)
     }
 

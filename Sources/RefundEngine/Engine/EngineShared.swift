@@ -24,6 +24,11 @@ final class EngineShared: Sendable {
     func tagIDs(withRun run: UInt64) { idRunNumber.store(run, ordering: .relaxed) }
     /// Engine-level events (bulk summaries and updates); per-order events live in their partitions.
     let engineOutbox = Mutex<[OutboxEvent]>([])
+    /// Job events (`bulk.update`) a partition's change made due, waiting until that change is durable in the
+    /// partition's log: per partition, the log position of the change and the job's status. The control log is
+    /// another file with its own fsync: appending the event at once could make it durable before the change it
+    /// announces, and a power loss between the two would leave a completed job whose last refund is pending.
+    let deferredJobEvents = Mutex<[Int: [(sequence: UInt64, status: BulkJobStatus)]]>([:])
 
     /// Set once any log fails: the whole engine then refuses changes and reads (the "fsyncgate" rule: a failed
     /// write or fsync is never retried, and nothing after it can be acknowledged).
@@ -98,6 +103,22 @@ final class EngineShared: Sendable {
 
     /// The control log, for a durable engine: engine-level events are logged there under their numbers.
     let control = Mutex<ControlLog?>(nil)
+
+    /// Holds a `bulk.update` until the partition's log is durable up to `sequence` (``publishDeferredJobEvents``).
+    func deferJobEvent(_ status: BulkJobStatus, partition: Int, sequence: UInt64) {
+        deferredJobEvents.withLock { $0[partition, default: []].append((sequence, status)) }
+    }
+
+    /// Publishes the job events of `partition` whose change is now durable (its log is durable to `durable`).
+    func publishDeferredJobEvents(partition: Int, durable: UInt64) {
+        let due: [BulkJobStatus] = deferredJobEvents.withLock { all in
+            guard let waiting = all[partition], !waiting.isEmpty else { return [] }
+            let ready = waiting.filter { $0.sequence <= durable }.map(\.status)
+            if !ready.isEmpty { all[partition] = waiting.filter { $0.sequence > durable } }
+            return ready
+        }
+        for status in due { publishJobEvent(status, kind: .bulkUpdate, text: nil) }
+    }
 
     func publishJobEvent(_ status: BulkJobStatus, kind: OutboxEvent.Kind, text: String?) {
         // Reserved, logged and appended under one lock, so a reader never sees a hole below the watermark and the

@@ -237,7 +237,12 @@ actor Partition {
             if let job = shared.jobs.job(jobID), let counts = jobCounts[jobID],
                 let done = job.update(partition: index, counts)
             {
-                shared.publishJobEvent(done, kind: .bulkUpdate, text: nil)
+                if let journal, !replaying {
+                    // Announced once the change that completed the job is durable (EngineShared.deferredJobEvents).
+                    shared.deferJobEvent(done, partition: index, sequence: journal.lastAppended)
+                } else {
+                    shared.publishJobEvent(done, kind: .bulkUpdate, text: nil)
+                }
             }
         }
         dirtyJobs.removeAll(keepingCapacity: true)
