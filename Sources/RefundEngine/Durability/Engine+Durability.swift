@@ -498,6 +498,13 @@ extension Engine {
             try? control?.log.close()
             throw error
         }
+        // The snapshot made every partition's log durable: job events waiting for that go out before the control
+        // log closes (else the next start would announce them again).
+        for partition in partitions {
+            if let journal = partition.journal {
+                shared.publishDeferredJobEvents(partition: partition.index, durable: journal.log.durableSequence)
+            }
+        }
         do throws(StorageError) {
             for partition in partitions { try partition.journal?.log.close() }
             try control?.log.close()

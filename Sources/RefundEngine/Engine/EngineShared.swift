@@ -29,6 +29,9 @@ final class EngineShared: Sendable {
     /// another file with its own fsync: appending the event at once could make it durable before the change it
     /// announces, and a power loss between the two would leave a completed job whose last refund is pending.
     let deferredJobEvents = Mutex<[Int: [(sequence: UInt64, status: BulkJobStatus)]]>([:])
+    /// How many wait in ``deferredJobEvents``: `Engine.durable` runs after every request, and takes the lock only
+    /// when some do.
+    let deferredJobEventCount = Atomic<Int>(0)
 
     /// Set once any log fails: the whole engine then refuses changes and reads (the "fsyncgate" rule: a failed
     /// write or fsync is never retried, and nothing after it can be acknowledged).
@@ -107,16 +110,20 @@ final class EngineShared: Sendable {
     /// Holds a `bulk.update` until the partition's log is durable up to `sequence` (``publishDeferredJobEvents``).
     func deferJobEvent(_ status: BulkJobStatus, partition: Int, sequence: UInt64) {
         deferredJobEvents.withLock { $0[partition, default: []].append((sequence, status)) }
+        deferredJobEventCount.add(1, ordering: .releasing)
     }
 
     /// Publishes the job events of `partition` whose change is now durable (its log is durable to `durable`).
     func publishDeferredJobEvents(partition: Int, durable: UInt64) {
+        guard deferredJobEventCount.load(ordering: .acquiring) > 0 else { return }
         let due: [BulkJobStatus] = deferredJobEvents.withLock { all in
             guard let waiting = all[partition], !waiting.isEmpty else { return [] }
             let ready = waiting.filter { $0.sequence <= durable }.map(\.status)
             if !ready.isEmpty { all[partition] = waiting.filter { $0.sequence > durable } }
             return ready
         }
+        guard !due.isEmpty else { return }
+        deferredJobEventCount.subtract(due.count, ordering: .releasing)
         for status in due { publishJobEvent(status, kind: .bulkUpdate, text: nil) }
     }
 
