@@ -76,15 +76,27 @@ struct CancelEvent: ParsableCommand {
             }
             let total = Int(status["total"]?.int ?? 0)
             let progress = Progress("job \(jobID)", total: total)
-            while status["state"]?.string != "completed" {
+            // Until the job is completed, or aborted (from another terminal: `refundctl bulk abort`) with nothing
+            // pending. A paused job (`refundctl bulk pause`) is shown as paused and followed until resumed.
+            func ended(_ status: JSON) -> Bool {
+                switch status["state"]?.string {
+                case "completed": true
+                case "aborted": (status["pending"]?.int ?? 0) == 0
+                default: false
+                }
+            }
+            while !ended(status) {
+                let state = status["state"]?.string ?? "running"
                 progress.update(
                     Int(status["processed"]?.int ?? 0),
-                    extra: "refunded \(Money.format(status["refunded"]?.int ?? 0, money)) failed \(status["failed"]?.int ?? 0)"
+                    extra: (state == "running" ? "" : "\(state.uppercased()) ")
+                        + "refunded \(Money.format(status["refunded"]?.int ?? 0, money)) failed \(status["failed"]?.int ?? 0)"
                         + Self.pace(status))
                 usleep(useconds_t(max(10, pollMilliseconds) * 1000))
                 status = try client.call("bulk.status", ["job_id": .string(jobID)])
             }
-            progress.finish(Int(status["processed"]?.int ?? Int64(total)), extra: "done")
+            progress.finish(
+                Int(status["processed"]?.int ?? Int64(total)), extra: status["state"]?.string == "aborted" ? "aborted" : "done")
             if money == nil { money = client.currency(ofEvent: events[0], knownOrder: View.anyOrderID(status)) }
             View.print(status, json: output.json) { View.bulk($0, currency: money) }
             if (status["failed"]?.int ?? 0) > 0 {

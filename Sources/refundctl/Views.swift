@@ -67,6 +67,8 @@ enum View {
 
     /// `bulk.status` as a summary table.
     static func bulk(_ status: JSON, currency: String?) -> String {
+        // The job's own currency when it has one (a job over several currencies has none: the caller's guess).
+        let currency = status["currency"]?.string ?? currency
         let dryRun = status["dry_run"]?.bool == true
         func money(_ key: String) -> String {
             let value = status[key]?.int ?? 0
@@ -84,6 +86,8 @@ enum View {
             [dryRun ? "would refund" : "refunded", money("refunded")],
             ["fee retained", money("fee_retained")],
         ]
+        let pace = CancelEvent.pace(status)
+        if !pace.isEmpty { rows.insert(["pace", String(pace.dropFirst(2))], at: 4) }
         var reasons: [String: Int] = [:]
         for item in status["skipped_orders"]?.array ?? [] { reasons[item["reason"]?.string ?? "?", default: 0] += 1 }
         for (reason, count) in reasons.sorted(by: { $0.key < $1.key }) { rows.append(["  skipped: \(reason)", String(count)]) }

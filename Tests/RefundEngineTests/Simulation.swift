@@ -176,6 +176,9 @@ final class Simulation {
     /// The event of a bulk cancellation a crash cut off (it resumes after the restart).
     var bulkInDoubt: String?
     var bulkCrashes = 0
+    /// Pauses, resumes and aborts that took effect, and those that came after the job's walk (invalid_state).
+    var steers = 0
+    var lateSteers = 0
     var lastBulkEvent = ""
 
     init(seed: UInt64) {
@@ -305,14 +308,50 @@ final class Simulation {
         pendingAck = nil
     }
 
+    /// A bulk cancellation: run to the end, or steered while it runs (paused and resumed, or aborted, with or
+    /// without a pause first). A steer that comes too late (the job already processed every order) is refused
+    /// with invalid_state and changes nothing.
     func bulk(_ engine: Engine) async throws(RefundError) {
         lastBulkEvent = "evt_\(random(4))"
-        _ = try await engine.runBulkCancellation(
-            BulkCancelRequest(
-                events: [lastBulkEvent],
-                options: RefundOptions(method: .original, fee: .order(Int64(50 * random(3))), reason: "event_cancelled"),
-                dryRun: random(4) == 0),
-            caller: Fixtures.staff)
+        let steer = random(6)
+        let request = BulkCancelRequest(
+            events: [lastBulkEvent],
+            options: RefundOptions(method: .original, fee: .order(Int64(50 * random(3))), reason: "event_cancelled"),
+            dryRun: steer > 1 && random(4) == 0)
+        guard steer <= 1 else {
+            _ = try await engine.runBulkCancellation(request, caller: Fixtures.staff)
+            return
+        }
+        let jobID = try await engine.startBulkCancellation(request, caller: Fixtures.staff)
+        func tolerant(_ body: () async throws(RefundError) -> BulkJobStatus) async throws(RefundError) {
+            do throws(RefundError) {
+                _ = try await body()
+                steers += 1
+            } catch where error.code == .invalidState {
+                lateSteers += 1
+            }
+        }
+        let pauseFirst = steer == 0 || random(2) == 0
+        if pauseFirst {
+            history[history.count - 1] += " pause"
+            try await tolerant { () throws(RefundError) in try await engine.pauseBulk(jobID: jobID, caller: Fixtures.staff) }
+        }
+        if steer == 0 {
+            history[history.count - 1] += " resume"
+            try await tolerant { () throws(RefundError) in try await engine.resumeBulk(jobID: jobID, caller: Fixtures.staff) }
+        } else {
+            history[history.count - 1] += " abort"
+            try await tolerant { () throws(RefundError) in try await engine.abortBulk(jobID: jobID, caller: Fixtures.staff) }
+        }
+        // Done once its summary is out: published after the job's final record, when its walk ended.
+        for _ in 0..<5_000 {
+            if await engine.events(after: 0, limit: 1_000_000).contains(where: { $0.jobID == jobID && $0.kind == .bulkSummary }) {
+                return
+            }
+            if let failure = engine.failure { throw failure }
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+        throw RefundError(.engineStopped, "\(jobID) did not finish its walk")
     }
 
     // MARK: Steps and checks

@@ -16,6 +16,7 @@ import Testing
         var restarts = 0
         var crashes = 0
         var bulkCrashes = 0
+        var steers = (0, 0)
         for seed in Self.firstSeed..<(Self.firstSeed + UInt64(Self.count)) {
             let simulation = Simulation(seed: seed)
             do {
@@ -27,8 +28,10 @@ import Testing
             restarts += simulation.restarts
             crashes += simulation.crashes
             bulkCrashes += simulation.bulkCrashes
+            steers.0 += simulation.steers
+            steers.1 += simulation.lateSteers
         }
-        print("simulation: \(Self.count) seeds from \(Self.firstSeed), \(Self.steps) steps each, \(restarts) restarts, \(crashes) crashes (\(bulkCrashes) inside bulk jobs), \(failures.count) failed")
+        print("simulation: \(Self.count) seeds from \(Self.firstSeed), \(Self.steps) steps each, \(restarts) restarts, \(crashes) crashes (\(bulkCrashes) inside bulk jobs), \(steers.0) pauses, resumes and aborts (\(steers.1) too late), \(failures.count) failed")
         #expect(failures.isEmpty, "\(failures.joined(separator: "\n\n"))")
     }
 

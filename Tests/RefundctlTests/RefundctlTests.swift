@@ -228,3 +228,66 @@ struct BulkReportTests {
         #expect(daemon.stop() == 0)
     }
 }
+
+@Suite("refundctl bulk pause, resume and abort")
+struct BulkSteeringTests {
+    static func json(_ run: Run) throws -> [String: Any] {
+        #expect(run.status == 0, "\(run.stderr)")
+        return try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+    }
+
+    @Test("a paced job paused, kept paused across a restart, resumed, and another aborted")
+    func steer() throws {
+        // 40 gateway requests a second: 160 orders take about 4 s, time enough to steer.
+        let flags = ["--partitions", "2", "--gateway-rate", "40"]
+        var daemon = try Daemon(flags)
+        let directory = temporaryDirectory()
+        let lines = (1...160).map { simpleOrderJSON("st_\($0)", event: "evt_s") } + (1...160).map { simpleOrderJSON("ab_\($0)", event: "evt_a") }
+        let file = directory + "/orders.jsonl"
+        try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(try refundctl(["import", file], port: daemon.port).status == 0)
+
+        let started = try Self.json(
+            refundctl(["call", "bulk.cancel_event", #"{"events":["evt_s"],"method":"original","reason":"event_cancelled"}"#], port: daemon.port))
+        let job = try #require(started["job_id"] as? String)
+        usleep(600_000)
+        let paused = try Self.json(refundctl(["bulk", "pause", job, "--json"], port: daemon.port))
+        #expect(paused["state"] as? String == "paused")
+        let processed = try #require(paused["processed"] as? Int)
+        #expect(processed > 0 && processed < 160, "\(paused)")
+        let table = try refundctl(["bulk", "status", job], port: daemon.port)
+        #expect(table.stdout.contains("paused"), "\(table.stdout)")
+        #expect(try refundctl(["bulk", "pause", job], port: daemon.port).stderr.contains("invalid_state"))
+
+        // A restart keeps the job paused: nothing more is refunded until it is resumed.
+        #expect(daemon.stop() == 0)
+        daemon = try Daemon(dataDir: daemon.dataDir, flags)
+        usleep(500_000)
+        let restored = try Self.json(refundctl(["bulk", "status", job, "--json"], port: daemon.port))
+        #expect(restored["state"] as? String == "paused" && restored["processed"] as? Int == processed, "\(restored)")
+        let resumed = try Self.json(refundctl(["bulk", "resume", job, "--json"], port: daemon.port))
+        #expect(resumed["state"] as? String == "running")
+        var status = resumed
+        for _ in 0..<300 where status["state"] as? String != "completed" {
+            usleep(50_000)
+            status = try Self.json(refundctl(["bulk", "status", job, "--json"], port: daemon.port))
+        }
+        #expect(status["state"] as? String == "completed" && status["succeeded"] as? Int == 160, "\(status)")
+
+        // Abort: without a terminal it needs --yes; with it, the job stops for good.
+        let second = try Self.json(
+            refundctl(["call", "bulk.cancel_event", #"{"events":["evt_a"],"method":"original","reason":"event_cancelled"}"#], port: daemon.port))
+        let other = try #require(second["job_id"] as? String)
+        usleep(600_000)
+        let refused = try refundctl(["bulk", "abort", other], port: daemon.port)
+        #expect(refused.status != 0 && refused.stderr.contains("confirmation_required"), "\(refused.stderr)")
+        let aborted = try Self.json(refundctl(["bulk", "abort", other, "--yes", "--json"], port: daemon.port))
+        #expect(aborted["state"] as? String == "aborted", "\(aborted)")
+        let stopped = try #require(aborted["processed"] as? Int)
+        #expect(stopped > 0 && stopped < 160)
+        usleep(300_000)
+        let list = try Self.json(refundctl(["call", "refund.list", #"{"event":"evt_a","limit":1000}"#], port: daemon.port))
+        #expect((list["refunds"] as? [Any])?.count == stopped, "no refund after the abort")
+        #expect(daemon.stop() == 0)
+    }
+}

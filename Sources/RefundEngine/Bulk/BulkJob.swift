@@ -38,7 +38,11 @@ public struct BulkOrderIssue: Sendable, Equatable, Codable {
 
 /// `bulk.status`: live progress, the summary, and the final state of a bulk job.
 public struct BulkJobStatus: Sendable, Equatable, Codable {
-    public enum State: String, Sendable, Codable { case running, completed }
+    /// `running` selects and refunds orders; `paused` (``Engine/pauseBulk(jobID:caller:)``) selects no new order
+    /// until resumed; `aborted` (``Engine/abortBulk(jobID:caller:)``) selects no more, for good; `completed`: every
+    /// order processed and no refund pending. An aborted job's refunds still settle: its last `bulk.update` comes
+    /// when none is pending, and its state stays `aborted`.
+    public enum State: String, Sendable, Codable { case running, paused, aborted, completed }
 
     public var jobID: String
     public var state: State
@@ -205,6 +209,8 @@ struct JobRefundCounts: Sendable, Equatable {
 
 /// Counts a partition gathers over a chunk of orders and adds to its job in one step.
 struct BulkTally: Sendable {
+    init(processed: Int = 0) { self.processed = processed }
+
     var processed = 0
     var succeeded = 0
     var pending = 0
@@ -231,24 +237,74 @@ struct BulkTally: Sendable {
 final class BulkJob: Sendable {
     let id: String
     let request: BulkCancelRequest
+    /// Who started the job: a job resumed after a restart runs as them.
+    let caller: Caller
     /// Processed and skipped orders (and, for a dry run, what would be refunded), from the partitions' tallies.
     private let status: Mutex<BulkJobStatus>
     /// Per partition: the job's refunds as they stand.
     private let refundCounts = Mutex<[Int: JobRefundCounts]>([:])
     /// Set once every order was processed and the first gateway answers are in (the summary is out).
     private let queued = Mutex(false)
+    /// Set once the job's last `bulk.update` (completed, or an aborted job's refunds settled) is out.
+    private let announcedEnd = Mutex(false)
     /// When the job started (or was resumed) and when its last order was queued: its pace.
     private let startedAt = ContinuousClock.now
     private let queuedAt = Mutex<ContinuousClock.Instant?>(nil)
     /// False for a job restored from the control log after its orders were all queued: its pace is not known.
     private let paceKnown = Atomic<Bool>(true)
+    /// Pause, resume and abort, and the workers of ``Engine/execute(_:caller:)`` that obey them.
+    private let control = Mutex(Control())
+    /// Orders counted as processed before this run of the job (restored from the log): not part of its pace.
+    private let processedBefore = Atomic<Int>(0)
 
     /// The job was restored already queued: it reports no pace.
     func restoredQueued() { paceKnown.store(false, ordering: .relaxed) }
 
-    init(id: String, request: BulkCancelRequest, total: Int) {
+    /// The job was restored aborted: its walk is over for good.
+    func restoredAborted() {
+        control.withLock { c in
+            c.mode = .aborted
+            c.processingDone = true
+            c.stopped = true
+        }
+    }
+
+    /// What the operator asked of a job, and where its workers stand.
+    struct Control {
+        enum Mode: Equatable { case running, paused, aborted }
+        var mode = Mode.running
+        /// Workers walking the selection now (one per partition during a phase).
+        var workers = 0
+        /// Workers waiting at a chunk boundary for a resume.
+        var parked: [CheckedContinuation<Bool, Never>] = []
+        /// Pausers waiting until every worker is parked or gone.
+        var parkWaiters: [CheckedContinuation<Void, Never>] = []
+        /// Aborters waiting for the job's final record; true once it is durable.
+        var stopWaiters: [CheckedContinuation<Bool, Never>] = []
+        /// An ``Engine/execute(_:caller:)`` task is walking the job (false for a job restored paused).
+        var executing = false
+        /// Every worker is done: pause and abort come too late (the job's refunds may still be settling).
+        var processingDone = false
+        /// The job's final control record (queued or aborted) is durable: Some(true), or failed: Some(false).
+        var stopped: Bool?
+        /// The engine is shutting down: parked workers leave.
+        var shutDown = false
+        /// Time spent paused during this run, and when the current pause began.
+        var pausedFor: Duration = .zero
+        var pausedSince: ContinuousClock.Instant?
+
+        /// Resumes the pausers once no worker is walking.
+        mutating func notifyIfParked() -> [CheckedContinuation<Void, Never>] {
+            guard parked.count == workers else { return [] }
+            defer { parkWaiters = [] }
+            return parkWaiters
+        }
+    }
+
+    init(id: String, request: BulkCancelRequest, caller: Caller, total: Int) {
         self.id = id
         self.request = request
+        self.caller = caller
         self.status = Mutex(
             BulkJobStatus(
                 jobID: id, state: .running, dryRun: request.dryRun, total: total, processed: 0, succeeded: 0,
@@ -268,11 +324,22 @@ final class BulkJob: Sendable {
             s.failedOrders += c.failedOrders.map { BulkOrderIssue(orderID: $0, reason: "refund_failed") }
         }
         s.settleAmounts()
+        let (mode, paused) = control.withLock { c in
+            (c.mode, c.pausedFor + (c.pausedSince.map { .now - $0 } ?? .zero))
+        }
+        if s.state != .completed {
+            switch mode {
+            case .running: break
+            case .paused: s.state = .paused
+            case .aborted: s.state = .aborted
+            }
+        }
         let end = queuedAt.withLock { $0 }
-        let elapsed = (end ?? .now) - startedAt
+        let elapsed = (end ?? .now) - startedAt - paused
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18  // not money
-        if s.processed > 0, seconds > 0, paceKnown.load(ordering: .relaxed) {
-            let pace = Double(s.processed) / seconds
+        let walked = s.processed - processedBefore.load(ordering: .relaxed)
+        if walked > 0, seconds > 0, paceKnown.load(ordering: .relaxed) {
+            let pace = Double(walked) / seconds
             s.ordersPerSecond = (pace * 10).rounded() / 10
             if end == nil, s.state == .running {
                 s.etaSeconds = (Double(max(0, s.total - s.processed)) / pace * 10).rounded() / 10
@@ -280,6 +347,157 @@ final class BulkJob: Sendable {
         }
         return s
     }
+
+    // MARK: Pause, resume, abort
+
+    var mode: Control.Mode { control.withLock { $0.mode } }
+    var isExecuting: Bool { control.withLock { $0.executing } }
+
+    /// Orders a restored job had processed before the restart (they do not count in its pace).
+    func restoredProcessed(_ count: Int) {
+        processedBefore.store(count, ordering: .relaxed)
+        add(BulkTally(processed: count))
+    }
+
+    /// Why the job cannot be paused, resumed or aborted now (nil when it can: `to` is the mode asked for).
+    func refusal(to mode: Control.Mode) -> String? {
+        control.withLock { c in
+            if request.dryRun { return "\(id) is a dry run" }
+            if c.processingDone || c.stopped != nil {
+                return "\(id) has already processed every order it will (state \(c.mode == .aborted ? "aborted" : "running" ))"
+            }
+            switch (c.mode, mode) {
+            case (.aborted, _): return "\(id) was aborted"
+            case (.paused, .paused): return "\(id) is already paused"
+            case (.running, .running): return "\(id) is not paused"
+            default: return nil
+            }
+        }
+    }
+
+    /// Sets the mode (its control record is durable). Pausing and resuming keep the pause time out of the pace;
+    /// resuming and aborting wake the parked workers (an abort makes them leave).
+    func set(_ mode: Control.Mode) {
+        let wake: [CheckedContinuation<Bool, Never>] = control.withLock { c in
+            guard c.mode != .aborted else { return [] }  // an abort is final
+            let now = ContinuousClock.now
+            if c.mode == .paused, mode != .paused, let since = c.pausedSince {
+                c.pausedFor += now - since
+                c.pausedSince = nil
+            }
+            if mode == .paused, c.mode != .paused { c.pausedSince = now }
+            c.mode = mode
+            guard mode != .paused else { return [] }
+            defer { c.parked = [] }
+            return c.parked
+        }
+        for worker in wake { worker.resume(returning: mode == .running) }
+    }
+
+    /// Waits until no worker is walking the job (each is parked or gone): after a pause, no new order is touched.
+    func waitParked() async {
+        await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+            let ready = control.withLock { c -> Bool in
+                guard c.parked.count < c.workers else { return true }
+                c.parkWaiters.append(waiter)
+                return false
+            }
+            if ready { waiter.resume() }
+        }
+    }
+
+    /// Waits for the job's final control record; true once it is durable.
+    func waitStopped() async -> Bool {
+        await withCheckedContinuation { (waiter: CheckedContinuation<Bool, Never>) in
+            let done = control.withLock { c -> Bool? in
+                if let stopped = c.stopped { return stopped }
+                c.stopWaiters.append(waiter)
+                return nil
+            }
+            if let done { waiter.resume(returning: done) }
+        }
+    }
+
+    /// A run of ``Engine/execute(_:caller:)`` begins (false when one already runs).
+    func beginExecuting() -> Bool {
+        control.withLock { c in
+            guard !c.executing, c.stopped == nil else { return false }
+            c.executing = true
+            return true
+        }
+    }
+
+    /// `count` workers start walking a phase.
+    func workersStart(_ count: Int) { control.withLock { $0.workers = count } }
+
+    /// A worker finished its part of the phase.
+    func workerDone() {
+        let waiters = control.withLock { c in
+            c.workers -= 1
+            return c.notifyIfParked()
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// A worker's check before each chunk: true to go on; false to stop (aborted, or the engine is closing).
+    /// While the job is paused it waits here.
+    func checkpoint() async -> Bool {
+        while true {
+            let mode = control.withLock { c -> Control.Mode? in c.shutDown ? nil : c.mode }
+            switch mode {
+            case .running?: return true
+            case .aborted?, nil: return false
+            case .paused?: break
+            }
+            let go = await withCheckedContinuation { (worker: CheckedContinuation<Bool, Never>) in
+                let (decided, waiters) = control.withLock { c -> (Bool?, [CheckedContinuation<Void, Never>]) in
+                    if c.shutDown { return (false, []) }
+                    guard c.mode == .paused else { return (c.mode == .running, []) }
+                    c.parked.append(worker)
+                    return (nil, c.notifyIfParked())
+                }
+                for waiter in waiters { waiter.resume() }
+                if let decided { worker.resume(returning: decided) }
+            }
+            if !go { return false }
+        }
+    }
+
+    /// Every worker is done; returns the mode the job ended its walk in (pause and abort are refused from now).
+    func processingFinished() -> Control.Mode {
+        control.withLock { c in
+            c.processingDone = true
+            c.workers = 0
+            return c.mode
+        }
+    }
+
+    /// The job's final record is written (or failed): aborters get their answer.
+    func stopped(durable: Bool) {
+        let waiters = control.withLock { c in
+            c.stopped = durable
+            c.executing = false
+            defer { c.stopWaiters = [] }
+            return c.stopWaiters
+        }
+        for waiter in waiters { waiter.resume(returning: durable) }
+    }
+
+    /// The engine is closing: parked workers leave and write nothing.
+    func shutDown() {
+        let (parked, pausers) = control.withLock { c in
+            c.shutDown = true
+            defer {
+                c.parked = []
+                c.parkWaiters = []
+            }
+            return (c.parked, c.parkWaiters)
+        }
+        for worker in parked { worker.resume(returning: false) }
+        for pauser in pausers { pauser.resume() }
+    }
+
+    var isShutDown: Bool { control.withLock { $0.shutDown } }
 
     func setTotal(_ total: Int) { status.withLock { $0.total = total } }
 
@@ -300,18 +518,22 @@ final class BulkJob: Sendable {
         return completeIfDone()
     }
 
+    /// The job's last `bulk.update`: once it is queued (every order processed, or aborted) and no refund is
+    /// pending. Returned once.
     private func completeIfDone() -> BulkJobStatus? {
         guard queued.withLock({ $0 }) else { return nil }
         let current = snapshot
-        guard current.state == .running, current.pending == 0, current.processed >= current.total else { return nil }
-        let won = status.withLock { s in
-            guard s.state == .running else { return false }
-            s.state = .completed
+        let aborted = current.state == .aborted
+        guard current.pending == 0, aborted || current.processed >= current.total else { return nil }
+        let won = announcedEnd.withLock { announced in
+            guard !announced else { return false }
+            announced = true
             return true
         }
         guard won else { return nil }
+        if !aborted { status.withLock { $0.state = .completed } }
         var done = current
-        done.state = .completed
+        if !aborted { done.state = .completed }
         return done
     }
 }

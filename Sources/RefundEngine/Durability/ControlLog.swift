@@ -11,6 +11,13 @@ import RefundStorage
 ///     u8 kind 4 (events acknowledged): uvarint up-to sequence
 ///     u8 kind 5 (engine event): uvarint sequence, string kind, svarint at (ms), string job id, svarint amount,
 ///        optional string text
+///     u8 kind 6 (job paused): string job id
+///     u8 kind 7 (job resumed): string job id
+///     u8 kind 8 (job aborted): string job id, uvarint total, uvarint processed, uvarint skipped count,
+///        (string order, string reason)…
+///
+/// A job's last record says how it stands: queued (3) or aborted (8) end it; otherwise the last of 6 and 7 says
+/// whether it resumes paused. Kinds 6 to 8 came with data directory layout 4.
 ///
 /// Kinds 4 and 5 make the outbox's sequence numbers durable: an acknowledgement survives a restart (the events
 /// it covers are not delivered again, and numbers are never handed out twice even once the snapshot holds none
@@ -20,6 +27,9 @@ final class ControlLog: Sendable {
     static let jobQueued: UInt8 = 3
     static let eventsAcknowledged: UInt8 = 4
     static let engineEvent: UInt8 = 5
+    static let jobPaused: UInt8 = 6
+    static let jobResumed: UInt8 = 7
+    static let jobAborted: UInt8 = 8
 
     let log: WriteAheadLog
 
@@ -35,6 +45,8 @@ final class ControlLog: Sendable {
         var id: String
         var total: Int
         var skipped: [BulkOrderIssue]
+        /// Set for an aborted job (kind 8): the orders it processed before it stopped (less than `total`).
+        var abortedAfter: Int?
     }
 
     func started(_ job: BulkJob, caller: Caller) async throws(StorageError) {
@@ -55,10 +67,29 @@ final class ControlLog: Sendable {
     }
 
     func queued(_ status: BulkJobStatus) async throws(StorageError) {
+        try await end(status, kind: Self.jobQueued)
+    }
+
+    /// An aborted job's final record: it selects no more orders after a restart.
+    func aborted(_ status: BulkJobStatus) async throws(StorageError) {
+        try await end(status, kind: Self.jobAborted)
+    }
+
+    /// A job paused or resumed, durable before it takes effect.
+    func modeChanged(_ jobID: String, paused: Bool) async throws(StorageError) {
+        var w = BinaryWriter(capacity: 8 + jobID.utf8.count)
+        w.u8(paused ? Self.jobPaused : Self.jobResumed)
+        w.string(jobID)
+        try await log.waitDurable(try log.append(w.take()))
+    }
+
+    private func end(_ status: BulkJobStatus, kind: UInt8) async throws(StorageError) {
+        precondition(status.processed <= status.total, "a job processes at most the orders it selected")
         var w = BinaryWriter(capacity: 64 + status.skippedOrders.count * 32)
-        w.u8(Self.jobQueued)
+        w.u8(kind)
         w.string(status.jobID)
         w.uvarint(UInt64(status.total))
+        if kind == Self.jobAborted { w.uvarint(UInt64(status.processed)) }
         w.uvarint(UInt64(status.skippedOrders.count))
         for issue in status.skippedOrders {
             w.string(issue.orderID)
@@ -91,6 +122,8 @@ final class ControlLog: Sendable {
     enum Record {
         case started(StartedJob)
         case queued(QueuedJob)
+        /// A job paused (true) or resumed (false).
+        case mode(jobID: String, paused: Bool)
         case acknowledged(UInt64)
         case event(OutboxEvent)
     }
@@ -124,15 +157,28 @@ final class ControlLog: Sendable {
                 events: events, paymentMethod: method == 0 ? nil : TenderMethod.allCases[Int(method) - 1],
                 channel: channel == 0 ? nil : Channel.allCases[Int(channel) - 1], options: options, dryRun: dryRun)
             return .started(StartedJob(id: id, request: request, caller: Caller(id: callerID, permissions: permissions)))
-        case jobQueued:
+        case jobQueued, jobAborted:
             let id = try r.string()
             let total = try r.uvarint()
+            var processed: UInt64?
+            if kind == jobAborted {
+                let offset = r.offset
+                processed = try r.uvarint()
+                guard let processed, processed <= total else {
+                    throw BinaryDecodingError(message: "an aborted job processed more orders than it selected", offset: offset)
+                }
+            }
             var skipped: [BulkOrderIssue] = []
             for _ in 0..<(try bounded(&r)) {
                 skipped.append(BulkOrderIssue(orderID: try r.string(), reason: try r.string()))
             }
             try r.expectEnd()
-            return .queued(QueuedJob(id: id, total: Int(clamping: total), skipped: skipped))
+            return .queued(
+                QueuedJob(id: id, total: Int(clamping: total), skipped: skipped, abortedAfter: processed.map { Int(clamping: $0) }))
+        case jobPaused, jobResumed:
+            let id = try r.string()
+            try r.expectEnd()
+            return .mode(jobID: id, paused: kind == jobPaused)
         case eventsAcknowledged:
             let upToOffset = r.offset
             let upTo = try r.uvarint()

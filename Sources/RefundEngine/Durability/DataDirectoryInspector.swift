@@ -218,7 +218,13 @@ public struct DataDirectoryInspector: Sendable {
         switch record {
         case .started(let job):
             "job_started \(job.id) events=\(job.request.events.joined(separator: ",")) method=\(job.request.options.method.rawValue) by=\(job.caller.id)"
-        case .queued(let job): "job_queued \(job.id) total=\(job.total) skipped=\(job.skipped.count)"
+        case .queued(let job):
+            if let processed = job.abortedAfter {
+                "job_aborted \(job.id) total=\(job.total) processed=\(processed) skipped=\(job.skipped.count)"
+            } else {
+                "job_queued \(job.id) total=\(job.total) skipped=\(job.skipped.count)"
+            }
+        case .mode(let jobID, let paused): "\(paused ? "job_paused" : "job_resumed") \(jobID)"
         case .acknowledged(let upTo): "events_acknowledged up_to=\(upTo)"
         case .event(let event): "event \(event.sequence) \(event.kind.rawValue) job=\(event.jobID ?? "-")"
         }

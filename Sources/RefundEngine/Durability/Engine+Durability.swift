@@ -29,7 +29,7 @@ extension Engine {
             try fs.createDirectoryDurably(root)
             // One engine per data directory: a second daemon started by mistake must not write the same logs.
             lock = try fs.lockExclusive(storagePath(root, lockFileName), owner: "held by process \(currentProcessID())")
-            let (layout, runRequired) = try checkLayout(
+            let (layout, runRequired, current) = try checkLayout(
                 root: root, partitions: configuration.partitions, fileSystem: fs, repair: durability.repair)
             // Partitions load in parallel: reading, decompressing and decoding snapshots and logs is most of a
             // recovery's time, and each partition's files are its own.
@@ -88,7 +88,7 @@ extension Engine {
                 gaveUp: !summary.repairs.isEmpty || !summary.missing.isEmpty)
             if let note = run.repaired { summary.repairs.append(note) }
             // Written last: from then on every log, manifest and engine.run must exist.
-            if layout != .existing || !runRequired {
+            if layout != .existing || !runRequired || !current {
                 try writeLayout(root: root, partitions: configuration.partitions, fileSystem: fs)
             }
         } catch {
@@ -265,7 +265,7 @@ extension Engine {
     }
 
     /// 3: `engine.run` must exist too (2: every log has a manifest; 1: neither).
-    static let layoutVersion = 3
+    static let layoutVersion = 4
 
     static func layoutText(version: Int, partitions: Int) -> String {
         "refund-engine data \(version)\npartitions \(partitions)\n"
@@ -274,16 +274,20 @@ extension Engine {
     /// A data directory is laid out for one partition count: an order's log is its partition's log. Also says
     /// whether `engine.run` must exist (version 3; a version 2 directory gets one now).
     private static func checkLayout(root: String, partitions: Int, fileSystem fs: any StorageFileSystem, repair: Bool)
-        throws(StorageError) -> (Layout, runRequired: Bool)
+        throws(StorageError) -> (Layout, runRequired: Bool, current: Bool)
     {
         let path = storagePath(root, "engine.meta")
         // A temp file left by a crash while writing the meta is never the truth: the rename had not happened.
         if fs.fileExists(path + ".tmp") { try fs.remove(path + ".tmp") }
-        guard fs.fileExists(path) else { return (.new, false) }
+        guard fs.fileExists(path) else { return (.new, false, false) }
         let found = String(decoding: try fs.readFile(path), as: UTF8.self)
-        if found == layoutText(version: layoutVersion, partitions: partitions) { return (.existing, true) }
-        if found == layoutText(version: 2, partitions: partitions) { return (.existing, false) }
-        if found == layoutText(version: 1, partitions: partitions) { return (.legacy, false) }
+        if found == layoutText(version: layoutVersion, partitions: partitions) { return (.existing, true, true) }
+        // Layout 3 is layout 4 without control records of kinds 6 to 8 (bulk pause, resume, abort): it opens as
+        // it is and says 4 from then on, so an older engine refuses the directory instead of meeting records it
+        // cannot read.
+        if found == layoutText(version: 3, partitions: partitions) { return (.existing, true, false) }
+        if found == layoutText(version: 2, partitions: partitions) { return (.existing, false, false) }
+        if found == layoutText(version: 1, partitions: partitions) { return (.legacy, false, false) }
         throw StorageError(
             code: .invalidArgument,
             message: "the data directory was written with another layout (\(found.split(separator: "\n").joined(separator: ", "))); start with the same partition count",

@@ -166,5 +166,7 @@ extension Engine {
             task?.cancel()
             task = nil
         }
+        // Workers of paused jobs leave (writing nothing: the next start finds the job paused in its log).
+        for job in shared.jobs.all { job.shutDown() }
     }
 }

@@ -4,22 +4,26 @@ import RefundCore
 /// walks the selection in chunks (one actor hop per chunk of thousands of orders, never one per order).
 extension Partition {
     /// Selects this partition's orders of the job's events and filters. Parents (orders in `parents`) come
-    /// last, in a second phase, after their children. Returns (orders in phase 1, orders in phase 2).
-    func bulkSelect(_ job: BulkJob, parents: Set<String>) -> (Int, Int) {
+    /// last, in a second phase, after their children. Returns (orders in phase 1, orders in phase 2, orders the
+    /// job already refunded: a job restored after a restart counts them as processed before it walks again).
+    func bulkSelect(_ job: BulkJob, parents: Set<String>) -> (Int, Int, done: Int) {
         let request = job.request
         var first: [Int] = []
         var second: [Int] = []
-        for event in request.events {
+        var done = 0
+        var seen = Set<String>()
+        for event in request.events where seen.insert(event).inserted {  // an event named twice is walked once
             guard let eventSlots = byEvent[event] else { continue }
             for slot in eventSlots {
                 let order = states[slot].order
                 if let channel = request.channel, order.channel != channel { continue }
                 if let method = request.paymentMethod, !order.tenders.contains(where: { $0.method == method }) { continue }
                 if !parents.isEmpty, parents.contains(order.id) { second.append(slot) } else { first.append(slot) }
+                if !states[slot].refunds.isEmpty, states[slot].refunds.contains(where: { $0.jobID == job.id }) { done += 1 }
             }
         }
         bulkSelections[job.id] = [first, second]
-        return (first.count, second.count)
+        return (first.count, second.count, done)
     }
 
     /// Processes up to `chunk` orders of phase `phase` from `cursor`. Returns the gateway attempts to send
@@ -39,12 +43,13 @@ extension Partition {
         for position in cursor..<end {
             let slot = selection[position]
             // `states[slot]` is read in place throughout: copying an OrderState retains every field.
-            tally.processed += 1
             let refundsBefore = states[slot].refunds.count
-            // Resuming after a crash: an order this job already refunded is counted, never refunded twice.
+            // Resuming after a restart: an order this job already refunded was counted as processed when the job
+            // was selected again (``bulkSelect``), and is never refunded twice.
             if refundsBefore > 0, states[slot].refunds.contains(where: { $0.jobID == job.id }) {
                 continue  // its refund is already in the job's refund counts
             }
+            tally.processed += 1
             if states[slot].hasPendingTransaction {
                 tally.skip(states[slot].order.id, EligibilityReason.refundInProgress.rawValue)
                 continue
@@ -80,6 +85,11 @@ extension Partition {
         }
         return (attempts, end)
     }
+}
+
+extension Partition {
+    /// Forgets a job's selection once its walk ended (an aborted job stops before the end of it).
+    func dropBulkSelection(_ jobID: String) { bulkSelections[jobID] = nil }
 }
 
 extension BulkTally {

@@ -271,6 +271,12 @@ struct Dispatcher: Sendable {
             return try await engine.durableBulkStatus(jobID: jobID)
         case .bulkStatus(let id):
             return try await engine.durableBulkStatus(jobID: id)
+        case .bulkPause(let id):
+            return try await engine.pauseBulk(jobID: id, caller: caller)
+        case .bulkResume(let id):
+            return try await engine.resumeBulk(jobID: id, caller: caller)
+        case .bulkAbort(let id):
+            return try await engine.abortBulk(jobID: id, caller: caller)
         case .bulkResults(let id, let outcome, let limit, let cursor):
             return PageResult(
                 "results", try await engine.bulkResultsPage(jobID: id, outcome: outcome, limit: limit, after: cursor))

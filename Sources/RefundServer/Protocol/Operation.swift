@@ -40,6 +40,10 @@ enum Operation: Sendable {
     case inventoryGet(ticketType: String?)
     case bulkCancelEvent(BulkCancelRequest, wait: Bool)
     case bulkStatus(jobID: String)
+    /// `bulk.pause`, `bulk.resume`, `bulk.abort`: steer a running job.
+    case bulkPause(jobID: String)
+    case bulkResume(jobID: String)
+    case bulkAbort(jobID: String)
     /// `bulk.results`: each order of a job with what became of it, paged.
     case bulkResults(jobID: String, outcome: BulkOrderResult.Outcome?, limit: Int, cursor: String?)
     case eventsSubscribe(after: UInt64)
@@ -54,7 +58,7 @@ enum Operation: Sendable {
         "refund.create", "refund.get", "refund.list", "refund.request", "refund.approve", "refund.decline",
         "refund.settle", "refund.retry", "refund.recover", "refund.receipt", "refund.resend", "refund.attention",
         "refund.requests", "dispute.open", "dispute.close", "balance.get", "inventory.get", "bulk.cancel_event",
-        "bulk.status", "bulk.results", "events.subscribe", "events.list", "events.ack", "stats", "snapshot",
+        "bulk.status", "bulk.results", "bulk.pause", "bulk.resume", "bulk.abort", "events.subscribe", "events.list", "events.ack", "stats", "snapshot",
     ]
 
     /// The most items a list op answers at once (`limit` above it gets this many, and a cursor to continue).
@@ -183,6 +187,9 @@ enum Operation: Sendable {
             let wait = try c.decodeIfPresent(Bool.self, forKey: "wait") ?? false
             return .bulkCancelEvent(request, wait: dryRun || wait)
         case "bulk.status": return .bulkStatus(jobID: try string("job_id"))
+        case "bulk.pause": return .bulkPause(jobID: try string("job_id"))
+        case "bulk.resume": return .bulkResume(jobID: try string("job_id"))
+        case "bulk.abort": return .bulkAbort(jobID: try string("job_id"))
         case "bulk.results":
             return .bulkResults(
                 jobID: try string("job_id"), outcome: try c.decodeIfPresent(BulkOrderResult.Outcome.self, forKey: "status"),
@@ -227,7 +234,7 @@ enum Operation: Sendable {
     var mayAnswerLarge: Bool {
         switch self {
         case .orderList, .refundList, .refundAttention, .refundRequests, .eventsList, .orderTimeline, .bulkStatus,
-            .bulkResults, .bulkCancelEvent:
+            .bulkResults, .bulkCancelEvent, .bulkPause, .bulkResume, .bulkAbort:
             true
         default: false
         }

@@ -42,6 +42,10 @@ extension Operation {
             .refundOptions(options, also: nil)
         case .bulkCancelEvent(let request, _):
             .refundOptions(request.options, also: nil)
+        case .bulkPause, .bulkResume, .bulkAbort:
+            // Whoever may cancel orders may steer a job that does (a resumed job refunds as the caller who
+            // started it, with that caller's permissions).
+            .anyOf([.cancel, .refund])
         case .refundApprove(_, let options, _):
             // Approving is a staff decision, whatever the method it refunds with.
             .refundOptions(options, also: .refund)
@@ -111,6 +115,9 @@ extension Operation {
         case .inventoryGet: "inventory.get"
         case .bulkCancelEvent: "bulk.cancel_event"
         case .bulkStatus: "bulk.status"
+        case .bulkPause: "bulk.pause"
+        case .bulkResume: "bulk.resume"
+        case .bulkAbort: "bulk.abort"
         case .bulkResults: "bulk.results"
         case .eventsSubscribe: "events.subscribe"
         case .eventsList: "events.list"
