@@ -136,19 +136,52 @@ struct OrderCommand: ParsableCommand {
     }
 
     struct Moderate: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Invalidate an order (moderation).")
+        static let configuration = CommandConfiguration(
+            abstract: "Invalidate an order or some of its lines (moderation).",
+            discussion: """
+                --outcome for the whole order (or --lines); --line LINE=OUTCOME (repeatable) gives each line its own \
+                outcome, as a ban decides per ticket: the lines cancelled without money and the lines refunded are \
+                two refunds made together, both or neither.
+                """)
         @Argument var orderID: String
-        @Option(help: "invalidate_refund | invalidate_no_refund.") var outcome: String
+        @Option(help: "invalidate_refund | invalidate_no_refund.") var outcome: String?
+        @Option(help: "Only these lines (comma-separated), with --outcome.") var lines: String?
+        @Option(name: .customLong("line"), help: "LINE=invalidate_refund|invalidate_no_refund, one per line (repeatable).")
+        var perLine: [String] = []
         @Option var note: String?
         @OptionGroup var connection: ConnectionOptions
         @OptionGroup var output: OutputOptions
 
         func run() throws {
             try reporting {
+                var params: [(String, JSON)] = [("order_id", .string(orderID))]
+                if let note { params.append(("note", .string(note))) }
+                switch (outcome, perLine.isEmpty) {
+                case (let outcome?, true):
+                    params.append(("outcome", .string(outcome)))
+                    if let lines { params.append(("lines", .array(lines.split(separator: ",").map { .string(String($0)) }))) }
+                case (nil, false):
+                    guard lines == nil else { throw ClientError("invalid_argument", "--lines goes with --outcome, not --line") }
+                    var outcomes: [(String, JSON)] = []
+                    for item in perLine {
+                        let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+                        guard parts.count == 2, !parts[0].isEmpty else {
+                            throw ClientError("invalid_argument", "--line \(item): expected LINE=OUTCOME")
+                        }
+                        outcomes.append((parts[0], .string(parts[1])))
+                    }
+                    params.append(("outcomes", .object(outcomes)))
+                default:
+                    throw ClientError("invalid_argument", "give --outcome (with --lines if not every line) or --line LINE=OUTCOME")
+                }
                 let client = try connection.connect()
-                let refund = try client.call(
-                    "order.moderate", ["order_id": .string(orderID), "outcome": .string(outcome), "note": note.map(JSON.string) ?? .null])
-                View.print(refund, json: output.json) { View.refund($0, currency: client.currency(ofOrder: orderID)) }
+                let result = try client.call("order.moderate", params)
+                let currency = client.currency(ofOrder: orderID)
+                if let refunds = result["refunds"]?.array {
+                    View.print(result, json: output.json) { _ in refunds.map { View.refund($0, currency: currency) }.joined(separator: "\n\n") }
+                } else {
+                    View.print(result, json: output.json) { View.refund($0, currency: currency) }
+                }
             }
         }
     }

@@ -180,15 +180,27 @@ final class Simulation {
     var steers = 0
     var lateSteers = 0
     var lastBulkEvent = ""
+    /// Draws for what came after the kept histories (steering bulk jobs, per-line moderation): a stream of its
+    /// own, so every seed's main stream (and the regression seeds' histories) stays what it was.
+    private var extra: SplitMix64
 
-    init(seed: UInt64) {
+    /// Whether the operations of the second stream run (off for the regression seeds: their histories stay
+    /// exactly the ones that failed).
+    let newer: Bool
+
+    init(seed: UInt64, newer: Bool = true) {
         self.seed = seed
+        self.newer = newer
         rng = seed &* 0x9E37_79B9_7F4A_7C15 | 1
         fs = SimulatedFileSystem(seed: seed)
         gateway = SimulationGateway(seed: seed)
         partitions = 2 + Int(seed % 2)
         fsync = seed % 5 == 0 ? .interval(milliseconds: 5) : .always
+        extra = SplitMix64(seed: seed ^ 0x5EED_0F_57EE)
     }
+
+    /// A draw from the second stream (see ``extra``).
+    func extraRandom(_ bound: Int) -> Int { Int(extra.next() % UInt64(max(bound, 1))) }
 
     func random(_ bound: Int) -> Int {
         rng ^= rng >> 12
@@ -272,6 +284,16 @@ final class Simulation {
         let method: RefundMethod = [.original, .original, .balance, .none, .offline][random(5)]
         let lines: [String]? = random(2) == 0 ? nil : ["l\(1 + random(3))"]
         let fee: CancellationFee? = random(3) == 0 ? .order(Int64(100 * random(5))) : nil
+        if newer, extraRandom(6) == 0 {
+            // An outcome per line: a cancellation without money and a refund, logged together, both or neither.
+            var outcomes: [String: Engine.ModerationOutcome] = [:]
+            for line in 1...3 where extraRandom(3) != 0 {
+                outcomes["l\(line)"] = extraRandom(2) == 0 ? .invalidateRefund : .invalidateNoRefund
+            }
+            history[history.count - 1] += " moderate \(outcomes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.rawValue)" })"
+            _ = try await engine.moderate(orderID: id, outcomes: outcomes, note: "sim", caller: Fixtures.staff)
+            return
+        }
         _ = try await engine.createRefund(
             orderID: id, RefundOptions(lines: lines, method: method, fee: fee, reason: "customer_request"),
             caller: Fixtures.staff)
@@ -313,12 +335,12 @@ final class Simulation {
     /// with invalid_state and changes nothing.
     func bulk(_ engine: Engine) async throws(RefundError) {
         lastBulkEvent = "evt_\(random(4))"
-        let steer = random(6)
         let request = BulkCancelRequest(
             events: [lastBulkEvent],
             options: RefundOptions(method: .original, fee: .order(Int64(50 * random(3))), reason: "event_cancelled"),
-            dryRun: steer > 1 && random(4) == 0)
-        guard steer <= 1 else {
+            dryRun: random(4) == 0)
+        let steer = newer ? extraRandom(6) : 6
+        guard steer <= 1, !request.dryRun else {
             _ = try await engine.runBulkCancellation(request, caller: Fixtures.staff)
             return
         }
@@ -331,7 +353,7 @@ final class Simulation {
                 lateSteers += 1
             }
         }
-        let pauseFirst = steer == 0 || random(2) == 0
+        let pauseFirst = steer == 0 || extraRandom(2) == 0
         if pauseFirst {
             history[history.count - 1] += " pause"
             try await tolerant { () throws(RefundError) in try await engine.pauseBulk(jobID: jobID, caller: Fixtures.staff) }

@@ -253,6 +253,7 @@ let requestCorpus: [String] = [
     #"{"id":4,"op":"order.timeline","order_id":"ord_1"}"#,
     #"{"id":5,"op":"order.cancel","order_id":"ord_1","reason":"fraud","refund":false,"method":"original","note":null,"restock":true}"#,
     #"{"id":6,"op":"order.moderate","order_id":"ord_1","outcome":"invalidate_refund","note":"dup"}"#,
+    #"{"id":"6b","op":"order.moderate","order_id":"ord_1","outcomes":{"l1":"invalidate_refund","l2":"invalidate_no_refund"}}"#,
     #"{"id":7,"op":"refund.preview","order_id":"ord_1","lines":["l1"],"fee":{"each":100}}"#,
     #"{"id":8,"op":"refund.create","order_id":"ord_1","method":"original","fee":{"order":500},"reason":"event_cancelled"}"#,
     #"{"id":9,"op":"refund.create","order_id":"ord_1","lines":["l1","l2"],"method":"balance","fee":{"per_line":{"l1":100}},"reason":"customer_request","note":"n","restock":false,"include_processing_fees":false,"include_platform_fees":true,"include_booking_fee":true,"policy":"full","notify":false,"email_text":"Sorry \u00e9\ud83d\ude00","idempotency_key":"k1","self_service":false,"actor":{"id":"ops_1","permissions":["refund","override_fees","apply_cancellation_fee"]}}"#,

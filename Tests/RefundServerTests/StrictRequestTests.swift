@@ -265,6 +265,10 @@ struct StrictDecodingTests {
                 "order.moderate.outcome: 'ban' is not one of invalidate_refund, invalidate_no_refund"
             ),
             (
+                #"{"op":"order.moderate","order_id":"o","outcomes":{"l1":"ban"}}"#,
+                "order.moderate.outcomes.l1: 'ban' is not one of invalidate_refund, invalidate_no_refund"
+            ),
+            (
                 #"{"op":"ping","actor":{"id":"a","permissions":["refund","root"]}}"#,
                 "ping.actor.permissions[1]: 'root' is not one of refund, apply_cancellation_fee, cancel, override_fees, record_recovery, self_service, place_order, read, events, admin"
             ),
@@ -460,6 +464,26 @@ struct StrictDaemonTests {
         // The rest of the order can still be cancelled.
         let rest = try c.ok(#"{"id":8,"op":"order.cancel","order_id":"o1","reason":"fraud"}"#)
         #expect((rest["lines"] as? [[String: Any]])?.compactMap { $0["line"] as? String } == ["b"])
+
+        // An outcome per line: a refund for one ticket, a cancellation without money for the other, together.
+        _ = try c.ok(#"{"id":9,"op":"order.put","order":\#(simpleOrderJSON("o3"))}"#)
+        try c.fails(
+            #"{"id":10,"op":"order.moderate","order_id":"o3","outcome":"invalidate_refund","outcomes":{"a":"invalidate_refund"}}"#,
+            "invalid_field")
+        let untouched = try orderState(c, "o3")
+        try c.fails(
+            #"{"id":11,"op":"order.moderate","order_id":"o3","outcomes":{"a":"invalidate_refund","zz":"invalidate_no_refund"}}"#,
+            "line_not_found")
+        #expect(try orderState(c, "o3") == untouched)
+        let both = try c.ok(
+            #"{"id":12,"op":"order.moderate","order_id":"o3","outcomes":{"a":"invalidate_refund","b":"invalidate_no_refund"},"note":"ban"}"#)
+        let refunds = try #require(both["refunds"] as? [[String: Any]])
+        #expect(refunds.map { $0["method"] as? String } == ["none", "original"])
+        #expect(refunds.map { ($0["lines"] as? [[String: Any]])?.compactMap { $0["line"] as? String } ?? [] } == [["b"], ["a"]])
+        #expect(refunds.map { $0["amount"] as? Int } == [0, 2000])
+        #expect(refunds.allSatisfy { $0["reason"] as? String == "moderation" && $0["note"] as? String == "ban" })
+        view = try c.ok(#"{"id":13,"op":"order.get","order_id":"o3"}"#)
+        #expect((view["lines"] as? [[String: Any]])?.allSatisfy { $0["status"] as? String != "active" } == true, "\(view)")
         #expect(daemon.stop() == 0, "\(daemon.log)")
     }
 }

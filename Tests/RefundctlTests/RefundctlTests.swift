@@ -291,3 +291,28 @@ struct BulkSteeringTests {
         #expect(daemon.stop() == 0)
     }
 }
+
+@Suite("refundctl order moderate")
+struct ModerateCommandTests {
+    @Test("an outcome per line: one cancelled without money, one refunded, together")
+    func perLine() throws {
+        let daemon = try Daemon(["--partitions", "2"])
+        let file = temporaryDirectory() + "/order.json"
+        try simpleOrderJSON("ord_ban", event: "evt_m").write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(try refundctl(["order", "put", file], port: daemon.port).status == 0)
+        let bad = try refundctl(["order", "moderate", "ord_ban", "--line", "a"], port: daemon.port)
+        #expect(bad.status != 0 && bad.stderr.contains("expected LINE=OUTCOME"), "\(bad.stderr)")
+        let both = try refundctl(["order", "moderate", "ord_ban", "--outcome", "invalidate_refund", "--line", "a=invalidate_refund"], port: daemon.port)
+        #expect(both.status != 0 && both.stderr.contains("invalid_argument"), "\(both.stderr)")
+        let run = try refundctl(
+            ["order", "moderate", "ord_ban", "--line", "a=invalidate_refund", "--line", "b=invalidate_no_refund", "--note", "ban", "--json"],
+            port: daemon.port)
+        #expect(run.status == 0, "\(run.stderr)")
+        let result = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        let refunds = try #require(result["refunds"] as? [[String: Any]])
+        #expect(refunds.map { $0["method"] as? String } == ["none", "original"])
+        let table = try refundctl(["order", "get", "ord_ban"], port: daemon.port)
+        #expect(table.status == 0 && table.stdout.contains("refunded"), "\(table.stdout)")
+        #expect(daemon.stop() == 0)
+    }
+}

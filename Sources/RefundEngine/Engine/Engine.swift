@@ -243,6 +243,37 @@ public final class Engine: Sendable {
             caller: caller)
     }
 
+    /// A moderation with an outcome per line (`outcomes`: line id → outcome), as a ban flow decides per affected
+    /// ticket: the `invalidate_refund` lines are refunded to the original tenders, the `invalidate_no_refund`
+    /// lines cancelled without money, as two refunds (the cancellation without money first) made together: both
+    /// or neither, in one log record. Returns the refunds made (one when every line has the same outcome).
+    @discardableResult
+    public func moderate(
+        orderID: String, outcomes: [String: ModerationOutcome], note: String?, caller: Caller
+    ) async throws(RefundError) -> [Refund] {
+        let partition = partition(for: orderID)
+        let childrenActive = await childrenActive(orderID)
+        var result = try await partition.moderate(
+            orderID, outcomes: outcomes, note: note, caller: caller, childrenActive: childrenActive, balance: nil)
+        if case .needsBalance(let customer, let currency) = result {
+            // As for one refund (``create(orderID:_:caller:requestNumber:adminNote:)``): the balance is read and
+            // debited under the customer's lock.
+            let lock = await topUpLocks.acquire(customer)
+            defer { Task { await lock.release() } }
+            let balance = await self.balance(customer: customer, currency: currency)
+            result = try await partition.moderate(
+                orderID, outcomes: outcomes, note: note, caller: caller, childrenActive: childrenActive, balance: balance)
+        }
+        try await durable(partition)
+        guard case .created(let refunds, let attempts) = result else {
+            throw RefundError(.invalidState, "the balance of the order's customer could not be read")
+        }
+        guard !attempts.isEmpty else { return refunds }
+        let touched = await send(attempts, to: partition)
+        try await durable(partition)
+        return refunds.map { refund in touched.last { $0.id == refund.id } ?? refund }
+    }
+
     public func refund(_ refundID: String) async throws(RefundError) -> Refund {
         let partition = try partition(forRefund: refundID)
         let refund = try await partition.refund(refundID).0

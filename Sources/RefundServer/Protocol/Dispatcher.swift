@@ -87,6 +87,8 @@ struct Dispatcher: Sendable {
     }
     struct Inventory: Encodable, Sendable { var released: [String: Int64] }
     struct Empty: Encodable, Sendable {}
+    /// `order.moderate` with an outcome per line: the refunds made, the cancellation without money first.
+    struct Moderated: Encodable, Sendable { var refunds: [Refund] }
     struct Acknowledged: Encodable, Sendable {
         var upTo: UInt64
         enum CodingKeys: String, CodingKey { case upTo = "up_to" }
@@ -210,6 +212,8 @@ struct Dispatcher: Sendable {
                 caller: caller)
         case .orderModerate(let id, let outcome, let note, let lines):
             return try await engine.moderate(orderID: id, outcome: outcome, note: note, lines: lines, caller: caller)
+        case .orderModeratePerLine(let id, let outcomes, let note):
+            return Moderated(refunds: try await engine.moderate(orderID: id, outcomes: outcomes, note: note, caller: caller))
         case .refundPreview(let id, let options):
             return try await engine.preview(orderID: id, options, caller: caller)
         case .refundCreate(let id, let options):

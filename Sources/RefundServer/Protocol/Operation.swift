@@ -18,6 +18,8 @@ enum Operation: Sendable {
         orderID: String, refund: Bool, method: RefundMethod, reason: String, note: String?, restock: Bool,
         lines: [String]?)
     case orderModerate(orderID: String, outcome: Engine.ModerationOutcome, note: String?, lines: [String]?)
+    /// `order.moderate` with `outcomes`: an outcome per line.
+    case orderModeratePerLine(orderID: String, outcomes: [String: Engine.ModerationOutcome], note: String?)
     case refundPreview(orderID: String, RefundOptions)
     case refundCreate(orderID: String, RefundOptions)
     case refundGet(refundID: String)
@@ -125,6 +127,16 @@ enum Operation: Sendable {
                 reason: try string("reason"), note: try optionalString("note"),
                 restock: try c.decodeIfPresent(Bool.self, forKey: "restock") ?? true, lines: try lines())
         case "order.moderate":
+            if c.contains("outcomes") {
+                guard !c.contains("outcome"), !c.contains("lines") else {
+                    throw RefundError(
+                        .invalidField, "order.moderate: give outcome (and lines) or outcomes (an outcome per line), not both")
+                }
+                return .orderModeratePerLine(
+                    orderID: try string("order_id"),
+                    outcomes: try c.decode([String: Engine.ModerationOutcome].self, forKey: "outcomes"),
+                    note: try optionalString("note"))
+            }
             return .orderModerate(
                 orderID: try string("order_id"), outcome: try c.decode(Engine.ModerationOutcome.self, forKey: "outcome"),
                 note: try optionalString("note"), lines: try lines())
@@ -251,7 +263,7 @@ enum Operation: Sendable {
         switch self {
         case .orderPut(let order): order.id
         case .orderGet(let id), .orderTimeline(let id), .orderCancel(let id, _, _, _, _, _, _),
-            .orderModerate(let id, _, _, _),
+            .orderModerate(let id, _, _, _), .orderModeratePerLine(let id, _, _),
             .refundPreview(let id, _), .refundCreate(let id, _), .refundRequest(let id, _, _), .disputeOpen(let id, _),
             .disputeClose(let id, _, _):
             id

@@ -38,6 +38,13 @@ extension Operation {
                 RefundOptions(
                     lines: lines, method: outcome == .invalidateRefund ? .original : .none, reason: "moderation", note: note),
                 also: nil)
+        case .orderModeratePerLine(_, let outcomes, let note):
+            // What the refund needs when there is one (else the cancellation's); the engine checks each refund's
+            // options, so a caller without the other permission is refused whole.
+            .refundOptions(
+                RefundOptions(
+                    method: outcomes.values.contains(.invalidateRefund) ? .original : .none, reason: "moderation", note: note),
+                also: nil)
         case .refundPreview(_, let options), .refundCreate(_, let options):
             .refundOptions(options, also: nil)
         case .bulkCancelEvent(let request, _):
@@ -94,7 +101,7 @@ extension Operation {
         case .orderList: "order.list"
         case .orderTimeline: "order.timeline"
         case .orderCancel: "order.cancel"
-        case .orderModerate: "order.moderate"
+        case .orderModerate, .orderModeratePerLine: "order.moderate"
         case .refundPreview: "refund.preview"
         case .refundCreate: "refund.create"
         case .refundGet: "refund.get"
