@@ -16,7 +16,7 @@ struct RefundCtl: ParsableCommand {
         subcommands: [
             OrderCommand.self, RefundCommand.self, DisputeCommand.self, Balance.self, Inventory.self, BulkCommand.self,
             Events.self, Stats.self, Snapshot.self, Ping.self, Call.self, Import.self, CancelEvent.self, Attention.self,
-            Receipt.self, Wal.self, Bench.self, Orders.self,
+            Receipt.self, Wal.self, Bench.self, Orders.self, EventCommand.self,
         ])
 }
 

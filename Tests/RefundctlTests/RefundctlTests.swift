@@ -316,3 +316,42 @@ struct ModerateCommandTests {
         #expect(daemon.stop() == 0)
     }
 }
+
+@Suite("refundctl event put and get")
+struct EventSettingsCommandTests {
+    @Test("an event's own self-service cutoff: set, shown, applied, kept across a restart")
+    func eventCutoff() throws {
+        var daemon = try Daemon(["--partitions", "2"])
+        let directory = temporaryDirectory()
+        // The event starts in ten days: open under the daemon's 24 h cutoff, closed under a year's.
+        let formatter = ISO8601DateFormatter()
+        let starts = formatter.string(from: Date().addingTimeInterval(10 * 86_400))
+        let order = orderJSON("ord_e", event: "evt_e").replacingOccurrences(of: "2030-12-01T19:00:00Z", with: starts)
+        let file = directory + "/order.json"
+        try order.write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(try refundctl(["order", "put", file], port: daemon.port).status == 0)
+
+        let missing = try refundctl(["event", "get", "evt_e"], port: daemon.port)
+        #expect(missing.status != 0 && missing.stderr.contains("event_not_found"), "\(missing.stderr)")
+        let bad = try refundctl(["event", "put", "evt_e", "--self-service-cutoff-hours", "9000"], port: daemon.port)
+        #expect(bad.status != 0 && bad.stderr.contains("invalid_field"), "\(bad.stderr)")
+        let put = try refundctl(["event", "put", "evt_e", "--self-service-cutoff-hours", "8760"], port: daemon.port)
+        #expect(put.status == 0 && put.stdout.contains("8760 h before the event starts"), "\(put.stdout)\(put.stderr)")
+
+        let selfService = #"{"order_id":"ord_e","lines":["l1"],"method":"balance","reason":"customer_request","self_service":true,"actor":{"id":"cus_9","permissions":["self_service"]}}"#
+        let closed = try refundctl(["call", "refund.create", selfService], port: daemon.port)
+        #expect(closed.status != 0 && closed.stderr.contains("self_service_closed"), "\(closed.stderr)")
+        #expect(closed.stderr.contains("event evt_e's own cutoff"), "\(closed.stderr)")
+
+        #expect(daemon.stop() == 0)
+        daemon = try Daemon(dataDir: daemon.dataDir, ["--partitions", "2"])
+        let kept = try refundctl(["event", "get", "evt_e", "--json"], port: daemon.port)
+        let settings = try #require(try JSONSerialization.jsonObject(with: Data(kept.stdout.utf8)) as? [String: Any])
+        #expect(settings["event"] as? String == "evt_e" && settings["self_service_cutoff_hours"] as? Int == 8760, "\(kept.stdout)")
+        // Back to the daemon's cutoff: the refund is open again.
+        #expect(try refundctl(["event", "put", "evt_e"], port: daemon.port).status == 0)
+        let open = try refundctl(["call", "refund.create", selfService], port: daemon.port)
+        #expect(open.status == 0, "\(open.stderr)")
+        #expect(daemon.stop() == 0)
+    }
+}

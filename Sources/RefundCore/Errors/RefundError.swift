@@ -54,6 +54,8 @@ extension RefundError.Code {
     public static let invalidState: Self = "invalid_state"
     public static let requestNotFound: Self = "request_not_found"
     public static let jobNotFound: Self = "job_not_found"
+    /// No settings were put for the event (`event.get`).
+    public static let eventNotFound: Self = "event_not_found"
     public static let disputeNotOpen: Self = "dispute_not_open"
     // Engine
     public static let engineStopped: Self = "engine_stopped"

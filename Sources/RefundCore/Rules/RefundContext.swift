@@ -8,6 +8,9 @@ public struct RefundContext: Sendable {
     public var customerBalance: Int64
     /// Self-service refunds close this many hours before the event starts.
     public var selfServiceCutoffHours: Int64
+    /// True when ``selfServiceCutoffHours`` is the event's own (``EventSettings``), not the engine's: messages
+    /// say which.
+    public var selfServiceCutoffIsEvents: Bool = false
     /// The bulk job deciding this refund, if any.
     public var jobID: String?
 

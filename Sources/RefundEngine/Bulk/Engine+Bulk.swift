@@ -247,7 +247,7 @@ extension Engine {
             switch record {
             case .acknowledged(let upTo): acknowledged = max(acknowledged, upTo)
             case .event(let event): events.append(event)
-            case .started, .queued, .mode: break
+            case .started, .queued, .mode, .eventSettings: break
             }
         }
         for event in events { shared.advanceSequence(past: event.sequence) }
@@ -275,7 +275,7 @@ extension Engine {
             case .mode(let jobID, let isPaused):
                 if isPaused { paused.insert(jobID) } else { paused.remove(jobID) }
             case .event(let event): if let jobID = event.jobID { announced.insert("\(jobID) \(event.kind.rawValue)") }
-            case .acknowledged: break  // restored by restoreOutbox(_:)
+            case .acknowledged, .eventSettings: break  // restored by restoreOutbox(_:), restoreEventSettings(_:)
             }
         }
         var resumed: [String] = []

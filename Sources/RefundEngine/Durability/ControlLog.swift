@@ -15,9 +15,11 @@ import RefundStorage
 ///     u8 kind 7 (job resumed): string job id
 ///     u8 kind 8 (job aborted): string job id, uvarint total, uvarint processed, uvarint skipped count,
 ///        (string order, string reason)…
+///     u8 kind 9 (event settings): string event id, optional svarint self-service cutoff hours
 ///
 /// A job's last record says how it stands: queued (3) or aborted (8) end it; otherwise the last of 6 and 7 says
-/// whether it resumes paused. Kinds 6 to 8 came with data directory layout 4.
+/// whether it resumes paused. An event's last kind 9 is its settings. Kinds 6 to 9 came with data directory
+/// layout 4.
 ///
 /// Kinds 4 and 5 make the outbox's sequence numbers durable: an acknowledgement survives a restart (the events
 /// it covers are not delivered again, and numbers are never handed out twice even once the snapshot holds none
@@ -30,6 +32,7 @@ final class ControlLog: Sendable {
     static let jobPaused: UInt8 = 6
     static let jobResumed: UInt8 = 7
     static let jobAborted: UInt8 = 8
+    static let eventSettings: UInt8 = 9
 
     let log: WriteAheadLog
 
@@ -83,6 +86,16 @@ final class ControlLog: Sendable {
         try await log.waitDurable(try log.append(w.take()))
     }
 
+    /// An event's settings, durable before they take effect.
+    func eventSettings(_ settings: EventSettings) async throws(StorageError) {
+        var w = BinaryWriter(capacity: 16 + settings.id.utf8.count)
+        w.u8(Self.eventSettings)
+        w.string(settings.id)
+        w.bool(settings.selfServiceCutoffHours != nil)
+        if let hours = settings.selfServiceCutoffHours { w.svarint(hours) }
+        try await log.waitDurable(try log.append(w.take()))
+    }
+
     private func end(_ status: BulkJobStatus, kind: UInt8) async throws(StorageError) {
         precondition(status.processed <= status.total, "a job processes at most the orders it selected")
         var w = BinaryWriter(capacity: 64 + status.skippedOrders.count * 32)
@@ -124,6 +137,7 @@ final class ControlLog: Sendable {
         case queued(QueuedJob)
         /// A job paused (true) or resumed (false).
         case mode(jobID: String, paused: Bool)
+        case eventSettings(EventSettings)
         case acknowledged(UInt64)
         case event(OutboxEvent)
     }
@@ -175,6 +189,19 @@ final class ControlLog: Sendable {
             try r.expectEnd()
             return .queued(
                 QueuedJob(id: id, total: Int(clamping: total), skipped: skipped, abortedAfter: processed.map { Int(clamping: $0) }))
+        case eventSettings:
+            let id = try r.string()
+            var hours: Int64?
+            if try r.bool() {
+                let offset = r.offset
+                let value = try r.svarint()
+                guard (0...EventSettings.maximumCutoffHours).contains(value) else {
+                    throw BinaryDecodingError(message: "self-service cutoff \(value) h is out of range", offset: offset)
+                }
+                hours = value
+            }
+            try r.expectEnd()
+            return .eventSettings(EventSettings(id: id, selfServiceCutoffHours: hours))
         case jobPaused, jobResumed:
             let id = try r.string()
             try r.expectEnd()

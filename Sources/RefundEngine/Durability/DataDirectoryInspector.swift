@@ -225,6 +225,8 @@ public struct DataDirectoryInspector: Sendable {
                 "job_queued \(job.id) total=\(job.total) skipped=\(job.skipped.count)"
             }
         case .mode(let jobID, let paused): "\(paused ? "job_paused" : "job_resumed") \(jobID)"
+        case .eventSettings(let settings):
+            "event_settings \(settings.id) self_service_cutoff_hours=\(settings.selfServiceCutoffHours.map(String.init) ?? "-")"
         case .acknowledged(let upTo): "events_acknowledged up_to=\(upTo)"
         case .event(let event): "event \(event.sequence) \(event.kind.rawValue) job=\(event.jobID ?? "-")"
         }

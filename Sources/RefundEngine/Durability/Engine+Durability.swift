@@ -136,6 +136,7 @@ extension Engine {
         }
         engine.parents.withLock { $0.formUnion(parents) }
         await engine.restoreOutbox(controlRecords)
+        engine.restoreEventSettings(controlRecords)
         summary.resumedJobs = await engine.restoreJobs(controlRecords)
         for partition in engine.partitions { await partition.markRecovered() }
         engine.recoveredSummary.withLock { $0 = summary }

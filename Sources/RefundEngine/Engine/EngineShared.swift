@@ -33,6 +33,26 @@ final class EngineShared: Sendable {
     /// when some do.
     let deferredJobEventCount = Atomic<Int>(0)
 
+    /// What operators configured per event (`event.put`), and whether any is set: a refund decision reads the
+    /// map only then (the lock stays off the hot path of an engine without event settings).
+    let eventSettings = Mutex<[String: EventSettings]>([:])
+    private let hasEventSettings = Atomic<Bool>(false)
+
+    func setEventSettings(_ settings: EventSettings) {
+        eventSettings.withLock { $0[settings.id] = settings }
+        hasEventSettings.store(true, ordering: .releasing)
+    }
+
+    /// The self-service cutoff for `event`: its own when set, else the engine's; and whether it is the event's.
+    func selfServiceCutoff(for event: String) -> (hours: Int64, isEvents: Bool) {
+        if hasEventSettings.load(ordering: .acquiring),
+            let hours = eventSettings.withLock({ $0[event]?.selfServiceCutoffHours })
+        {
+            return (hours, true)
+        }
+        return (configuration.selfServiceCutoffHours, false)
+    }
+
     /// Set once any log fails: the whole engine then refuses changes and reads (the "fsyncgate" rule: a failed
     /// write or fsync is never retried, and nothing after it can be acknowledged).
     let stopped = Mutex<RefundError?>(nil)

@@ -11,10 +11,18 @@ enum CreateResult: Sendable {
 }
 
 extension Partition {
-    func context(_ caller: Caller, childrenActive: Bool, balance: Int64, jobID: String? = nil) -> RefundContext {
-        RefundContext(
+    /// The facts a refund decision needs; with `selfServiceEvent`, the self-service cutoff of that event (its
+    /// own setting, else the engine's).
+    func context(
+        _ caller: Caller, childrenActive: Bool, balance: Int64, jobID: String? = nil, selfServiceEvent: String? = nil
+    ) -> RefundContext {
+        var context = RefundContext(
             now: shared.clock.now(), caller: caller, childrenActive: childrenActive, customerBalance: balance,
             selfServiceCutoffHours: shared.configuration.selfServiceCutoffHours, jobID: jobID)
+        if let event = selfServiceEvent {
+            (context.selfServiceCutoffHours, context.selfServiceCutoffIsEvents) = shared.selfServiceCutoff(for: event)
+        }
+        return context
     }
 
     /// `refund.create` (and everything built on it: cancel, approve, moderation).
@@ -41,7 +49,9 @@ extension Partition {
         {
             return .needsBalance(customer: customer, currency: state.order.currency)
         }
-        let context = context(caller, childrenActive: childrenActive, balance: balance ?? 0)
+        let context = context(
+            caller, childrenActive: childrenActive, balance: balance ?? 0,
+            selfServiceEvent: options.selfService ? state.order.event : nil)
         let plan = try RefundPlanner.plan(state, options, context: context)
         var refund = makeRefund(state, plan, options, context)
         var changes: [OrderChange] = []
@@ -76,7 +86,11 @@ extension Partition {
         throws(RefundError) -> RefundPreview
     {
         let state = states[try slot(orderID)]
-        return try RefundPlanner.preview(state, options, context: context(caller, childrenActive: childrenActive, balance: balance))
+        return try RefundPlanner.preview(
+            state, options,
+            context: context(
+                caller, childrenActive: childrenActive, balance: balance,
+                selfServiceEvent: options.selfService ? state.order.event : nil))
     }
 
     // MARK: Gateway attempts

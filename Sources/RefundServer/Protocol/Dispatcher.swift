@@ -213,7 +213,8 @@ struct Dispatcher: Sendable {
         case .orderModerate(let id, let outcome, let note, let lines):
             return try await engine.moderate(orderID: id, outcome: outcome, note: note, lines: lines, caller: caller)
         case .orderModeratePerLine(let id, let outcomes, let note):
-            return Moderated(refunds: try await engine.moderate(orderID: id, outcomes: outcomes, note: note, caller: caller))
+            let byLine = Dictionary(outcomes.map { ($0.line, $0.outcome) }, uniquingKeysWith: { first, _ in first })
+            return Moderated(refunds: try await engine.moderate(orderID: id, outcomes: byLine, note: note, caller: caller))
         case .refundPreview(let id, let options):
             return try await engine.preview(orderID: id, options, caller: caller)
         case .refundCreate(let id, let options):
@@ -281,6 +282,10 @@ struct Dispatcher: Sendable {
             return try await engine.resumeBulk(jobID: id, caller: caller)
         case .bulkAbort(let id):
             return try await engine.abortBulk(jobID: id, caller: caller)
+        case .eventPut(let settings):
+            return try await engine.putEvent(settings, caller: caller)
+        case .eventGet(let id):
+            return try engine.eventSettings(id)
         case .bulkResults(let id, let outcome, let limit, let cursor):
             return PageResult(
                 "results", try await engine.bulkResultsPage(jobID: id, outcome: outcome, limit: limit, after: cursor))

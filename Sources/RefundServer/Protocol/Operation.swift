@@ -18,8 +18,8 @@ enum Operation: Sendable {
         orderID: String, refund: Bool, method: RefundMethod, reason: String, note: String?, restock: Bool,
         lines: [String]?)
     case orderModerate(orderID: String, outcome: Engine.ModerationOutcome, note: String?, lines: [String]?)
-    /// `order.moderate` with `outcomes`: an outcome per line.
-    case orderModeratePerLine(orderID: String, outcomes: [String: Engine.ModerationOutcome], note: String?)
+    /// `order.moderate` with `outcomes`: an outcome per line, sorted by line id.
+    case orderModeratePerLine(orderID: String, outcomes: [LineOutcome], note: String?)
     case refundPreview(orderID: String, RefundOptions)
     case refundCreate(orderID: String, RefundOptions)
     case refundGet(refundID: String)
@@ -51,6 +51,9 @@ enum Operation: Sendable {
     case eventsSubscribe(after: UInt64)
     case eventsList(after: UInt64, limit: Int)
     case eventsAck(upTo: UInt64)
+    /// `event.put`, `event.get`: an event's settings.
+    case eventPut(EventSettings)
+    case eventGet(event: String)
     case stats
     case snapshot
 
@@ -60,7 +63,7 @@ enum Operation: Sendable {
         "refund.create", "refund.get", "refund.list", "refund.request", "refund.approve", "refund.decline",
         "refund.settle", "refund.retry", "refund.recover", "refund.receipt", "refund.resend", "refund.attention",
         "refund.requests", "dispute.open", "dispute.close", "balance.get", "inventory.get", "bulk.cancel_event",
-        "bulk.status", "bulk.results", "bulk.pause", "bulk.resume", "bulk.abort", "events.subscribe", "events.list", "events.ack", "stats", "snapshot",
+        "bulk.status", "bulk.results", "bulk.pause", "bulk.resume", "bulk.abort", "event.put", "event.get", "events.subscribe", "events.list", "events.ack", "stats", "snapshot",
     ]
 
     /// The most items a list op answers at once (`limit` above it gets this many, and a cursor to continue).
@@ -132,9 +135,10 @@ enum Operation: Sendable {
                     throw RefundError(
                         .invalidField, "order.moderate: give outcome (and lines) or outcomes (an outcome per line), not both")
                 }
+                let outcomes = try c.decode([String: Engine.ModerationOutcome].self, forKey: "outcomes")
                 return .orderModeratePerLine(
                     orderID: try string("order_id"),
-                    outcomes: try c.decode([String: Engine.ModerationOutcome].self, forKey: "outcomes"),
+                    outcomes: outcomes.sorted { $0.key < $1.key }.map { LineOutcome(line: $0.key, outcome: $0.value) },
                     note: try optionalString("note"))
             }
             return .orderModerate(
@@ -199,6 +203,12 @@ enum Operation: Sendable {
             let wait = try c.decodeIfPresent(Bool.self, forKey: "wait") ?? false
             return .bulkCancelEvent(request, wait: dryRun || wait)
         case "bulk.status": return .bulkStatus(jobID: try string("job_id"))
+        case "event.put":
+            return .eventPut(
+                EventSettings(
+                    id: try string("event"),
+                    selfServiceCutoffHours: try c.decodeIfPresent(Int64.self, forKey: "self_service_cutoff_hours")))
+        case "event.get": return .eventGet(event: try string("event"))
         case "bulk.pause": return .bulkPause(jobID: try string("job_id"))
         case "bulk.resume": return .bulkResume(jobID: try string("job_id"))
         case "bulk.abort": return .bulkAbort(jobID: try string("job_id"))
@@ -276,4 +286,10 @@ enum Operation: Sendable {
         default: nil
         }
     }
+}
+
+/// One line's moderation outcome (`order.moderate` with `outcomes`).
+struct LineOutcome: Sendable, Equatable {
+    var line: String
+    var outcome: Engine.ModerationOutcome
 }

@@ -26,7 +26,7 @@ extension Operation {
         case .orderPut, .orderPutMany:
             .permission(.placeOrder)
         case .orderGet, .orderList, .orderTimeline, .refundGet, .refundList, .refundReceipt, .refundAttention, .refundRequests,
-            .balanceGet, .inventoryGet, .bulkStatus, .bulkResults, .stats:
+            .balanceGet, .inventoryGet, .bulkStatus, .bulkResults, .eventGet, .stats:
             .permission(.read)
         case .orderCancel(_, let refund, let method, let reason, let note, let restock, let lines):
             // Cancelling is the cancel permission; returning money as well needs refund (the options say so).
@@ -43,7 +43,7 @@ extension Operation {
             // options, so a caller without the other permission is refused whole.
             .refundOptions(
                 RefundOptions(
-                    method: outcomes.values.contains(.invalidateRefund) ? .original : .none, reason: "moderation", note: note),
+                    method: outcomes.contains { $0.outcome == .invalidateRefund } ? .original : .none, reason: "moderation", note: note),
                 also: nil)
         case .refundPreview(_, let options), .refundCreate(_, let options):
             .refundOptions(options, also: nil)
@@ -65,7 +65,7 @@ extension Operation {
             .permission(.recordRecovery)
         case .eventsSubscribe, .eventsList, .eventsAck:
             .permission(.events)
-        case .snapshot:
+        case .snapshot, .eventPut:
             .permission(.admin)
         }
     }
@@ -125,6 +125,8 @@ extension Operation {
         case .bulkPause: "bulk.pause"
         case .bulkResume: "bulk.resume"
         case .bulkAbort: "bulk.abort"
+        case .eventPut: "event.put"
+        case .eventGet: "event.get"
         case .bulkResults: "bulk.results"
         case .eventsSubscribe: "events.subscribe"
         case .eventsList: "events.list"

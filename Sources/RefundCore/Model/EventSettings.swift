@@ -1,0 +1,31 @@
+/// What an operator configures for one event (`event.put`): today, the self-service cutoff. Fields left nil
+/// take the engine's setting.
+public struct EventSettings: Sendable, Equatable, Codable {
+    /// The event id (as in ``Order/event``).
+    public var id: String
+    /// Self-service refunds close this many hours before this event starts (0…8,760), instead of the engine's
+    /// ``RefundContext/selfServiceCutoffHours``.
+    public var selfServiceCutoffHours: Int64?
+
+    public init(id: String, selfServiceCutoffHours: Int64? = nil) {
+        self.id = id
+        self.selfServiceCutoffHours = selfServiceCutoffHours
+    }
+
+    /// The most hours a cutoff may be (a year).
+    public static let maximumCutoffHours: Int64 = 8_760
+
+    /// Throws `invalid_handle` / `invalid_field` naming the field that is wrong.
+    public func validate() throws(RefundError) {
+        try Handle.validate(id, field: "event")
+        if let hours = selfServiceCutoffHours, !(0...Self.maximumCutoffHours).contains(hours) {
+            throw RefundError(
+                .invalidField, "self_service_cutoff_hours must be 0…\(Self.maximumCutoffHours) hours, not \(hours)")
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id = "event"
+        case selfServiceCutoffHours = "self_service_cutoff_hours"
+    }
+}
