@@ -102,11 +102,15 @@ struct OrderCommand: ParsableCommand {
         @Option(help: "Note.") var note: String?
         @Flag(name: .customLong("no-refund"), help: "Cancel without refunding.") var noRefund = false
         @Flag(name: .customLong("no-restock"), help: "Do not release the tickets.") var noRestock = false
+        @Option(help: "Only these lines (comma-separated; one order id).") var lines: String?
         @OptionGroup var connection: ConnectionOptions
         @OptionGroup var output: OutputOptions
 
         func run() throws {
             try reporting {
+                if lines != nil, orderIDs.count != 1 {
+                    throw ClientError("invalid_argument", "--lines names lines of one order: give exactly one order id")
+                }
                 let client = try connection.connect()
                 var failures = 0
                 let requests: [(String, [(String, JSON)])] = orderIDs.map { id in
@@ -115,6 +119,7 @@ struct OrderCommand: ParsableCommand {
                     if let method { p.append(("method", .string(method))) }
                     if let note { p.append(("note", .string(note))) }
                     if noRestock { p.append(("restock", false)) }
+                    if let lines { p.append(("lines", .array(lines.split(separator: ",").map { .string(String($0)) }))) }
                     return ("order.cancel", p)
                 }
                 let results = try client.callAll(requests)

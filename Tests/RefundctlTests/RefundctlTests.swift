@@ -313,6 +313,18 @@ struct ModerateCommandTests {
         #expect(refunds.map { $0["method"] as? String } == ["none", "original"])
         let table = try refundctl(["order", "get", "ord_ban"], port: daemon.port)
         #expect(table.status == 0 && table.stdout.contains("refunded"), "\(table.stdout)")
+
+        // Per-ticket cancellation, and the timeline that shows it with its money and note.
+        try simpleOrderJSON("ord_c", event: "evt_m").write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(try refundctl(["order", "put", file], port: daemon.port).status == 0)
+        let two = try refundctl(["order", "cancel", "ord_c", "ord_ban", "--lines", "a", "--reason", "x"], port: daemon.port)
+        #expect(two.status != 0 && two.stderr.contains("exactly one order id"), "\(two.stderr)")
+        let cancelled = try refundctl(
+            ["order", "cancel", "ord_c", "--lines", "a", "--reason", "customer_request", "--note", "cannot attend"], port: daemon.port)
+        #expect(cancelled.status == 0 && cancelled.stdout.contains("20.00 GBP"), "\(cancelled.stdout)\(cancelled.stderr)")
+        let timeline = try refundctl(["order", "timeline", "ord_c"], port: daemon.port)
+        let created = timeline.stdout.split(separator: "\n").first { $0.hasPrefix("refund.created") }.map(String.init) ?? ""
+        #expect(created.contains("20.00 GBP") && created.contains("original") && created.contains("cannot attend"), "\(timeline.stdout)")
         #expect(daemon.stop() == 0)
     }
 }
