@@ -57,11 +57,14 @@ let package = Package(
             ],
             swiftSettings: strict),
         .executableTarget(name: "refund-demo", dependencies: ["RefundEngine"], swiftSettings: strict),
+        // The protocol's JSON, shared by the daemon and refundctl: a strict parser to `JSONValue`, a decoder from it
+        // to any Decodable (unknown fields are errors), an encoder straight to bytes. Pure: no dependency at all.
+        .target(name: "RefundJSON", swiftSettings: strict),
         // The socket face: the line-delimited JSON protocol over TCP / Unix sockets (SwiftNIO).
         .target(
             name: "RefundServer",
             dependencies: [
-                "RefundEngine", "RefundCore",
+                "RefundEngine", "RefundCore", "RefundJSON",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -87,7 +90,7 @@ let package = Package(
         .executableTarget(
             name: "refundctl",
             dependencies: [
-                "RefundEngine", "RefundCore",
+                "RefundEngine", "RefundCore", "RefundJSON",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
@@ -112,7 +115,7 @@ let package = Package(
         .testTarget(
             name: "RefundServerTests",
             dependencies: [
-                "RefundServer", "RefundCore", "RefundEngine", "RefundStorage", "refundd", "DaemonTestSupport",
+                "RefundServer", "RefundJSON", "RefundCore", "RefundEngine", "RefundStorage", "refundd", "DaemonTestSupport",
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strict),

@@ -1,3 +1,4 @@
+import RefundJSON
 import ArgumentParser
 import Foundation
 import Histogram
@@ -36,6 +37,11 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("max-requests"), help: "Stop after this many requests in the measured phase.")
     var maxRequests: Int = 100_000_000
     @Flag(help: "Print the result as JSON.") var json = false
+    @Option(
+        help: ArgumentHelp(
+            "Write the latency histogram of every request of the measured phase to FILE, in HdrHistogram's percentile text format (.hgrm, milliseconds).",
+            valueName: "FILE"))
+    var histogram: String?
     @OptionGroup var connection: ConnectionOptions
 
     enum Op: Int, CaseIterable {
@@ -188,6 +194,16 @@ struct Bench: ParsableCommand {
         var total = Bench.histogram()
         for h in m.histograms { total.add(h) }
         let totalCount = m.counts.reduce(0, +)
+        if let histogram {
+            // Recorded in microseconds; written in milliseconds, as HdrHistogram's plotter expects.
+            var text = ""
+            total.outputPercentileDistribution(to: &text, outputValueUnitScalingRatio: 1000)
+            if FileManager.default.createFile(atPath: histogram, contents: Data(text.utf8)) {
+                Console.err("histogram of \(total.totalCount) requests written to \(histogram)")
+            } else {
+                Console.err("error: could not write the histogram to \(histogram)")
+            }
+        }
         // Server CPU per request: the daemon's user + system time over the measured phase (it includes the
         // `stats` calls around it and anything else the daemon did meanwhile: a bound, not a profile).
         let cpuPerRequest = serverCPU.map { totalCount > 0 ? $0 * 1e6 / Double(totalCount) : 0 }

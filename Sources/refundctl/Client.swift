@@ -1,3 +1,4 @@
+import RefundJSON
 import Foundation
 
 #if canImport(Glibc)

@@ -1,3 +1,4 @@
+import RefundJSON
 import ArgumentParser
 
 /// `refundctl event put|get`: an event's settings (`event.put`, `event.get`).

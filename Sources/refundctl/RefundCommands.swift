@@ -1,3 +1,4 @@
+import RefundJSON
 import ArgumentParser
 import Foundation
 

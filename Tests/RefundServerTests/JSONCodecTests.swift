@@ -4,7 +4,9 @@ import RefundCore
 import RefundEngine
 import Testing
 
+@testable import RefundJSON
 @testable import RefundServer
+@testable import refundd
 
 // The protocol's hand-written JSON codec (Sources/RefundServer/JSON), checked against Foundation: the same values
 // from the same bytes (JSONDecoder, JSONSerialization), output that Foundation reads back to the same value, the

@@ -1,5 +1,6 @@
 import DaemonTestSupport
 import Foundation
+import RefundJSON
 import Testing
 
 @testable import refundctl
@@ -163,12 +164,20 @@ struct RefundctlTests {
     @Test("bench: a short loopback run reports throughput and percentiles")
     func bench() throws {
         let daemon = try Daemon(["--partitions", "2", "--fsync", "never"])
+        let histogram = temporaryDirectory() + "/bench.hgrm"
         let run = try refundctl(
-            ["bench", "--connections", "2", "--depth", "4", "--duration", "1", "--orders", "200", "--mix", "put=1,create=1,get=2,bulk=0", "--json"],
+            [
+                "bench", "--connections", "2", "--depth", "4", "--duration", "1", "--orders", "200", "--mix",
+                "put=1,create=1,get=2,bulk=0", "--json", "--histogram", histogram,
+            ],
             port: daemon.port)
         #expect(run.status == 0, "\(run.stderr)")
         let result = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
         #expect((result["requests"] as? Int ?? 0) > 0)
+        // The histogram file: HdrHistogram's percentile text, every measured request in it.
+        let hgrm = try String(contentsOfFile: histogram, encoding: .utf8)
+        #expect(hgrm.contains("Value") && hgrm.contains("Percentile") && hgrm.contains("#[Mean"), "\(hgrm.prefix(300))")
+        #expect(hgrm.contains("Total count    = ") && hgrm.contains("\(result["requests"] as? Int ?? -1)]"), "\(hgrm.suffix(300))")
         #expect((result["ops"] as? [String: Any])?["refund.create"] != nil)
         #expect((result["errors"] as? [String: Any])?.isEmpty == true, "\(run.stdout)")
         let refused = try refundctl(["bench", "--host", "192.0.2.1", "--duration", "1"])
@@ -179,7 +188,7 @@ struct RefundctlTests {
     @Test("the JSON parser: strict, order-preserving, escapes and numbers")
     func parser() throws {
         let value = try JSONParser.parse(#" {"b":1,"a":[true,null,-2.5e1,"x\"\u00e9\ud83d\ude00"],"c":{}} "#)
-        #expect(value.members?.map(\.0) == ["b", "a", "c"])
+        #expect(value.members?.map(\.key) == ["b", "a", "c"])
         #expect(value["a"]?.array?[3].string == "x\"é😀")
         #expect(value["a"]?.array?[2] == .double(-25))
         #expect(value["b"] == .int(1))
@@ -191,6 +200,8 @@ struct RefundctlTests {
         #expect(throws: JSONParseError.self) { try JSONParser.parse(deep) }
         let roundTrip = JSON.object([("s", .string("a\n\"b\u{1}")), ("n", .int(-3))])
         #expect(try JSONParser.parse(roundTrip.serialized) == roundTrip)
+        // The daemon's parser: a repeated key is refused here as there.
+        #expect(throws: JSONParseError.self) { try JSONParser.parse(#"{"a":1,"a":2}"#) }
     }
 }
 

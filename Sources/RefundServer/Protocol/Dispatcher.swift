@@ -4,7 +4,8 @@ import RefundEngine
 import Synchronization
 
 /// Counters the `stats` op reports next to the engine's.
-final class ServerCounters: Sendable {
+package final class ServerCounters: Sendable {
+    package init() {}
     let connections = Atomic<Int>(0)
     let acceptedConnections = Atomic<Int>(0)
     let requests = Atomic<Int>(0)
@@ -24,11 +25,16 @@ final class ServerCounters: Sendable {
 }
 
 /// Runs decoded operations against the engine and renders response lines.
-struct Dispatcher: Sendable {
+package struct Dispatcher: Sendable {
     let engine: Engine
     let counters: ServerCounters
     let allocator = ByteBufferAllocator()
     let metrics = ServerMetrics()
+
+    package init(engine: Engine, counters: ServerCounters) {
+        self.engine = engine
+        self.counters = counters
+    }
 
     // MARK: Results
 
@@ -334,7 +340,7 @@ struct Dispatcher: Sendable {
     ///
     /// Rendered by ``JSONBytesEncoder`` (hand-written: Foundation's `JSONEncoder` took ~18 µs for a refund
     /// response here, see `JSON/JSONValue.swift`), straight into one byte array, then one buffer.
-    func success(id: WireID, _ result: any Encodable) -> ByteBuffer {
+    package func success(id: WireID, _ result: any Encodable) -> ByteBuffer {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(Self.initialLineCapacity)
         bytes.append(contentsOf: #"{"id":"#.utf8)

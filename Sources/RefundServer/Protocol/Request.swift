@@ -25,7 +25,7 @@ public enum WireID: Sendable, Hashable, Codable {
     public init(from decoder: any Decoder) throws {
         // From the byte codec's tree: the scalar as it is (the same result as trying each type in turn below,
         // without a thrown and caught type mismatch per try).
-        if let tree = decoder as? JSONValueDecoderImpl, let id = WireID(tree.value) {
+        if let value = JSONValueDecoder.value(of: decoder), let id = WireID(value) {
             self = id
             return
         }
@@ -121,7 +121,7 @@ struct ActorSpec: Decodable {
 /// Strict (docs/protocol.md, "Strict requests"): every member of the request, and of every object in it, must be
 /// a field of its op (or `id`, `op`, `actor`, accepted on every op), else `invalid_field` naming it; checked here
 /// for the request itself (against its op) and by ``JSONValueDecoder`` for the objects inside.
-struct Request: Decodable {
+package struct Request: Decodable {
     var id: WireID = .null
     var op: String?
     var caller: Caller = Request.defaultCaller
@@ -132,17 +132,16 @@ struct Request: Decodable {
     /// Built once: a staff caller's permission set costs a Set construction per request otherwise.
     static let defaultCaller = Caller.staff(defaultActorID)
 
-    init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let c: KeyedDecodingContainer<Key>
         do {
             c = try decoder.container(keyedBy: Key.self)
         } catch {
             throw RefundError(.invalidJSON, "a request is a JSON object: {\"id\":..,\"op\":\"..\",...}")
         }
-        let tree = decoder as? JSONValueDecoderImpl
         // The request's members are checked below, against its op, once it decoded; a request that failed for
         // another reason has its answer, so the decoder's own check of the root must not report it again.
-        defer { tree?.markAllRead() }
+        defer { JSONValueDecoder.markAllRead(decoder) }
         do {
             id = try c.decodeIfPresent(WireID.self, forKey: "id") ?? .null
         } catch {
@@ -159,7 +158,7 @@ struct Request: Decodable {
                 caller = actor.caller
                 actorID = actor.caller.id
             }
-            try tree?.checkFieldsRead(describedAs: op)
+            try JSONValueDecoder.checkFieldsRead(decoder, describedAs: op)
             self.operation = .success(operation)
         } catch {
             operation = .failure(RefundError.from(decoding: error, op: name))
@@ -168,16 +167,16 @@ struct Request: Decodable {
 }
 
 // Names of the request's objects in "is not a field of …" messages.
-extension ActorSpec: JSONDescribedObject { static var jsonObjectDescription: String { "an actor" } }
-extension Order: JSONDescribedObject { static var jsonObjectDescription: String { "an order" } }
-extension OrderLine: JSONDescribedObject { static var jsonObjectDescription: String { "an order line" } }
-extension Tender: JSONDescribedObject { static var jsonObjectDescription: String { "a tender" } }
-extension CancellationFee: JSONDescribedObject { static var jsonObjectDescription: String { "a fee" } }
-extension RefundOptions: JSONDescribedObject { static var jsonObjectDescription: String { "refund options" } }
+extension ActorSpec: JSONDescribedObject { package static var jsonObjectDescription: String { "an actor" } }
+extension Order: JSONDescribedObject { package static var jsonObjectDescription: String { "an order" } }
+extension OrderLine: JSONDescribedObject { package static var jsonObjectDescription: String { "an order line" } }
+extension Tender: JSONDescribedObject { package static var jsonObjectDescription: String { "a tender" } }
+extension CancellationFee: JSONDescribedObject { package static var jsonObjectDescription: String { "a fee" } }
+extension RefundOptions: JSONDescribedObject { package static var jsonObjectDescription: String { "refund options" } }
 
 extension TransactionStatus: JSONEnumeratedValues {
     /// `refund.list`'s `status`: not `CaseIterable` in RefundCore, so listed here.
-    static var jsonAllowedValues: [String] {
+    package static var jsonAllowedValues: [String] {
         let all: [TransactionStatus] = [.pending, .succeeded, .failed]
         // An exhaustive switch: a status added in RefundCore stops this compiling, next to the list above.
         for status in all {

@@ -1,6 +1,7 @@
 import NIOCore
 import RefundCore
 import RefundEngine
+import RefundServer
 
 #if canImport(FoundationEssentials)
     import FoundationEssentials
@@ -10,12 +11,13 @@ import RefundEngine
 
 /// Measures the JSON cost per request on this machine (`refundd --measure-codec`), side by side: Foundation's
 /// `JSONDecoder`/`JSONEncoder` (what the server first used) and the hand-written byte codec in `JSON/` (what it
-/// uses now), on the same request lines and results, as the server runs them.
-public enum CodecMeasurement {
-    public struct Result: Sendable {
-        public var name: String
-        public var bytes: Int
-        public var microseconds: Double
+/// uses now), on the same request lines and results, as the server runs them. A measurement of the daemon,
+/// not part of the server library: it reaches the server's request and response types through `package` access.
+enum CodecMeasurement {
+    struct Result: Sendable {
+        var name: String
+        var bytes: Int
+        var microseconds: Double
     }
 
     /// A sample request line per op that `run` measures, and the model values it renders.
@@ -54,7 +56,7 @@ public enum CodecMeasurement {
         ]
     }
 
-    public static func run(iterations: Int = 20_000) -> [Result] {
+    static func run(iterations: Int = 20_000) -> [Result] {
         var results: [Result] = []
         let foundation = JSONDecoder()
         let bytesDecoder = JSONValueDecoder()

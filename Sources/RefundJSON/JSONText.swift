@@ -1,13 +1,13 @@
 /// The byte-level pieces of JSON output that ``JSONBytesEncoder`` and the hand-written response encoders
 /// (``HotResponseEncoding``) share, so both write exactly the same text: strings escaped as Foundation's
 /// `JSONEncoder` with `.withoutEscapingSlashes` escapes them, integers in decimal.
-enum JSONText {
-    static let quote = UInt8(ascii: "\"")
-    static let backslash = UInt8(ascii: "\\")
-    static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+package enum JSONText {
+    package static let quote = UInt8(ascii: "\"")
+    package static let backslash = UInt8(ascii: "\\")
+    package static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// `value` in decimal.
-    static func appendUnsigned(_ value: UInt64, to bytes: inout [UInt8]) {
+    @inlinable package static func appendUnsigned(_ value: UInt64, to bytes: inout [UInt8]) {
         if value < 10 {
             bytes.append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value))
             return
@@ -27,14 +27,14 @@ enum JSONText {
         }
     }
 
-    @inline(__always) static func appendInteger(_ value: Int64, to bytes: inout [UInt8]) {
+    @inlinable @inline(__always) package static func appendInteger(_ value: Int64, to bytes: inout [UInt8]) {
         if value < 0 { bytes.append(UInt8(ascii: "-")) }
         appendUnsigned(value.magnitude, to: &bytes)
     }
 
     /// The string's UTF-8 with `"`, `\` and U+0000–U+001F escaped (nothing else), without the quotes. Runs that
     /// need no escaping are copied in one append each.
-    static func appendEscaped(_ utf8: UnsafeBufferPointer<UInt8>, to bytes: inout [UInt8]) {
+    @inlinable package static func appendEscaped(_ utf8: UnsafeBufferPointer<UInt8>, to bytes: inout [UInt8]) {
         var runStart = 0
         for i in 0..<utf8.count {
             let b = utf8[i]
@@ -60,7 +60,7 @@ enum JSONText {
     }
 
     /// `"…"`: the string quoted and escaped.
-    static func appendString(_ string: String, to bytes: inout [UInt8]) {
+    @inlinable package static func appendString(_ string: String, to bytes: inout [UInt8]) {
         bytes.append(quote)
         var string = string
         string.withUTF8 { appendEscaped($0, to: &bytes) }

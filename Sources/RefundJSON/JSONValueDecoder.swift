@@ -80,31 +80,46 @@ public struct JSONInvalidEnumValueError: Error, Sendable, Equatable {
 
 /// A type that names its objects in "is not a field of …" messages (`an order line`); other types are named by
 /// their Swift type name.
-protocol JSONDescribedObject {
+package protocol JSONDescribedObject {
     static var jsonObjectDescription: String { get }
 }
 
 extension Optional: JSONDescribedObject where Wrapped: JSONDescribedObject {
-    static var jsonObjectDescription: String { Wrapped.jsonObjectDescription }
+    package static var jsonObjectDescription: String { Wrapped.jsonObjectDescription }
 }
 
 /// Allowed values of a type whose cases the decoder cannot list by itself (not `CaseIterable`).
-protocol JSONEnumeratedValues {
+package protocol JSONEnumeratedValues {
     static var jsonAllowedValues: [String] { get }
 }
 
+extension JSONValueDecoder {
+    /// The parsed value `decoder` decodes, when it is one of this decoder's (the server reads a request's `id`
+    /// from it before anything else); nil for any other Decoder.
+    package static func value(of decoder: any Decoder) -> JSONValue? { (decoder as? JSONValueDecoderImpl)?.value }
+
+    /// Counts every member of `decoder`'s object as read: its caller checks them itself.
+    package static func markAllRead(_ decoder: any Decoder) { (decoder as? JSONValueDecoderImpl)?.markAllRead() }
+
+    /// Throws `JSONUnknownFieldError` for a member of `decoder`'s object that was not read (described as
+    /// `description` in the message); nothing for any other Decoder.
+    package static func checkFieldsRead(_ decoder: any Decoder, describedAs description: String) throws {
+        try (decoder as? JSONValueDecoderImpl)?.checkFieldsRead(describedAs: description)
+    }
+}
+
 /// A key of an object member by its name (for coding paths the decoder builds itself).
-struct JSONMemberKey: CodingKey {
-    var stringValue: String
-    var intValue: Int? { nil }
-    init(_ name: String) { self.stringValue = name }
-    init(stringValue: String) { self.stringValue = stringValue }
-    init?(intValue: Int) { return nil }
+package struct JSONMemberKey: CodingKey {
+    package var stringValue: String
+    package var intValue: Int? { nil }
+    package init(_ name: String) { self.stringValue = name }
+    package init(stringValue: String) { self.stringValue = stringValue }
+    package init?(intValue: Int) { return nil }
 }
 
 /// `value` as an Int64 when it is an integral Double small enough to be exact (at most 2^53 in magnitude): how
 /// Foundation reads `1.0` as an integer. Only for values that are not fields (a request's `id`).
-func exactInteger(_ value: Double) -> Int64? {
+package func exactInteger(_ value: Double) -> Int64? {
     guard value == value.rounded(.towardZero), abs(value) <= exactDoubleIntegerLimit else { return nil }
     return Int64(exactly: value)
 }
