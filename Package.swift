@@ -57,14 +57,11 @@ let package = Package(
             ],
             swiftSettings: strict),
         .executableTarget(name: "refund-demo", dependencies: ["RefundEngine"], swiftSettings: strict),
-        // The protocol's JSON, shared by the daemon and refundctl: a strict parser to `JSONValue`, a decoder from it
-        // to any Decodable (unknown fields are errors), an encoder straight to bytes. Pure: no dependency at all.
-        .target(name: "RefundJSON", swiftSettings: strict),
         // The socket face: the line-delimited JSON protocol over TCP / Unix sockets (SwiftNIO).
         .target(
             name: "RefundServer",
             dependencies: [
-                "RefundEngine", "RefundCore", "RefundJSON",
+                "RefundEngine", "RefundCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -87,10 +84,11 @@ let package = Package(
             ],
             swiftSettings: strict),
         // The CLI: every protocol op as a subcommand, import, cancel-event, the data-directory inspector, bench.
+        // It speaks the protocol with the server's own JSON (`RefundServer/JSON`): one parser, one escaping.
         .executableTarget(
             name: "refundctl",
             dependencies: [
-                "RefundEngine", "RefundCore", "RefundJSON",
+                "RefundEngine", "RefundCore", "RefundServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
@@ -115,7 +113,7 @@ let package = Package(
         .testTarget(
             name: "RefundServerTests",
             dependencies: [
-                "RefundServer", "RefundJSON", "RefundCore", "RefundEngine", "RefundStorage", "refundd", "DaemonTestSupport",
+                "RefundServer", "RefundCore", "RefundEngine", "RefundStorage", "refundd", "DaemonTestSupport",
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strict),

@@ -1,4 +1,4 @@
-import RefundJSON
+import RefundServer
 import ArgumentParser
 
 /// `refundctl event put|get`: an event's settings (`event.put`, `event.get`).

@@ -1,6 +1,6 @@
-import RefundJSON
+import RefundServer
 
-/// refundctl speaks the protocol with the daemon's own JSON (`RefundJSON`): the same strict parser (a line it
+/// refundctl speaks the protocol with the daemon's own JSON (`RefundServer/JSON`): the same strict parser (a line it
 /// accepts is never `invalid_json` there) and the same escaping.
 typealias JSON = JSONValue
 

@@ -1,4 +1,4 @@
-import RefundJSON
+import RefundServer
 import ArgumentParser
 
 /// `refundctl orders`: `order.list` as a table (or `--json`), following `next_cursor` up to `--limit` rows.

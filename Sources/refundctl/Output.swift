@@ -1,4 +1,4 @@
-import RefundJSON
+import RefundServer
 import Foundation
 import RefundCore
 

@@ -1,4 +1,4 @@
-import RefundJSON
+import RefundServer
 import ArgumentParser
 import Foundation
 import RefundCore

@@ -4,7 +4,7 @@ import RefundCore
 import RefundEngine
 import Testing
 
-@testable import RefundJSON
+
 @testable import RefundServer
 @testable import refundd
 

@@ -1,6 +1,6 @@
 import DaemonTestSupport
 import Foundation
-import RefundJSON
+import RefundServer
 import Testing
 
 @testable import refundctl
