@@ -230,6 +230,52 @@ import Testing
         #expect(String(decoding: try fs.readFile("/data/engine.run"), as: UTF8.self) == "run 2\nids plain\n")
     }
 
+    /// Found by simulation seed 101199 under load, kept here as a fixed history: a bulk job's completion event
+    /// (`bulk.update`, in the control log, fsynced at once) was durable before the settlement that completed
+    /// the job (in the partition's log, not fsynced yet); a power loss between the two left a job announced
+    /// complete whose last refund came back pending. The partition log here never fsyncs by itself (an interval
+    /// of an hour), so the order of the two fsyncs is fixed, not left to timing.
+    @Test func aJobsCompletionIsNeverDurableBeforeTheSettlementThatCompletedIt() async throws {
+        let fs = SimulatedFileSystem(seed: 85)
+        func open() async throws -> Engine {
+            try await Engine.open(
+                configuration: EngineConfiguration(partitions: 1),
+                durability: DurabilityOptions(
+                    directory: "/data", fsync: .interval(milliseconds: 3_600_000), snapshotEveryRecords: 0,
+                    snapshotEveryBytes: 0, fileSystem: fs),
+                gateway: SimulatedGateway(.init(neverConfirm: true)), clock: ManualClock(Fixtures.t0))
+        }
+        let engine = try await open()
+        try await engine.putOrder(Fixtures.tickets(id: "ord_1", event: "evt_j", count: 1))
+        let started = try await engine.runBulkCancellation(
+            BulkCancelRequest(events: ["evt_j"], options: RefundOptions(method: .original, reason: "event_cancelled")),
+            caller: Fixtures.staff)
+        #expect(started.pending == 1)
+        try await engine.snapshot()  // the refund and its pending transaction are durable
+        // The settlement completes the job; the partition log holds it unsynced. (Under an fsync interval refund
+        // ids carry the run number.)
+        let refundID = try #require(try await engine.orderState("ord_1").refunds.first?.id)
+        try await engine.settle(refundID: refundID, tender: "t1", succeeded: true)
+        #expect(try engine.bulkStatus(jobID: started.jobID).state == .completed)
+        // Power loss: what was not fsynced is gone.
+        fs.crashNow()
+        engine.kill()
+        fs.restart(powerLoss: true)
+
+        let reopened = try await open()
+        let refund = try #require(try await reopened.orderState("ord_1").refunds.first)
+        let completion = await reopened.events(after: 0).first {
+            $0.kind == .bulkUpdate && $0.jobID == started.jobID && ($0.text?.hasSuffix("state=completed") ?? false)
+        }
+        // Either the settlement survived, or nothing says the job completed.
+        if refund.status == .pending {
+            #expect(completion == nil, "the job's completion survived a power loss its last settlement did not: \(completion.map { "\($0)" } ?? "")")
+            #expect(try reopened.bulkStatus(jobID: started.jobID).state == .running)
+        }
+        #expect(refund.status == .pending, "the settlement was not fsynced: it must be gone (else this test no longer fixes the order)")
+        try await reopened.close()
+    }
+
     @Test func refundIDsParseWithAndWithoutARunNumber() {
         #expect(RefundID.parse("rf_3_ord_1").map { $0 == ("ord_1", 3) } == true)
         #expect(RefundID.parse("rf_3r7_ord_x_y").map { $0 == ("ord_x_y", 3) } == true)
