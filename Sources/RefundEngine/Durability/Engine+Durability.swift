@@ -386,7 +386,17 @@ extension Engine {
         } catch {
             throw shared.failStop(error, log: "write-ahead log of partition \(partition.index)")
         }
-        shared.publishDeferredJobEvents(partition: partition.index, durable: journal.log.durableSequence)
+        if let waiting = shared.deferredJobEventSequence(partition: partition.index) {
+            // A job's completion is announced only once the change that completed it is fsynced, whatever the
+            // policy: the control log fsyncs every event, and under `.interval` or `.never` "durable" above means
+            // written, not on disk. Rare (once per job), so this request waits for one fsync.
+            do throws(StorageError) {
+                try await journal.log.waitSynced(waiting)
+            } catch {
+                throw shared.failStop(error, log: "write-ahead log of partition \(partition.index)")
+            }
+            shared.publishDeferredJobEvents(partition: partition.index, durable: journal.log.syncedSequence)
+        }
         maybeSnapshot(partition, journal)
     }
 
@@ -507,7 +517,9 @@ extension Engine {
         // log closes (else the next start would announce them again).
         for partition in partitions {
             if let journal = partition.journal {
-                shared.publishDeferredJobEvents(partition: partition.index, durable: journal.log.durableSequence)
+                // On disk: what is fsynced, and what the snapshot just written covers.
+                shared.publishDeferredJobEvents(
+                    partition: partition.index, durable: max(journal.log.syncedSequence, journal.lastSnapshot))
             }
         }
         do throws(StorageError) {

@@ -133,7 +133,13 @@ final class EngineShared: Sendable {
         deferredJobEventCount.add(1, ordering: .releasing)
     }
 
-    /// Publishes the job events of `partition` whose change is now durable (its log is durable to `durable`).
+    /// The highest log position a job event of `partition` waits for, when one waits (rarely: once per job).
+    func deferredJobEventSequence(partition: Int) -> UInt64? {
+        guard deferredJobEventCount.load(ordering: .acquiring) > 0 else { return nil }
+        return deferredJobEvents.withLock { $0[partition]?.map(\.sequence).max() }
+    }
+
+    /// Publishes the job events of `partition` whose change is now fsynced (its log is synced to `durable`).
     func publishDeferredJobEvents(partition: Int, durable: UInt64) {
         guard deferredJobEventCount.load(ordering: .acquiring) > 0 else { return }
         let due: [BulkJobStatus] = deferredJobEvents.withLock { all in
