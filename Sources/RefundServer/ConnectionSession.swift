@@ -56,6 +56,8 @@ struct ConnectionSession {
         var request: BatchRequest
         var op: String
         var key: String?
+        /// `order.get`'s `include`: render the compact view with these parts (nil: the full view).
+        var include: Set<OrderViewPart>? = nil
     }
 
     /// Runs the hot requests of one read (``Dispatcher/batchable(_:caller:actorID:)``) with one engine call
@@ -86,7 +88,11 @@ struct ConnectionSession {
                 lines.append(dispatcher.success(id: item.id, refund))
                 metrics.answered(op: item.op, code: nil, since: started)
             case .order(let view):
-                lines.append(dispatcher.success(id: item.id, view))
+                if let include = item.include {
+                    lines.append(dispatcher.success(id: item.id, CompactOrderView(view: view, include: include)))
+                } else {
+                    lines.append(dispatcher.success(id: item.id, view))
+                }
                 metrics.answered(op: item.op, code: nil, since: started)
             case .failure(let error):
                 lines.append(dispatcher.failure(id: item.id, error))

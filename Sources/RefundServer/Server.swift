@@ -324,7 +324,10 @@ public final class RefundServer: Sendable {
                         }
                         do throws(RefundError) {
                             if let hot = try dispatcher.batchable(operation, caller: request.caller, actorID: request.actorID) {
-                                batch.append(.init(id: request.id, request: hot, op: operation.name, key: operation.orderKey))
+                                var item = ConnectionSession.BatchedRequest(
+                                    id: request.id, request: hot, op: operation.name, key: operation.orderKey)
+                                if case .orderGet(_, let include) = operation { item.include = include }
+                                batch.append(item)
                                 continue
                             }
                         } catch {

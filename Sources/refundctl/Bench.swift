@@ -42,6 +42,12 @@ struct Bench: ParsableCommand {
             "Write the latency histogram of every request of the measured phase to FILE, in HdrHistogram's percentile text format (.hgrm, milliseconds).",
             valueName: "FILE"))
     var histogram: String?
+    @Option(
+        name: .customLong("get-include"),
+        help: ArgumentHelp(
+            "order.get asks for the compact view with these parts (comma-separated: order, refunds, requests; none for none).",
+            valueName: "PARTS"))
+    var getInclude: String?
     @OptionGroup var connection: ConnectionOptions
 
     enum Op: Int, CaseIterable {
@@ -58,6 +64,8 @@ struct Bench: ParsableCommand {
         var tag: String
         var rate: Double?
         var maxRequestsPerConnection: Int
+        /// `order.get`'s `include` (its JSON text), for the compact view; nil: the full view.
+        var getInclude: String? = nil
     }
 
     /// What one thread measured.
@@ -119,7 +127,11 @@ struct Bench: ParsableCommand {
             let config = Config(
                 endpoint: endpoint, token: connection.resolvedToken, depth: depth, weights: weights, tag: tag,
                 rate: rate.map { $0 / Double(connections) },
-                maxRequestsPerConnection: max(1, maxRequests / connections))
+                maxRequestsPerConnection: max(1, maxRequests / connections),
+                getInclude: getInclude.map { parts in
+                    let names = parts == "none" ? [] : parts.split(separator: ",", omittingEmptySubsequences: true)
+                    return "[" + names.map { "\"\($0)\"" }.joined(separator: ",") + "]"
+                })
 
             // Connections, split across threads; each thread owns its connections.
             var groups: [[BenchConnection]] = Array(repeating: [], count: threadCount)
@@ -470,7 +482,8 @@ final class BenchConnection {
                 return
             }
             let id = known[Int.random(in: 0..<known.count, using: &random)]
-            enqueue(.get, "\"op\":\"order.get\",\"order_id\":\"\(id)\"", start: start)
+            let include = config.getInclude.map { ",\"include\":\($0)" } ?? ""
+            enqueue(.get, "\"op\":\"order.get\",\"order_id\":\"\(id)\"\(include)", start: start)
         case .bulk:
             enqueue(
                 .bulk,

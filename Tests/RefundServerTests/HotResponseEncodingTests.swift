@@ -101,6 +101,15 @@ import Testing
             let handView = String(decoding: try hot(view, encoder), as: UTF8.self)
             let encodableView = String(decoding: try encoder.encode(view), as: UTF8.self)
             #expect(handView == encodableView, "order \(id), seed \(seed)")
+            // The compact view (order.get with include), with every combination of parts.
+            for mask in 0..<8 {
+                let include = Set(OrderViewPart.allCases.enumerated().filter { mask & (1 << $0.offset) != 0 }.map(\.element))
+                let compact = CompactOrderView(view: view, include: include)
+                var handBytes: [UInt8] = []
+                try HotResponseEncoding.append(compact, to: &handBytes, encoder: encoder)
+                let encodableCompact = String(decoding: try encoder.encode(compact), as: UTF8.self)
+                #expect(String(decoding: handBytes, as: UTF8.self) == encodableCompact, "order \(id) \(include), seed \(seed)")
+            }
             for refund in view.refunds {
                 refunds += 1
                 if !refund.recoveries.isEmpty { seen.insert("recoveries") }

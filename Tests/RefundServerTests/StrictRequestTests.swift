@@ -487,3 +487,36 @@ struct StrictDaemonTests {
         #expect(daemon.stop() == 0, "\(daemon.log)")
     }
 }
+
+@Suite("order.get include: the compact view")
+struct CompactOrderViewTests {
+    @Test("without include the full view; with it the compact one and only the parts named")
+    func compact() throws {
+        let daemon = try Daemon(["--partitions", "2"])
+        defer { daemon.stop() }
+        let c = try LineClient(port: daemon.port)
+        _ = try c.ok(#"{"id":1,"op":"order.put","order":\#(simpleOrderJSON("oc"))}"#)
+        _ = try c.ok(#"{"id":2,"op":"order.cancel","order_id":"oc","reason":"fraud","lines":["a"]}"#)
+        let full = try c.ok(#"{"id":3,"op":"order.get","order_id":"oc"}"#)
+        #expect(Set(full.keys) == ["order", "status", "totals", "lines", "tenders", "refunds", "disputed", "requests"])
+        let compact = try c.ok(#"{"id":4,"op":"order.get","order_id":"oc","include":[]}"#)
+        #expect(Set(compact.keys) == ["order_id", "event", "currency", "status", "totals", "lines", "tenders", "disputed"])
+        #expect(compact["order_id"] as? String == "oc" && compact["currency"] as? String == "GBP")
+        #expect((compact["totals"] as? [String: Any])?["refunded"] as? Int == 2000)
+        let some = try c.ok(#"{"id":5,"op":"order.get","order_id":"oc","include":["refunds"]}"#)
+        #expect(Set(some.keys) == Set(compact.keys).union(["refunds"]))
+        #expect((some["refunds"] as? [[String: Any]])?.count == 1)
+        // Pipelined in one read (the batch path) and alone: the same answers.
+        let lines = [
+            #"{"id":6,"op":"order.get","order_id":"oc","include":["order","requests"]}"#,
+            #"{"id":7,"op":"order.get","order_id":"oc"}"#,
+        ]
+        #expect(c.send(bytes: Array(lines.map { $0 + "\n" }.joined().utf8)))
+        let answers = [try c.readObject(), try c.readObject()]
+        let both = try #require(answers.first?["result"] as? [String: Any])
+        #expect(Set(both.keys) == Set(compact.keys).union(["order", "requests"]))
+        #expect(Set((answers.last?["result"] as? [String: Any])?.keys.map { $0 } ?? []) == Set(full.keys))
+        try c.fails(#"{"id":8,"op":"order.get","order_id":"oc","include":["timeline"]}"#, "invalid_field")
+        try c.fails(#"{"id":9,"op":"order.get","order_id":"oc","include":"refunds"}"#, "invalid_field")
+    }
+}

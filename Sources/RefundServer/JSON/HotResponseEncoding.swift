@@ -83,6 +83,50 @@ enum HotResponseEncoding {
         var o = ObjectWriter(&bytes)
         o.key("order", &bytes)
         append(view.order, to: &bytes)
+        appendStanding(view, &o, to: &bytes)
+        try o.array("refunds", view.refunds, &bytes) { refund, bytes in
+            try append(refund, to: &bytes, encoder: encoder)
+        }
+        o.bool("disputed", view.disputed, &bytes)
+        try appendRequests(view, &o, to: &bytes, encoder: encoder)
+        o.close(&bytes)
+    }
+
+    /// `CompactOrderView.encode(to:)`: the order's id, event and currency, where it stands, then the parts asked for.
+    static func append(_ compact: CompactOrderView, to bytes: inout [UInt8], encoder: JSONBytesEncoder) throws {
+        let view = compact.view
+        var o = ObjectWriter(&bytes)
+        o.string("order_id", view.order.id, &bytes)
+        o.string("event", view.order.event, &bytes)
+        o.string("currency", view.order.currency.code, &bytes)
+        appendStanding(view, &o, to: &bytes)
+        o.bool("disputed", view.disputed, &bytes)
+        if compact.include.contains(.order) {
+            o.key("order", &bytes)
+            append(view.order, to: &bytes)
+        }
+        if compact.include.contains(.refunds) {
+            try o.array("refunds", view.refunds, &bytes) { refund, bytes in
+                try append(refund, to: &bytes, encoder: encoder)
+            }
+        }
+        if compact.include.contains(.requests) { try appendRequests(view, &o, to: &bytes, encoder: encoder) }
+        o.close(&bytes)
+    }
+
+    private static func appendRequests(
+        _ view: OrderView, _ o: inout ObjectWriter, to bytes: inout [UInt8], encoder: JSONBytesEncoder
+    ) throws {
+        if view.requests.isEmpty {
+            o.key("requests", &bytes)
+            bytes.append(contentsOf: [UInt8(ascii: "["), UInt8(ascii: "]")])
+        } else {
+            try o.encodable("requests", view.requests, &bytes, encoder)
+        }
+    }
+
+    /// Status, totals, lines and tenders: where the order stands (both views).
+    private static func appendStanding(_ view: OrderView, _ o: inout ObjectWriter, to bytes: inout [UInt8]) {
         o.string("status", view.status.rawValue, &bytes)
         o.key("totals", &bytes)
         var totals = ObjectWriter(&bytes)
@@ -109,17 +153,6 @@ enum HotResponseEncoding {
             t.integer("refunded", tender.refunded, &bytes)
             t.close(&bytes)
         }
-        try o.array("refunds", view.refunds, &bytes) { refund, bytes in
-            try append(refund, to: &bytes, encoder: encoder)
-        }
-        o.bool("disputed", view.disputed, &bytes)
-        if view.requests.isEmpty {
-            o.key("requests", &bytes)
-            bytes.append(contentsOf: [UInt8(ascii: "["), UInt8(ascii: "]")])
-        } else {
-            try o.encodable("requests", view.requests, &bytes, encoder)
-        }
-        o.close(&bytes)
     }
 
     /// `Order.encode(to:)`: every field, absent optionals as `null`; lines and tenders by their `CodingKeys`.

@@ -206,8 +206,10 @@ package struct Dispatcher: Sendable {
                 rejected: rejected.map {
                     .init(index: $0.index, orderID: orders[$0.index].id, code: $0.error.code.rawValue, message: $0.error.message)
                 })
-        case .orderGet(let id):
-            return try await engine.order(id)
+        case .orderGet(let id, let include):
+            let view = try await engine.order(id)
+            if let include { return CompactOrderView(view: view, include: include) }
+            return view
         case .orderList(let filter, let limit, let cursor):
             return PageResult("orders", try await engine.orderPage(filter, limit: limit, after: cursor))
         case .orderTimeline(let id):
@@ -325,7 +327,7 @@ package struct Dispatcher: Sendable {
         let request: BatchRequest
         switch operation {
         case .refundCreate(let id, let options): request = .createRefund(orderID: id, options: options, caller: caller)
-        case .orderGet(let id): request = .order(id)
+        case .orderGet(let id, _): request = .order(id)
         case .refundGet(let id): request = .refund(id)
         case .orderPut(let order): request = .putOrder(order, caller: actorID ?? "checkout")
         default: return nil
@@ -352,6 +354,8 @@ package struct Dispatcher: Sendable {
                 try HotResponseEncoding.append(refund, to: &bytes, encoder: Self.encoder)
             } else if let view = result as? OrderView {
                 try HotResponseEncoding.append(view, to: &bytes, encoder: Self.encoder)
+            } else if let compact = result as? CompactOrderView {
+                try HotResponseEncoding.append(compact, to: &bytes, encoder: Self.encoder)
             } else {
                 try Self.encoder.encode(result, into: &bytes)
             }

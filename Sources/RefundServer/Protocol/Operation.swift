@@ -10,7 +10,8 @@ enum Operation: Sendable {
     case orderPut(Order)
     /// `order.put_many`: up to ``maximumOrdersPerPut`` orders in one request, stored with one hop per partition.
     case orderPutMany([Order])
-    case orderGet(orderID: String)
+    /// `order.get`; `include` (nil: the full view) names the heavy parts of a compact view.
+    case orderGet(orderID: String, include: Set<OrderViewPart>?)
     /// `order.list`: orders by event, customer, email, status, dispute or refund condition, sorted by id, paged.
     case orderList(OrderFilter, limit: Int, cursor: String?)
     case orderTimeline(orderID: String)
@@ -114,7 +115,10 @@ enum Operation: Sendable {
                     .invalidField, "orders must hold 1 to \(maximumOrdersPerPut) orders, not \(orders.count)")
             }
             return .orderPutMany(orders)
-        case "order.get": return .orderGet(orderID: try string("order_id"))
+        case "order.get":
+            return .orderGet(
+                orderID: try string("order_id"),
+                include: try c.decodeIfPresent([OrderViewPart].self, forKey: "include").map(Set.init))
         case "order.list":
             let filter = OrderFilter(
                 event: try optionalString("event"), customer: try optionalString("customer"),
@@ -272,7 +276,7 @@ enum Operation: Sendable {
     var orderKey: String? {
         switch self {
         case .orderPut(let order): order.id
-        case .orderGet(let id), .orderTimeline(let id), .orderCancel(let id, _, _, _, _, _, _),
+        case .orderGet(let id, _), .orderTimeline(let id), .orderCancel(let id, _, _, _, _, _, _),
             .orderModerate(let id, _, _, _), .orderModeratePerLine(let id, _, _),
             .refundPreview(let id, _), .refundCreate(let id, _), .refundRequest(let id, _, _), .disputeOpen(let id, _),
             .disputeClose(let id, _, _):
