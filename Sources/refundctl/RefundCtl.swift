@@ -44,7 +44,7 @@ func readJSONFile(_ path: String) throws(ClientError) -> JSON {
 struct OrderCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "order", abstract: "Orders: put, get, timeline, cancel, moderate.",
-        subcommands: [Put.self, Get.self, Timeline.self, Cancel.self, Moderate.self])
+        subcommands: [Put.self, Get.self, Update.self, Timeline.self, Cancel.self, Moderate.self])
 
     struct Put: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Store an order (contract section 2) from FILE or - (stdin).")
@@ -72,6 +72,48 @@ struct OrderCommand: ParsableCommand {
             try reporting {
                 let view = try connection.connect().call("order.get", ["order_id": .string(orderID)])
                 View.print(view, json: output.json, View.order)
+            }
+        }
+    }
+
+    struct Update: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Change facts of an order that are not money (also after refunds).",
+            discussion: "Example: refundctl order update ord_1 --transferred l2=false (the ticket is back with the purchaser).")
+        @Argument var orderID: String
+        @Option(help: "true | false.") var frozen: Bool?
+        @Option(name: .customLong("sync-pending"), help: "true | false.") var syncPending: Bool?
+        @Option(help: "LINE=true|false: the ticket was transferred to someone else after checkout (repeatable).")
+        var transferred: [String] = []
+        @Option(help: "LINE=true|false: the gift voucher was claimed (repeatable).") var claimed: [String] = []
+        @OptionGroup var connection: ConnectionOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            try reporting {
+                var params: [(String, JSON)] = [("order_id", .string(orderID))]
+                if let frozen { params.append(("frozen", .bool(frozen))) }
+                if let syncPending { params.append(("sync_pending", .bool(syncPending))) }
+                var lines: [(id: String, fields: [(String, JSON)])] = []
+                for (name, items) in [("transferred", transferred), ("claimed", claimed)] {
+                    for item in items {
+                        let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+                        guard parts.count == 2, !parts[0].isEmpty, let value = Bool(parts[1]) else {
+                            throw ClientError("invalid_argument", "--\(name) \(item): expected LINE=true or LINE=false")
+                        }
+                        if let i = lines.firstIndex(where: { $0.id == parts[0] }) {
+                            lines[i].fields.append((name, .bool(value)))
+                        } else {
+                            lines.append((parts[0], [(name, .bool(value))]))
+                        }
+                    }
+                }
+                if !lines.isEmpty {
+                    params.append(("lines", .array(lines.map { JSON.object([("id", .string($0.id))] + $0.fields) })))
+                }
+                let client = try connection.connect()
+                let view = try client.call("order.update", params)
+                View.print(view, json: output.json) { View.order($0) }
             }
         }
     }

@@ -136,6 +136,15 @@ private enum CodecFixtures {
             .confirmationResent(refund: 1, at: at(60), by: "staff_1"),
             .lateAnswer(refund: 1, LateAnswer(transaction: 0, attempt: 1, succeeded: true, reference: "re_1", failureCode: nil, at: at(61))),
             .lateAnswer(refund: 2, LateAnswer(transaction: 3, attempt: 9, succeeded: false, reference: nil, failureCode: "x", at: at(62))),
+            .factsUpdated(
+                OrderFactsUpdate(
+                    frozen: true, syncPending: false,
+                    lines: [
+                        OrderFactsUpdate.Line(id: "l1", transferred: false),
+                        OrderFactsUpdate.Line(id: "l2", transferred: true, claimed: true),
+                        OrderFactsUpdate.Line(id: "l3", claimed: false),
+                    ]), at: at(63), by: "checkout"),
+            .factsUpdated(OrderFactsUpdate(syncPending: true), at: at(64), by: "sync"),
         ]
         for channel in Channel.allCases { changes.append(.placed(with(fullOrder) { $0.channel = channel }, at: t0, by: "c")) }
         for source in OrderSource.allCases { changes.append(.placed(with(minimalOrder) { $0.source = source }, at: t0, by: "c")) }
@@ -176,6 +185,7 @@ private enum CodecFixtures {
         case .requestDecided: OrderChangeTag.requestDecided
         case .confirmationResent: OrderChangeTag.confirmationResent
         case .lateAnswer: OrderChangeTag.lateAnswer
+        case .factsUpdated: OrderChangeTag.factsUpdated
         }
     }
 
@@ -240,6 +250,7 @@ private enum CodecFixtures {
         .confirmationResent(refund: 2, at: at(100), by: "staff_2"),
         .confirmationResent(refund: 1, at: at(101), by: "staff_1"),
         .lateAnswer(refund: 2, LateAnswer(transaction: 0, attempt: 1, succeeded: true, reference: "re_2b", failureCode: nil, at: at(102))),
+        .factsUpdated(OrderFactsUpdate(frozen: true, lines: [OrderFactsUpdate.Line(id: "l1", transferred: true)]), at: at(103), by: "sync"),
     ]
 
     static func state(after changes: some Sequence<OrderChange>) -> OrderState {
@@ -278,7 +289,7 @@ private func decodingError(_ body: () throws(BinaryDecodingError) -> Void) -> Bi
 
     @Test func everyChangeCaseIsCovered() {
         let tags = Set(all.map(CodecFixtures.tag))
-        #expect(tags == Set(UInt8(1)...13))
+        #expect(tags == Set(UInt8(1)...14))
     }
 
     @Test func eachChangeRoundTrips() throws {
@@ -460,7 +471,7 @@ private func decodingError(_ body: () throws(BinaryDecodingError) -> Void) -> Bi
         // version, "o", one change, then the tag at offset 4.
         var bytes = ChangeCodec.encode(orderID: "o", [.retried(refund: 1, at: CodecFixtures.t0, by: "s")])
         #expect(bytes[4] == OrderChangeTag.retried)
-        for tag in [0] + Array(14...255) {
+        for tag in [0] + Array(15...255) {
             bytes[4] = UInt8(tag)
             let error = decodingError { () throws(BinaryDecodingError) in _ = try ChangeCodec.decode(bytes) }
             #expect(error?.message == "unknown change tag \(tag)")
@@ -541,6 +552,7 @@ private func decodingError(_ body: () throws(BinaryDecodingError) -> Void) -> Bi
             .orderPlaced, .orderReplaced, .refundCreated, .cancellationCreated, .attemptSucceeded, .attemptAccepted,
             .attemptFailed, .retryScheduled, .refundRetried, .refundRecovered, .disputeOpened, .disputeClosed,
             .requestCreated, .requestApproved, .requestDeclined, .confirmationResent, .attemptUnknown, .lateAnswer,
+            .orderUpdated,
         ]
         check("timeline kind", kinds, \.wireCode, TimelineEntry.Kind.init(wireCode:))
     }

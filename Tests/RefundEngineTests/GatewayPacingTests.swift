@@ -18,18 +18,20 @@ import Testing
     @Test func pacedCallsNeverExceedTheProvidersLimit() async throws {
         let gateway = SimulatedGateway(SimulatedGateway.Configuration(requestsPerSecond: 200))
         let engine = Engine(
-            // A little under the provider's limit, as docs/operations.md advises (arrival jitter).
-            configuration: EngineConfiguration(partitions: 2, gatewayLimits: GatewayLimits(requestsPerSecond: 190)),
+            // Under the provider's limit, as docs/operations.md advises: requests reach the provider a variable time
+            // after the pacer admits them, and on this 2-core machine under the whole test suite that jitter is
+            // tens of milliseconds (at 190/s and at 170/s the provider refused a few now and then).
+            configuration: EngineConfiguration(partitions: 2, gatewayLimits: GatewayLimits(requestsPerSecond: 150)),
             gateway: gateway)
         try await Self.orders(engine, 300)
         let start = ContinuousClock.now
         let status = try await engine.runBulkCancellation(Self.request, caller: Fixtures.staff)
         let elapsed = ContinuousClock.now - start
-        #expect(status.succeeded == 300 && status.failed == 0 && status.pending == 0)
+        #expect(status.succeeded == 300 && status.failed == 0 && status.pending == 0, "\(status)")
         #expect(gateway.rateLimitedCount == 0, "the pacer kept every call inside the provider's limit")
         #expect(gateway.peakRequestsPerSecond <= 200)
-        // 300 requests at 190/s, spaced: well over a second.
-        #expect(elapsed >= .milliseconds(1400), "\(elapsed)")
+        // 300 requests at 150/s: more than one second's allowance, so over a second.
+        #expect(elapsed >= .milliseconds(1000), "\(elapsed)")
     }
 
     @Test func rateLimitedAnswersAreSentAgainWithoutCountingAnAttempt() async throws {

@@ -284,6 +284,15 @@ final class Simulation {
         let method: RefundMethod = [.original, .original, .balance, .none, .offline][random(5)]
         let lines: [String]? = random(2) == 0 ? nil : ["l\(1 + random(3))"]
         let fee: CancellationFee? = random(3) == 0 ? .order(Int64(100 * random(5))) : nil
+        if newer, extraRandom(8) == 0 {
+            // Facts that are not money change (after refunds too): frozen, a ticket transferred or back.
+            let update = OrderFactsUpdate(
+                frozen: extraRandom(3) == 0 ? extraRandom(2) == 0 : nil,
+                lines: [OrderFactsUpdate.Line(id: "l1", transferred: extraRandom(2) == 0)])
+            history[history.count - 1] += " update \(update.summary)"
+            _ = try await engine.updateOrder(orderID: id, update, caller: Fixtures.staff)
+            return
+        }
         if newer, extraRandom(6) == 0 {
             // An outcome per line: a cancellation without money and a refund, logged together, both or neither.
             var outcomes: [String: Engine.ModerationOutcome] = [:]

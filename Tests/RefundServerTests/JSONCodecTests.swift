@@ -283,6 +283,7 @@ let requestCorpus: [String] = [
     #"{"id":"27e","op":"event.put","event":"evt_1","self_service_cutoff_hours":48}"#,
     #"{"id":"27g","op":"event.get","event":"evt_1"}"#,
     #"{"id":"27o","op":"order.get","order_id":"ord_1","include":["refunds"]}"#,
+    #"{"id":"27u","op":"order.update","order_id":"ord_1","frozen":false,"lines":[{"id":"l1","transferred":false}]}"#,
     #"{"id":"br","op":"bulk.results","job_id":"job_1","status":"failed","limit":50,"cursor":"b1.0.0.0"}"#,
     #"{"id":"s","op":"events.subscribe","after":0}"#,
     #"{"id":28,"op":"events.list","after":7,"limit":1000}"#,

@@ -520,3 +520,33 @@ struct CompactOrderViewTests {
         try c.fails(#"{"id":9,"op":"order.get","order_id":"oc","include":"refunds"}"#, "invalid_field")
     }
 }
+
+@Suite("order.update: facts that are not money, after refunds too")
+struct OrderUpdateProtocolTests {
+    @Test("a ticket transferred back is refundable; money fields are not fields of an update; needs place_order")
+    func update() throws {
+        let daemon = try Daemon(["--partitions", "2"])
+        defer { daemon.stop() }
+        let c = try LineClient(port: daemon.port)
+        let order = simpleOrderJSON("ou").replacingOccurrences(of: #""price":2000}]"#, with: #""price":2000,"transferred":true}]"#)
+        _ = try c.ok(#"{"id":1,"op":"order.put","order":\#(order)}"#)
+        _ = try c.ok(#"{"id":2,"op":"refund.create","order_id":"ou","lines":["a"],"method":"original","reason":"x"}"#)
+        try c.fails(#"{"id":3,"op":"refund.create","order_id":"ou","lines":["b"],"method":"original","reason":"x"}"#, "transferred_after_checkout")
+        let before = try orderState(c, "ou")
+        try c.fails(#"{"id":4,"op":"order.update","order_id":"ou","lines":[{"id":"b","price":1}]}"#, "invalid_field")
+        try c.fails(#"{"id":5,"op":"order.update","order_id":"ou","lines":[{"id":"zz","transferred":false}]}"#, "line_not_found")
+        try c.fails(#"{"id":6,"op":"order.update","order_id":"ou"}"#, "missing_field")
+        try c.fails(
+            #"{"id":7,"op":"order.update","order_id":"ou","frozen":true,"actor":{"id":"viewer","permissions":["read"]}}"#,
+            "permission_denied")
+        #expect(try orderState(c, "ou") == before)
+        let view = try c.ok(#"{"id":8,"op":"order.update","order_id":"ou","lines":[{"id":"b","transferred":false}]}"#)
+        let lines = try #require((view["order"] as? [String: Any])?["lines"] as? [[String: Any]])
+        #expect(lines.last?["transferred"] as? Bool == false)
+        let refund = try c.ok(#"{"id":9,"op":"refund.create","order_id":"ou","lines":["b"],"method":"original","reason":"x"}"#)
+        #expect(refund["amount"] as? Int == 2000)
+        let timeline = try c.ok(#"{"id":10,"op":"order.timeline","order_id":"ou"}"#)
+        let kinds = (timeline["timeline"] as? [[String: Any]])?.compactMap { $0["kind"] as? String } ?? []
+        #expect(kinds.contains("order.updated"), "\(kinds)")
+    }
+}

@@ -378,3 +378,28 @@ struct EventSettingsCommandTests {
         #expect(daemon.stop() == 0)
     }
 }
+
+@Suite("refundctl order update")
+struct OrderUpdateCommandTests {
+    @Test("a ticket transferred back after a refund is refunded; bad arguments name themselves")
+    func transferredBack() throws {
+        let daemon = try Daemon(["--partitions", "2"])
+        let file = temporaryDirectory() + "/order.json"
+        let order = simpleOrderJSON("ord_u", event: "evt_u").replacingOccurrences(
+            of: #""price":2000}]"#, with: #""price":2000,"transferred":true}]"#)
+        try order.write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(try refundctl(["order", "put", file], port: daemon.port).status == 0)
+        #expect(try refundctl(["refund", "create", "ord_u", "--lines", "a", "--reason", "x"], port: daemon.port).status == 0)
+        let blocked = try refundctl(["refund", "create", "ord_u", "--lines", "b", "--reason", "x"], port: daemon.port)
+        #expect(blocked.status != 0 && blocked.stderr.contains("transferred_after_checkout"), "\(blocked.stderr)")
+        let bad = try refundctl(["order", "update", "ord_u", "--transferred", "b=maybe"], port: daemon.port)
+        #expect(bad.status != 0 && bad.stderr.contains("expected LINE=true or LINE=false"), "\(bad.stderr)")
+        let updated = try refundctl(["order", "update", "ord_u", "--transferred", "b=false", "--frozen", "false"], port: daemon.port)
+        #expect(updated.status == 0 && updated.stdout.contains("partially_refunded"), "\(updated.stdout)\(updated.stderr)")
+        let refunded = try refundctl(["refund", "create", "ord_u", "--lines", "b", "--reason", "x"], port: daemon.port)
+        #expect(refunded.status == 0, "\(refunded.stderr)")
+        let timeline = try refundctl(["order", "timeline", "ord_u"], port: daemon.port)
+        #expect(timeline.stdout.contains("order.updated") && timeline.stdout.contains("b.transferred=false"), "\(timeline.stdout)")
+        #expect(daemon.stop() == 0)
+    }
+}

@@ -322,6 +322,7 @@ extension TimelineEntry.Kind {
         case .confirmationResent: 15
         case .attemptUnknown: 16
         case .lateAnswer: 17
+        case .orderUpdated: 18
         }
     }
 
@@ -345,6 +346,7 @@ extension TimelineEntry.Kind {
         case 15: self = .confirmationResent
         case 16: self = .attemptUnknown
         case 17: self = .lateAnswer
+        case 18: self = .orderUpdated
         default: return nil
         }
     }
@@ -381,4 +383,5 @@ enum OrderChangeTag {
     static let requestDecided: UInt8 = 11
     static let confirmationResent: UInt8 = 12
     static let lateAnswer: UInt8 = 13
+    static let factsUpdated: UInt8 = 14
 }

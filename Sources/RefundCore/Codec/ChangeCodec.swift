@@ -200,6 +200,19 @@ extension ByteSink {
             u8(OrderChangeTag.lateAnswer)
             int(refund)
             write(answer)
+        case .factsUpdated(let update, let at, let by):
+            // Each fact: u8 0 (unchanged), 1 (false) or 2 (true).
+            u8(OrderChangeTag.factsUpdated)
+            u8(OrderFactsUpdate.code(update.frozen))
+            u8(OrderFactsUpdate.code(update.syncPending))
+            length(update.lines.count)
+            for line in update.lines {
+                string(line.id)
+                u8(OrderFactsUpdate.code(line.transferred))
+                u8(OrderFactsUpdate.code(line.claimed))
+            }
+            timestamp(at)
+            string(by)
         }
     }
 }
@@ -267,6 +280,23 @@ extension BinaryReader {
             return .confirmationResent(refund: try int("refund number"), at: try timestamp(), by: try string())
         case OrderChangeTag.lateAnswer:
             return .lateAnswer(refund: try int("refund number"), try readLateAnswer())
+        case OrderChangeTag.factsUpdated:
+            func fact() throws(BinaryDecodingError) -> Bool? {
+                let offset = self.offset
+                guard let value = OrderFactsUpdate.fact(code: try u8()) else {
+                    throw BinaryDecodingError(message: "a fact is coded 0, 1 or 2", offset: offset)
+                }
+                return value
+            }
+            let frozen = try fact()
+            let syncPending = try fact()
+            var lines: [OrderFactsUpdate.Line] = []
+            for _ in 0..<(try length("line count")) {
+                lines.append(OrderFactsUpdate.Line(id: try string(), transferred: try fact(), claimed: try fact()))
+            }
+            return .factsUpdated(
+                OrderFactsUpdate(frozen: frozen, syncPending: syncPending, lines: lines), at: try timestamp(),
+                by: try string())
         case let other:
             throw BinaryDecodingError(message: "unknown change tag \(other)", offset: start)
         }

@@ -39,6 +39,8 @@ public enum OrderChange: Sendable, Equatable {
     case confirmationResent(refund: Int, at: Timestamp, by: String)
     /// An answer for a superseded attempt (``LateAnswer``): recorded, applied to nothing.
     case lateAnswer(refund: Int, LateAnswer)
+    /// `order.update`: facts of the order that are not money changed (after refunds too).
+    case factsUpdated(OrderFactsUpdate, at: Timestamp, by: String)
 }
 
 /// Effects of a change outside its order, collected by the partition: account balance movements and
@@ -144,6 +146,7 @@ public struct TimelineEntry: Sendable, Equatable, Hashable, Codable {
         case confirmationResent = "confirmation.resent"
         case attemptUnknown = "transaction.unknown"
         case lateAnswer = "transaction.late_answer"
+        case orderUpdated = "order.updated"
     }
 
     public var at: Timestamp

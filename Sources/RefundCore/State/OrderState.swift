@@ -434,6 +434,12 @@ public struct OrderState: Sendable, Equatable {
                     at: answer.at, kind: .lateAnswer, by: nil, refundID: refunds[number - 1].id,
                     detail: "attempt \(answer.attempt) \(answer.succeeded ? "succeeded" : "failed")\(answer.reference.map { " \($0)" } ?? "")"))
             return effects
+
+        case .factsUpdated(let update, let at, let by):
+            // Facts that are not money: no balance, inventory or line status moves.
+            order = update.applied(to: order)
+            timeline.append(TimelineEntry(at: at, kind: .orderUpdated, by: by, detail: update.summary))
+            return effects
         }
     }
 

@@ -8,7 +8,7 @@ struct ChangeJSON: Encodable {
 
     enum Key: String, CodingKey {
         case type, order, at, by, refund, options, transaction, result, recovery, reason, outcome, note, request
-        case approved
+        case approved, update
         case refundID = "refund_id"
     }
 
@@ -80,6 +80,11 @@ struct ChangeJSON: Encodable {
             try c.encode("late_answer", forKey: .type)
             try c.encode(refund, forKey: .refund)
             try c.encode(answer, forKey: .result)
+        case .factsUpdated(let update, let at, let by):
+            try c.encode("facts_updated", forKey: .type)
+            try c.encode(update, forKey: .update)
+            try c.encode(at, forKey: .at)
+            try c.encode(by, forKey: .by)
         }
     }
 }

@@ -366,6 +366,19 @@ public final class Engine: Sendable {
 
     // MARK: Disputes and requests
 
+    /// `order.update`: changes facts of an order that are not money (frozen, sync pending, a line transferred
+    /// after checkout or back, a voucher claimed), also after refunds; each change is in the timeline. Refund
+    /// decisions from then on see the new facts (a ticket transferred back to its purchaser can be refunded).
+    @discardableResult
+    public func updateOrder(orderID: String, _ update: OrderFactsUpdate, caller: Caller) async throws(RefundError)
+        -> OrderView
+    {
+        let partition = partition(for: orderID)
+        let view = try await partition.updateOrder(orderID, update, caller: caller)
+        try await durable(partition)
+        return view
+    }
+
     @discardableResult
     public func openDispute(orderID: String, reason: String?, caller: Caller) async throws(RefundError) -> OrderView {
         let partition = partition(for: orderID)

@@ -27,6 +27,18 @@ extension Partition {
         return OrderView(states[slot])
     }
 
+    /// `order.update`: facts that are not money change, refunds or not (an update that changes nothing is not
+    /// logged).
+    func updateOrder(_ orderID: String, _ update: OrderFactsUpdate, caller: Caller) throws(RefundError) -> OrderView {
+        try ensureRunning()
+        let slot = try slot(orderID)
+        try update.validate(against: states[slot].order)
+        if update.applied(to: states[slot].order) != states[slot].order {
+            commit(slot, [.factsUpdated(update, at: shared.clock.now(), by: caller.id)])
+        }
+        return OrderView(states[slot])
+    }
+
     /// `refund.request`: a buyer asks for a refund of some lines (all when nil).
     func requestRefund(_ orderID: String, lines: [String]?, reason: String, caller: Caller) throws(RefundError)
         -> RefundRequest

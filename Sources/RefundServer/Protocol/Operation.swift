@@ -10,6 +10,8 @@ enum Operation: Sendable {
     case orderPut(Order)
     /// `order.put_many`: up to ``maximumOrdersPerPut`` orders in one request, stored with one hop per partition.
     case orderPutMany([Order])
+    /// `order.update`: facts that are not money.
+    case orderUpdate(orderID: String, OrderFactsUpdate)
     /// `order.get`; `include` (nil: the full view) names the heavy parts of a compact view.
     case orderGet(orderID: String, include: Set<OrderViewPart>?)
     /// `order.list`: orders by event, customer, email, status, dispute or refund condition, sorted by id, paged.
@@ -60,7 +62,7 @@ enum Operation: Sendable {
 
     /// Every op name, for `unknown_op` messages and the docs.
     static let names = [
-        "auth", "ping", "health", "order.put", "order.put_many", "order.get", "order.list", "order.timeline", "order.cancel", "order.moderate", "refund.preview",
+        "auth", "ping", "health", "order.put", "order.put_many", "order.update", "order.get", "order.list", "order.timeline", "order.cancel", "order.moderate", "refund.preview",
         "refund.create", "refund.get", "refund.list", "refund.request", "refund.approve", "refund.decline",
         "refund.settle", "refund.retry", "refund.recover", "refund.receipt", "refund.resend", "refund.attention",
         "refund.requests", "dispute.open", "dispute.close", "balance.get", "inventory.get", "bulk.cancel_event",
@@ -115,6 +117,13 @@ enum Operation: Sendable {
                     .invalidField, "orders must hold 1 to \(maximumOrdersPerPut) orders, not \(orders.count)")
             }
             return .orderPutMany(orders)
+        case "order.update":
+            return .orderUpdate(
+                orderID: try string("order_id"),
+                OrderFactsUpdate(
+                    frozen: try c.decodeIfPresent(Bool.self, forKey: "frozen"),
+                    syncPending: try c.decodeIfPresent(Bool.self, forKey: "sync_pending"),
+                    lines: try c.decodeIfPresent([OrderFactsUpdate.Line].self, forKey: "lines") ?? []))
         case "order.get":
             return .orderGet(
                 orderID: try string("order_id"),
@@ -276,7 +285,7 @@ enum Operation: Sendable {
     var orderKey: String? {
         switch self {
         case .orderPut(let order): order.id
-        case .orderGet(let id, _), .orderTimeline(let id), .orderCancel(let id, _, _, _, _, _, _),
+        case .orderGet(let id, _), .orderTimeline(let id), .orderUpdate(let id, _), .orderCancel(let id, _, _, _, _, _, _),
             .orderModerate(let id, _, _, _), .orderModeratePerLine(let id, _, _),
             .refundPreview(let id, _), .refundCreate(let id, _), .refundRequest(let id, _, _), .disputeOpen(let id, _),
             .disputeClose(let id, _, _):

@@ -23,7 +23,8 @@ extension Operation {
         switch self {
         case .auth, .ping, .health:
             .connection
-        case .orderPut, .orderPutMany:
+        case .orderPut, .orderPutMany, .orderUpdate:
+            // The checkout (or the sync behind it) reports an order and what later happens to it.
             .permission(.placeOrder)
         case .orderGet, .orderList, .orderTimeline, .refundGet, .refundList, .refundReceipt, .refundAttention, .refundRequests,
             .balanceGet, .inventoryGet, .bulkStatus, .bulkResults, .eventGet, .stats:
@@ -98,6 +99,7 @@ extension Operation {
         case .orderPut: "order.put"
         case .orderPutMany: "order.put_many"
         case .orderGet: "order.get"
+        case .orderUpdate: "order.update"
         case .orderList: "order.list"
         case .orderTimeline: "order.timeline"
         case .orderCancel: "order.cancel"

@@ -172,6 +172,7 @@ extension Order: JSONDescribedObject { package static var jsonObjectDescription:
 extension OrderLine: JSONDescribedObject { package static var jsonObjectDescription: String { "an order line" } }
 extension Tender: JSONDescribedObject { package static var jsonObjectDescription: String { "a tender" } }
 extension CancellationFee: JSONDescribedObject { package static var jsonObjectDescription: String { "a fee" } }
+extension OrderFactsUpdate.Line: JSONDescribedObject { package static var jsonObjectDescription: String { "a line update" } }
 extension RefundOptions: JSONDescribedObject { package static var jsonObjectDescription: String { "refund options" } }
 
 extension TransactionStatus: JSONEnumeratedValues {
