@@ -340,60 +340,55 @@ struct BulkCommand: ParsableCommand {
 }
 
 extension BulkCommand {
-    /// `bulk pause|resume|abort JOB`: one steer, answered with the job's status.
-    static func steer(_ op: String, _ jobID: String, currency: String?, connection: ConnectionOptions, output: OutputOptions) throws {
-        let client = try connection.connect()
-        let status = try client.call(op, ["job_id": .string(jobID)])
-        View.print(status, json: output.json) { View.bulk($0, currency: currency ?? client.currency(ofOrder: View.anyOrderID($0))) }
+    /// What `bulk pause|resume|abort` take: the job, the currency to show its amounts in, where the daemon is.
+    struct SteerOptions: ParsableArguments {
+        @Argument var jobID: String
+        @Option(help: "Currency for the amounts (default: looked up from an order of the job).") var currency: String?
+        @OptionGroup var connection: ConnectionOptions
+        @OptionGroup var output: OutputOptions
+
+        /// Sends one steer (`op`) and prints the job's status it answers.
+        func steer(_ op: String) throws {
+            let client = try connection.connect()
+            let status = try client.call(op, ["job_id": .string(jobID)])
+            View.print(status, json: output.json) { View.bulk($0, currency: currency ?? client.currency(ofOrder: View.anyOrderID($0))) }
+        }
     }
 
     struct Pause: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Pause a running job: it selects no new order until resumed (refunds already made settle as usual).",
             discussion: "Answers once the pause is durable and every partition has finished the chunk it was on.")
-        @Argument var jobID: String
-        @Option(help: "Currency for the amounts (default: looked up from an order of the job).") var currency: String?
-        @OptionGroup var connection: ConnectionOptions
-        @OptionGroup var output: OutputOptions
-        func run() throws {
-            try reporting { try BulkCommand.steer("bulk.pause", jobID, currency: currency, connection: connection, output: output) }
-        }
+        @OptionGroup var job: SteerOptions
+        func run() throws { try reporting { try job.steer("bulk.pause") } }
     }
 
     struct Resume: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Resume a paused job from where it stopped.")
-        @Argument var jobID: String
-        @Option(help: "Currency for the amounts (default: looked up from an order of the job).") var currency: String?
-        @OptionGroup var connection: ConnectionOptions
-        @OptionGroup var output: OutputOptions
-        func run() throws {
-            try reporting { try BulkCommand.steer("bulk.resume", jobID, currency: currency, connection: connection, output: output) }
-        }
+        @OptionGroup var job: SteerOptions
+        func run() throws { try reporting { try job.steer("bulk.resume") } }
     }
 
     struct Abort: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Abort a job for good: it selects no more orders; refunds already made stay and settle.",
             discussion: "Asks for confirmation (--yes skips it; without a terminal --yes is required).")
-        @Argument var jobID: String
-        @Option(help: "Currency for the amounts (default: looked up from an order of the job).") var currency: String?
+        @OptionGroup var job: SteerOptions
         @Flag(help: "Do not ask for confirmation.") var yes = false
-        @OptionGroup var connection: ConnectionOptions
-        @OptionGroup var output: OutputOptions
         func run() throws {
             try reporting {
                 if !yes {
                     guard Console.stdinIsTTY else {
                         throw ClientError("confirmation_required", "not a terminal: pass --yes to abort without a prompt")
                     }
-                    Console.err("Abort \(jobID)? Orders it has not reached are left alone for good. [y/N] ", newline: false)
+                    Console.err("Abort \(job.jobID)? Orders it has not reached are left alone for good. [y/N] ", newline: false)
                     let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased()
                     guard answer == "y" || answer == "yes" else {
                         Console.err("not aborted: nothing changed")
                         throw ExitCode.failure
                     }
                 }
-                try BulkCommand.steer("bulk.abort", jobID, currency: currency, connection: connection, output: output)
+                try job.steer("bulk.abort")
             }
         }
     }

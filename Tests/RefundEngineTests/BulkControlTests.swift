@@ -144,13 +144,19 @@ import Testing
             configuration: configuration, durability: DurabilityOptions(directory: dir.path), gateway: SimulatedGateway())
     }
 
+    /// A durable engine on `dir` with 240 orders and a job cancelling them that has processed some.
+    static func runningJob(_ dir: TemporaryDirectory) async throws -> (Engine, String) {
+        let engine = try await open(dir)
+        await put(engine, 240)
+        let jobID = try await engine.startBulkCancellation(request, caller: Fixtures.staff)
+        try await started(engine, jobID)
+        return (engine, jobID)
+    }
+
     @Test(arguments: [false, true])
     func aPausedJobStaysPausedAcrossARestart(killed: Bool) async throws {
         let dir = TemporaryDirectory("pause")
-        let first = try await Self.open(dir)
-        await Self.put(first, 240)
-        let jobID = try await first.startBulkCancellation(Self.request, caller: Fixtures.staff)
-        try await Self.started(first, jobID)
+        let (first, jobID) = try await Self.runningJob(dir)
         let paused = try await first.pauseBulk(jobID: jobID, caller: Fixtures.staff)
         if killed { first.kill() } else { try await first.close() }
 
@@ -177,10 +183,7 @@ import Testing
 
     @Test func anAbortedJobStaysAbortedAcrossARestart() async throws {
         let dir = TemporaryDirectory("abort")
-        let first = try await Self.open(dir)
-        await Self.put(first, 240)
-        let jobID = try await first.startBulkCancellation(Self.request, caller: Fixtures.staff)
-        try await Self.started(first, jobID)
+        let (first, jobID) = try await Self.runningJob(dir)
         let aborted = try await first.abortBulk(jobID: jobID, caller: Fixtures.staff)
         first.kill()
 
@@ -195,10 +198,7 @@ import Testing
 
     @Test func aJobPausedBeforeARestartCanBeAbortedAfterIt() async throws {
         let dir = TemporaryDirectory("pause-abort")
-        let first = try await Self.open(dir)
-        await Self.put(first, 240)
-        let jobID = try await first.startBulkCancellation(Self.request, caller: Fixtures.staff)
-        try await Self.started(first, jobID)
+        let (first, jobID) = try await Self.runningJob(dir)
         let paused = try await first.pauseBulk(jobID: jobID, caller: Fixtures.staff)
         try await first.close()
 
