@@ -1,5 +1,6 @@
 import RefundCore
 import RefundEngine
+import Synchronization
 import Testing
 
 @Suite struct BulkCancellationTests {
@@ -140,5 +141,34 @@ import Testing
             #expect(status.processed <= status.total)
         }
         #expect(status.state == .completed && status.succeeded == 3_000)
+    }
+}
+
+/// A clock that moves a millisecond every time it is read: the worst case of a wall clock for code that reads
+/// it twice and expects the same instant.
+final class TickingClock: EngineClock {
+    private let current = Mutex(Fixtures.t0)
+    func now() -> Timestamp {
+        current.withLock {
+            $0 = $0.adding(milliseconds: 1)
+            return $0
+        }
+    }
+}
+
+@Suite struct BulkClockTests {
+    /// Found by the pacing test under load: a chunk read the clock for "due" before it made its refunds at a
+    /// later reading; when a millisecond passed in between, none of the chunk's first attempts was due, and the
+    /// whole chunk waited for the retry scheduler (the job came back with 75 of 300 refunds pending).
+    @Test func everyRefundOfAChunkGoesToTheGatewayAtOnceWhateverTheClockDoes() async throws {
+        let engine = Engine(
+            configuration: EngineConfiguration(partitions: 2, bulkChunkSize: 25), gateway: SimulatedGateway(),
+            clock: TickingClock())
+        let failed = await engine.putOrders((0..<200).map { Fixtures.tickets(id: "ord_\($0)", event: "evt_tick", count: 1) })
+        #expect(failed.isEmpty)
+        let status = try await engine.runBulkCancellation(
+            BulkCancelRequest(events: ["evt_tick"], options: RefundOptions(method: .original, reason: "event_cancelled")),
+            caller: Fixtures.staff)
+        #expect(status.succeeded == 200 && status.pending == 0 && status.state == .completed, "\(status)")
     }
 }

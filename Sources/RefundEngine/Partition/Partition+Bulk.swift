@@ -36,10 +36,13 @@ extension Partition {
         shared.metrics.bulkOrders.increment(by: end - cursor)
         let options = job.request.options
         let dryRun = job.request.dryRun
-        let now = shared.clock.now()
         var tally = BulkTally()
         var attempts: [PendingAttempt] = []
         var context = context(caller, childrenActive: false, balance: 0, jobID: job.id)
+        // The instant the chunk's refunds are made at, and so their first attempts are due at. One reading of the
+        // clock: a second reading for "due" could fall a millisecond earlier than the refunds' own time, and the
+        // whole chunk would then wait for the retry scheduler instead of going to the gateway now.
+        let now = context.now
         for position in cursor..<end {
             let slot = selection[position]
             // `states[slot]` is read in place throughout: copying an OrderState retains every field.
