@@ -24,6 +24,14 @@ import Testing
         try await waitUntil { ((try? engine.bulkStatus(jobID: jobID).processed) ?? 0) > 0 }
     }
 
+    /// Puts 240 orders into `engine` and starts a job cancelling them; returns once it has processed some.
+    static func runningJob(on engine: Engine) async throws -> String {
+        await put(engine, 240)
+        let jobID = try await engine.startBulkCancellation(request, caller: Fixtures.staff)
+        try await started(engine, jobID)
+        return jobID
+    }
+
     static func refunds(_ engine: Engine) async -> [String: Int] {
         var counts: [String: Int] = [:]
         for state in await engine.allOrderStates() { counts[state.order.id] = state.refunds.count }
@@ -32,9 +40,7 @@ import Testing
 
     @Test func aPausedJobTouchesNoNewOrderUntilResumed() async throws {
         let engine = Engine(configuration: Self.configuration, gateway: SimulatedGateway())
-        await Self.put(engine, 240)
-        let jobID = try await engine.startBulkCancellation(Self.request, caller: Fixtures.staff)
-        try await Self.started(engine, jobID)
+        let jobID = try await Self.runningJob(on: engine)
         let paused = try await engine.pauseBulk(jobID: jobID, caller: Fixtures.staff)
         #expect(paused.state == .paused && paused.processed < 240 && paused.etaSeconds == nil, "\(paused)")
         // From the answer on, no order is touched: the count of refunds stays where the pause left it.
@@ -54,9 +60,7 @@ import Testing
 
     @Test func anAbortedJobStopsForGoodAndKeepsItsRefunds() async throws {
         let engine = Engine(configuration: Self.configuration, gateway: SimulatedGateway())
-        await Self.put(engine, 240)
-        let jobID = try await engine.startBulkCancellation(Self.request, caller: Fixtures.staff)
-        try await Self.started(engine, jobID)
+        let jobID = try await Self.runningJob(on: engine)
         let aborted = try await engine.abortBulk(jobID: jobID, caller: Fixtures.staff)
         #expect(aborted.state == .aborted && aborted.processed > 0 && aborted.processed < 240, "\(aborted)")
         try await Task.sleep(for: .milliseconds(500))
@@ -79,9 +83,7 @@ import Testing
 
     @Test func abortingAPausedJobEndsIt() async throws {
         let engine = Engine(configuration: Self.configuration, gateway: SimulatedGateway())
-        await Self.put(engine, 240)
-        let jobID = try await engine.startBulkCancellation(Self.request, caller: Fixtures.staff)
-        try await Self.started(engine, jobID)
+        let jobID = try await Self.runningJob(on: engine)
         let paused = try await engine.pauseBulk(jobID: jobID, caller: Fixtures.staff)
         let aborted = try await engine.abortBulk(jobID: jobID, caller: Fixtures.staff)
         #expect(aborted.state == .aborted && aborted.processed == paused.processed, "\(aborted)")
@@ -106,9 +108,7 @@ import Testing
         #expect(try engine.bulkStatus(jobID: done.jobID).state == .completed)
 
         let slow = Engine(configuration: Self.configuration, gateway: SimulatedGateway())
-        await Self.put(slow, 240)
-        let jobID = try await slow.startBulkCancellation(Self.request, caller: Fixtures.staff)
-        try await Self.started(slow, jobID)
+        let jobID = try await Self.runningJob(on: slow)
         #expect(await code { () throws(RefundError) in try await slow.resumeBulk(jobID: jobID, caller: Fixtures.staff) } == "invalid_state")
         _ = try await slow.pauseBulk(jobID: jobID, caller: Fixtures.staff)
         #expect(await code { () throws(RefundError) in try await slow.pauseBulk(jobID: jobID, caller: Fixtures.staff) } == "invalid_state")
@@ -144,13 +144,10 @@ import Testing
             configuration: configuration, durability: DurabilityOptions(directory: dir.path), gateway: SimulatedGateway())
     }
 
-    /// A durable engine on `dir` with 240 orders and a job cancelling them that has processed some.
+    /// A durable engine on `dir` running a job (``runningJob(on:)``).
     static func runningJob(_ dir: TemporaryDirectory) async throws -> (Engine, String) {
         let engine = try await open(dir)
-        await put(engine, 240)
-        let jobID = try await engine.startBulkCancellation(request, caller: Fixtures.staff)
-        try await started(engine, jobID)
-        return (engine, jobID)
+        return (engine, try await runningJob(on: engine))
     }
 
     @Test(arguments: [false, true])

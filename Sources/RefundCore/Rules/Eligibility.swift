@@ -47,7 +47,7 @@ public enum Eligibility {
         }
         let cutoff = starts.adding(milliseconds: -context.selfServiceCutoffHours * 3_600_000)
         if context.now >= cutoff {
-            let whose = context.selfServiceCutoffIsEvents ? "event \(order.event)'s own cutoff" : "the engine's cutoff"
+            let whose = context.selfServiceCutoffIsEventSetting ? "event \(order.event)'s own cutoff" : "the engine's cutoff"
             return "self-service closes \(context.selfServiceCutoffHours) h before the event (\(whose); it starts \(starts.iso8601)), so it closed at \(cutoff.iso8601)"
         }
         if let line, let found = order.lines.first(where: { $0.id == line }), found.kind != .ticket {

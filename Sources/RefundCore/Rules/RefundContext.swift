@@ -10,7 +10,7 @@ public struct RefundContext: Sendable {
     public var selfServiceCutoffHours: Int64
     /// True when ``selfServiceCutoffHours`` is the event's own (``EventSettings``), not the engine's: messages
     /// say which.
-    public var selfServiceCutoffIsEvents: Bool = false
+    public var selfServiceCutoffIsEventSetting: Bool = false
     /// The bulk job deciding this refund, if any.
     public var jobID: String?
 

@@ -20,7 +20,7 @@ extension Partition {
             now: shared.clock.now(), caller: caller, childrenActive: childrenActive, customerBalance: balance,
             selfServiceCutoffHours: shared.configuration.selfServiceCutoffHours, jobID: jobID)
         if let event = selfServiceEvent {
-            (context.selfServiceCutoffHours, context.selfServiceCutoffIsEvents) = shared.selfServiceCutoff(for: event)
+            (context.selfServiceCutoffHours, context.selfServiceCutoffIsEventSetting) = shared.selfServiceCutoff(for: event)
         }
         return context
     }
