@@ -2,7 +2,7 @@
 //
 // The first input byte picks the decoder (modulo 5), the rest is its input:
 //   0  ChangeCodec.decode             one order's changes (the body of a partition log record)
-//   1  PartitionJournal.decode        a partition log record: outbox ranges + ChangeCodec record
+//   1  PartitionJournal.decode        a partition log record: one commit (kind 1) or a commit batch (kind 2)
 //   2  PartitionImageCodec.decode     a partition snapshot payload: order states, balances, outbox
 //   3  OrderStateCodec.decode         one order state (the unit of a snapshot)
 //   4  ControlLog.decode              a control log record (bulk jobs)

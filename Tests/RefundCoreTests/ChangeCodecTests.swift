@@ -3,7 +3,7 @@ import Testing
 @testable import RefundCore
 
 /// Values for the codec tests: every optional both nil and set, every enum case somewhere.
-private enum CodecFixtures {
+enum CodecFixtures {
     static let t0 = Timestamp(milliseconds: 1_795_341_600_000)
     static func at(_ minutes: Int64) -> Timestamp { t0.adding(milliseconds: minutes * 60_000) }
 

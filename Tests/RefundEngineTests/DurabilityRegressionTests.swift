@@ -191,15 +191,15 @@ import Testing
         try await after.putOrder(Fixtures.tickets(id: "ord_3", count: 1))
         #expect(try await after.createRefund(orderID: "ord_3", Fixtures.options(.offline), caller: Fixtures.staff).id == "rf_1r\(Fixtures.t0.milliseconds + 1)_ord_3")
         try await after.close()
-        // engine.meta (layout 4) says engine.run must exist: a deleted one is data_missing, not a silent restart
+        // engine.meta (layout 5) says engine.run must exist: a deleted one is data_missing, not a silent restart
         // of the count.
-        #expect(String(decoding: try fs.readFile("/data/engine.meta"), as: UTF8.self).hasPrefix("refund-engine data 4\n"))
+        #expect(String(decoding: try fs.readFile("/data/engine.meta"), as: UTF8.self).hasPrefix("refund-engine data 5\n"))
         fs.delete("/data/engine.run")
         await #expect { _ = try await open(.always) } throws: { ($0 as? RefundError)?.code == .dataMissing }
         try await open(.always, repair: true).close()
     }
 
-    /// A directory written before engine.run (layout 2) gets one at its next open and then says layout 4.
+    /// A directory written before engine.run (layout 2) gets one at its next open and then says layout 5.
     @Test func aLayout2DirectoryGetsItsRunCount() async throws {
         let fs = SimulatedFileSystem(seed: 82)
         let engine = try await Self.open(fs, partitions: 1)
@@ -211,22 +211,23 @@ import Testing
         let upgraded = try await Self.open(fs, partitions: 1)
         #expect(try await upgraded.orderState("ord_1").order.id == "ord_1")
         try await upgraded.close()
-        #expect(String(decoding: try fs.readFile("/data/engine.meta"), as: UTF8.self) == "refund-engine data 4\npartitions 1\n")
+        #expect(String(decoding: try fs.readFile("/data/engine.meta"), as: UTF8.self) == "refund-engine data 5\npartitions 1\n")
         #expect(String(decoding: try fs.readFile("/data/engine.run"), as: UTF8.self) == "run 1\nids plain\n")
     }
 
-    /// A layout 3 directory (before bulk pause, resume and abort records) opens as it is, keeps its run count,
-    /// and says layout 4 from then on: an engine of layout 3 refuses it rather than meeting records it cannot read.
-    @Test func aLayout3DirectoryOpensAndSaysLayout4() async throws {
+    /// A layout 3 directory (before bulk pause, resume and abort records) and a layout 4 one (before commit
+    /// batches) open as they are, keep their run count, and say layout 5 from then on: an older engine refuses
+    /// the directory rather than meeting records it cannot read.
+    @Test(arguments: [3, 4]) func anOlderLayoutOpensAndSaysLayout5(_ layout: Int) async throws {
         let fs = SimulatedFileSystem(seed: 83)
         let engine = try await Self.open(fs, partitions: 1)
         try await engine.putOrder(Fixtures.tickets(id: "ord_1", count: 1))
         try await engine.close()
-        try fs.replaceAtomically("/data/engine.meta", with: Array("refund-engine data 3\npartitions 1\n".utf8))
+        try fs.replaceAtomically("/data/engine.meta", with: Array("refund-engine data \(layout)\npartitions 1\n".utf8))
         let upgraded = try await Self.open(fs, partitions: 1)
         #expect(try await upgraded.orderState("ord_1").order.id == "ord_1")
         try await upgraded.close()
-        #expect(String(decoding: try fs.readFile("/data/engine.meta"), as: UTF8.self) == "refund-engine data 4\npartitions 1\n")
+        #expect(String(decoding: try fs.readFile("/data/engine.meta"), as: UTF8.self) == "refund-engine data 5\npartitions 1\n")
         #expect(String(decoding: try fs.readFile("/data/engine.run"), as: UTF8.self) == "run 2\nids plain\n")
     }
 

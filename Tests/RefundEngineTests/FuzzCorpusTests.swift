@@ -236,12 +236,50 @@ struct FuzzCorpusTests {
         ]
     }
 
+    static func commitBatch(_ entries: [CommitBatchCodec.Entry]) -> [UInt8] {
+        var writer = BinaryWriter()
+        writer.u8(PartitionJournal.commitBatchKind)
+        CommitBatchCodec.encode(entries, into: &writer)
+        return writer.take()
+    }
+
+    /// Three bulk refunds (one card, one card and wallet, one with a total that is not its lines' sum) and two
+    /// gateway answers, as a bulk chunk and its answers log them.
+    static var bulkCommits: [CommitBatchCodec.Entry] {
+        func refund(_ order: String, _ lines: [RefundLine], _ transactions: [RefundTransaction], amount: Int64? = nil) -> Refund {
+            Refund(
+                id: RefundID.make(order: order, number: 1), orderID: order, method: .original,
+                amount: amount ?? lines.reduce(0) { $0 + $1.amount }, feeRetained: lines.reduce(0) { $0 + $1.feeRetained },
+                tax: lines.reduce(0) { $0 + $1.tax }, bookingFee: 0, reason: "event_cancelled", note: nil, createdAt: t0,
+                createdBy: "ops", restock: true, lines: lines, transactions: transactions, jobID: "job_1",
+                emailText: "Sorry, the show is off.")
+        }
+        let card = RefundTransaction(tender: "t1", method: .card, amount: 4_900, status: .pending, attempts: 0, nextAttemptAt: t0)
+        let wallet = RefundTransaction(tender: "t2", method: .wallet, amount: 100, status: .succeeded, attempts: 1, settledAt: t0)
+        let line = RefundLine(line: "l1", amount: 5_000, feeRetained: 100, tax: 800)
+        var cardOnly = card
+        cardOnly.amount = 5_000
+        return [
+            .init(outbox: [.init(first: 1, count: 1)], orderID: "ord_1", changes: [.refundCreated(refund("ord_1", [line], [cardOnly]), options: nil)]),
+            .init(outbox: [.init(first: 2, count: 1)], orderID: "ord_2", changes: [.refundCreated(refund("ord_2", [line], [card, wallet]), options: nil)]),
+            .init(outbox: [.init(first: 3, count: 1)], orderID: "ord_3", changes: [.refundCreated(refund("ord_3", [line], [cardOnly], amount: 5_001), options: nil)]),
+            .init(outbox: [.init(first: 4, count: 1)], orderID: "ord_1", changes: [.attemptResult(refund: 1, transaction: 0, result: .succeeded(reference: nil), at: t0)]),
+            .init(outbox: [], orderID: "ord_2", changes: [.attemptResult(refund: 1, transaction: 0, result: .failed(code: "card_declined", retryable: true, retryAt: t0), at: t0)]),
+        ]
+    }
+
     static func changeSeeds() -> [String: [UInt8]] {
         var seeds: [String: [UInt8]] = [:]
         for (i, batch) in changes.enumerated() {
             seeds["seed-0-changes-\(i)"] = [0] + ChangeCodec.encode(orderID: "ord_1", batch)
             seeds["seed-1-partition-record-\(i)"] = [1] + partitionRecord(batch, ranges: i == 0 ? [] : [(3, 2)])
         }
+        // Commit batches (partition log records of kind 2): a bulk chunk with compact refunds and answers, and
+        // one with every change written whole.
+        seeds["seed-1-commit-batch-bulk"] = [1] + commitBatch(bulkCommits)
+        seeds["seed-1-commit-batch-whole"] = [1] + commitBatch(changes.enumerated().map { i, batch in
+            CommitBatchCodec.Entry(outbox: [.init(first: UInt64(10 + i), count: 1)], orderID: "ord_\(i)", changes: batch)
+        })
         seeds["seed-2-image-empty"] = [2] + partitionImage([])
         seeds["seed-2-image"] = [2] + partitionImage([state])
         seeds["seed-3-order-state-placed"] = [3] + OrderStateCodec.encode(OrderState(placing: order, at: t0, by: "x"))

@@ -367,6 +367,25 @@ public enum RefundID {
         if let run { "\(number)r\(run)" } else { "\(number)" }
     }
 
+    /// (order id, number, engine run) of a refund id, or nil when it is not one.
+    public static func components(_ id: String) -> (order: String, number: Int, run: UInt64?)? {
+        guard id.hasPrefix("rf_") else { return nil }
+        let rest = id.utf8.dropFirst(3)
+        guard let underscore = rest.firstIndex(of: UInt8(ascii: "_")) else { return nil }
+        let numbered = rest[rest.startIndex..<underscore]
+        let parts = numbered.split(separator: UInt8(ascii: "r"), maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0 >= 48 && $0 <= 57 } }),
+            let number = Int(Substring(parts[0])), number > 0
+        else { return nil }
+        var run: UInt64?
+        if parts.count == 2 {
+            guard let value = UInt64(Substring(parts[1])) else { return nil }
+            run = value
+        }
+        let order = String(Substring(rest[rest.index(after: underscore)...]))
+        return order.isEmpty ? nil : (order, number, run)
+    }
+
     /// (order id, number) of a refund id, or nil when it is not one.
     public static func parse(_ id: String) -> (order: String, number: Int)? {
         parseNumbered(id, prefix: "rf_")

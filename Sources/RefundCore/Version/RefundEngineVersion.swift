@@ -13,11 +13,11 @@ public enum RefundEngineVersion {
     /// leave it as it is.
     public static let protocolVersion = 1
 
-    /// The data directory layout `engine.meta` states (`refund-engine data 4`). An engine opens the layouts
-    /// before it (1 to 3) and upgrades them in place; a later layout is refused.
-    public static let dataDirectoryLayout = 4
+    /// The data directory layout `engine.meta` states (`refund-engine data 5`). An engine opens the layouts
+    /// before it (1 to 4) and upgrades them in place; a later layout is refused.
+    public static let dataDirectoryLayout = 5
 
-    /// `refundd 0.9.0 (protocol 1, data directory layout 4)`: what `--version` prints after the program's name.
+    /// `refundd 0.9.0 (protocol 1, data directory layout 5)`: what `--version` prints after the program's name.
     public static var description: String {
         "\(current) (protocol \(protocolVersion), data directory layout \(dataDirectoryLayout))"
     }

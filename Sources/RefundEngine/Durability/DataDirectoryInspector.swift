@@ -196,20 +196,24 @@ public struct DataDirectoryInspector: Sendable {
         for name in logs.isEmpty ? logNames() : logs {
             var iterator = try LogReader(directory: storagePath(directory, name), fileSystem: fileSystem).records(from: sequence)
             while let record = try iterator.next() {
-                let line: DumpLine
+                let lines: [DumpLine]
                 if name == "control" {
-                    line = DumpLine(log: name, sequence: record.sequence, orderID: nil, changes: nil, control: try? describe(ControlLog.decode(record.bytes)), error: nil)
+                    lines = [DumpLine(log: name, sequence: record.sequence, orderID: nil, changes: nil, control: try? describe(ControlLog.decode(record.bytes)), error: nil)]
                 } else {
+                    // A commit batch (kind 2) is one line per commit, each with the record's sequence number.
                     do {
-                        let entry = try PartitionJournal.decode(record.bytes)
-                        line = DumpLine(
-                            log: name, sequence: record.sequence, orderID: entry.orderID, changes: entry.changes.map(ChangeJSON.init),
-                            control: nil, error: nil)
+                        lines = try PartitionJournal.decode(record.bytes).map { entry in
+                            DumpLine(
+                                log: name, sequence: record.sequence, orderID: entry.orderID,
+                                changes: entry.changes.map(ChangeJSON.init), control: nil, error: nil)
+                        }
                     } catch {
-                        line = DumpLine(log: name, sequence: record.sequence, orderID: nil, changes: nil, control: nil, error: "\(error)")
+                        lines = [DumpLine(log: name, sequence: record.sequence, orderID: nil, changes: nil, control: nil, error: "\(error)")]
                     }
                 }
-                if let data = try? encoder.encode(line) { output(String(decoding: data, as: UTF8.self)) }
+                for line in lines {
+                    if let data = try? encoder.encode(line) { output(String(decoding: data, as: UTF8.self)) }
+                }
             }
         }
     }

@@ -8,13 +8,13 @@ import RefundCore
 /// tools that want to check bytes without opening an engine. Each decodes exactly as recovery does and throws the
 /// `BinaryDecodingError` that recovery reports as `data_corrupt`; none of them traps on any input.
 public enum DurableRecordDecoding {
-    /// Decodes one record of a partition's write-ahead log: the outbox ranges it reserved, then the
-    /// `ChangeCodec` record (order id and changes).
+    /// Decodes one record of a partition's write-ahead log into the commits it holds (one for a record of kind
+    /// 1, one or more for a commit batch, kind 2): per commit the outbox ranges it reserved, its order id and
+    /// changes.
     public static func decodePartitionLogRecord(_ bytes: [UInt8]) throws(BinaryDecodingError)
-        -> (outboxRanges: [(first: UInt64, count: Int)], orderID: String, changes: [OrderChange])
+        -> [(outboxRanges: [(first: UInt64, count: Int)], orderID: String, changes: [OrderChange])]
     {
-        let entry = try PartitionJournal.decode(bytes)
-        return (entry.outbox, entry.orderID, entry.changes)
+        try PartitionJournal.decode(bytes).map { ($0.outbox, $0.orderID, $0.changes) }
     }
 
     /// Decodes a partition snapshot's payload (what `SnapshotStore` holds for a partition) into its order states.

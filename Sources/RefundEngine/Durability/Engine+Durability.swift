@@ -210,7 +210,7 @@ extension Engine {
             var iterator = try LogReader(directory: directory, fileSystem: fs).records(from: covered + 1)
             while let record = try iterator.next() {
                 do throws(BinaryDecodingError) {
-                    entries.append(try PartitionJournal.decode(record.bytes))
+                    entries.append(contentsOf: try PartitionJournal.decode(record.bytes))
                 } catch {
                     throw StorageError.corruption(
                         "log record \(record.sequence) does not decode: \(error.message)", path: directory,
@@ -266,7 +266,7 @@ extension Engine {
     }
 
     /// 3: `engine.run` must exist too (2: every log has a manifest; 1: neither).
-    static let layoutVersion = 4
+    static let layoutVersion = 5
 
     static func layoutText(version: Int, partitions: Int) -> String {
         "refund-engine data \(version)\npartitions \(partitions)\n"
@@ -283,9 +283,10 @@ extension Engine {
         guard fs.fileExists(path) else { return (.new, false, false) }
         let found = String(decoding: try fs.readFile(path), as: UTF8.self)
         if found == layoutText(version: layoutVersion, partitions: partitions) { return (.existing, true, true) }
-        // Layout 3 is layout 4 without control records of kinds 6 to 8 (bulk pause, resume, abort): it opens as
-        // it is and says 4 from then on, so an older engine refuses the directory instead of meeting records it
-        // cannot read.
+        // Layout 4 is layout 5 without commit batches (partition log records of kind 2), layout 3 also without
+        // control records of kinds 6 to 8 (bulk pause, resume, abort): they open as they are and say 5 from then
+        // on, so an older engine refuses the directory instead of meeting records it cannot read.
+        if found == layoutText(version: 4, partitions: partitions) { return (.existing, true, false) }
         if found == layoutText(version: 3, partitions: partitions) { return (.existing, true, false) }
         if found == layoutText(version: 2, partitions: partitions) { return (.existing, false, false) }
         if found == layoutText(version: 1, partitions: partitions) { return (.legacy, false, false) }

@@ -14,8 +14,13 @@ import Synchronization
 ///
 /// The outbox ranges are logged so a replay hands out the same event sequence numbers as the original run:
 /// a subscriber's cursor stays valid across a restart.
+///
+/// A record of kind 2 holds many commits made in one actor turn (a bulk chunk's refunds, a batch of gateway
+/// answers) as one ``CommitBatchCodec`` record: `u8 2` then the batch. Its commits are replayed in order, each
+/// with its own outbox ranges, exactly as if each had been a record of kind 1; they become durable together.
 final class PartitionJournal: Sendable {
     static let orderChangesKind: UInt8 = 1
+    static let commitBatchKind: UInt8 = 2
 
     let directory: String
     let log: WriteAheadLog
@@ -84,6 +89,23 @@ final class PartitionJournal: Sendable {
         return sequence
     }
 
+    /// Appends many commits as one record (kind 2); returns its sequence number.
+    func append(batch: [CommitBatchCodec.Entry]) throws(StorageError) -> UInt64 {
+        var writer = BinaryWriter(capacity: 64 + batch.count * 48)
+        writer.u8(Self.commitBatchKind)
+        CommitBatchCodec.encode(batch, into: &writer)
+        let record = writer.take()
+        // The compact forms derive fields (ids, totals, transaction states): what replay reads back must be what
+        // was committed. Checked on every batch in debug builds (the tests and the simulation).
+        assert(Self.decodesTo(record, batch), "a commit batch must decode to the commits it was made from")
+        let sequence = try log.append(record)
+        precondition(sequence > appended.load(ordering: .relaxed), "log sequence numbers must increase")
+        appended.store(sequence, ordering: .releasing)
+        sinceSnapshot.add(1, ordering: .relaxed)
+        bytesSinceSnapshot.add(record.count, ordering: .relaxed)
+        return sequence
+    }
+
     /// Waits until everything the partition appended so far is durable under the fsync policy.
     func waitForAppended() async throws(StorageError) {
         let target = lastAppended
@@ -103,31 +125,71 @@ final class PartitionJournal: Sendable {
         var changes: [OrderChange]
     }
 
-    static func decode(_ bytes: [UInt8]) throws(BinaryDecodingError) -> Entry {
+    /// The commits of one record, in the order they were made: one for kind 1, one or more for kind 2.
+    static func decode(_ bytes: [UInt8]) throws(BinaryDecodingError) -> [Entry] {
         var reader = BinaryReader(bytes)
         let kind = try reader.u8()
-        guard kind == orderChangesKind else {
+        switch kind {
+        case orderChangesKind:
+            let ranges = try reader.uvarint()
+            guard ranges <= 1024 else { throw BinaryDecodingError(message: "too many outbox ranges", offset: reader.offset) }
+            var outbox: [(first: UInt64, count: Int)] = []
+            for _ in 0..<ranges {
+                let rangeOffset = reader.offset
+                let first = try reader.uvarint()
+                let count = try reader.uvarint()
+                try checkRange(first: first, count: count, offset: rangeOffset)
+                outbox.append((first, Int(count)))
+            }
+            let record = try ChangeCodec.decode(from: &reader)
+            try reader.expectEnd()
+            return [Entry(outbox: outbox, orderID: record.orderID, changes: record.changes)]
+        case commitBatchKind:
+            let start = reader.offset
+            let batch = try CommitBatchCodec.decode(from: &reader)
+            try reader.expectEnd()
+            var entries: [Entry] = []
+            entries.reserveCapacity(batch.count)
+            for commit in batch {
+                guard commit.outbox.count <= 1024 else {
+                    throw BinaryDecodingError(message: "too many outbox ranges in a commit of order \(commit.orderID.prefix(64))", offset: start)
+                }
+                var outbox: [(first: UInt64, count: Int)] = []
+                outbox.reserveCapacity(commit.outbox.count)
+                for range in commit.outbox {
+                    try checkRange(first: range.first, count: UInt64(range.count), offset: start)
+                    outbox.append((range.first, range.count))
+                }
+                entries.append(Entry(outbox: outbox, orderID: commit.orderID, changes: commit.changes))
+            }
+            return entries
+        default:
             throw BinaryDecodingError(message: "unknown partition log record kind \(kind)", offset: 0)
         }
-        let ranges = try reader.uvarint()
-        guard ranges <= 1024 else { throw BinaryDecodingError(message: "too many outbox ranges", offset: reader.offset) }
-        var outbox: [(first: UInt64, count: Int)] = []
-        for _ in 0..<ranges {
-            let rangeOffset = reader.offset
-            let first = try reader.uvarint()
-            let count = try reader.uvarint()
-            guard count <= 1024 else { throw BinaryDecodingError(message: "outbox range too long", offset: reader.offset) }
-            // Outbox numbers start at 1 and replay computes the range's last one (`first + count - 1`): keep the
-            // range inside 1...maxSequence so that cannot wrap.
-            guard first >= 1, first - 1 <= SegmentFormat.maxSequence - count else {
-                throw BinaryDecodingError(
-                    message: "outbox range of \(count) from \(first) is outside 1...\(SegmentFormat.maxSequence)",
-                    offset: rangeOffset)
-            }
-            outbox.append((first, Int(count)))
+    }
+
+    /// Whether `record` decodes to exactly `batch` (a debug check of the encoder).
+    static func decodesTo(_ record: [UInt8], _ batch: [CommitBatchCodec.Entry]) -> Bool {
+        do throws(BinaryDecodingError) {
+            let entries = try decode(record)
+            return entries.count == batch.count
+                && zip(entries, batch).allSatisfy { entry, commit in
+                    entry.orderID == commit.orderID && entry.changes == commit.changes
+                        && entry.outbox.map(\.first) == commit.outbox.map(\.first)
+                        && entry.outbox.map(\.count) == commit.outbox.map(\.count)
+                }
+        } catch {
+            return false
         }
-        let record = try ChangeCodec.decode(from: &reader)
-        try reader.expectEnd()
-        return Entry(outbox: outbox, orderID: record.orderID, changes: record.changes)
+    }
+
+    /// Outbox numbers start at 1 and replay computes a range's last one (`first + count - 1`): a range must lie
+    /// inside 1...maxSequence so that cannot wrap, and no commit reserves more than 1024 at once.
+    private static func checkRange(first: UInt64, count: UInt64, offset: Int) throws(BinaryDecodingError) {
+        guard count <= 1024 else { throw BinaryDecodingError(message: "outbox range too long", offset: offset) }
+        guard first >= 1, first - 1 <= SegmentFormat.maxSequence - count else {
+            throw BinaryDecodingError(
+                message: "outbox range of \(count) from \(first) is outside 1...\(SegmentFormat.maxSequence)", offset: offset)
+        }
     }
 }

@@ -43,41 +43,45 @@ extension Partition {
         // clock: a second reading for "due" could fall a millisecond earlier than the refunds' own time, and the
         // whole chunk would then wait for the retry scheduler instead of going to the gateway now.
         let now = context.now
-        for position in cursor..<end {
-            let slot = selection[position]
-            // `states[slot]` is read in place throughout: copying an OrderState retains every field.
-            let refundsBefore = states[slot].refunds.count
-            // Resuming after a restart: an order this job already refunded was counted as processed when the job
-            // was selected again (``bulkSelect``), and is never refunded twice.
-            if refundsBefore > 0, states[slot].refunds.contains(where: { $0.jobID == job.id }) {
-                continue  // its refund is already in the job's refund counts
-            }
-            tally.processed += 1
-            if states[slot].hasPendingTransaction {
-                tally.skip(states[slot].order.id, EligibilityReason.refundInProgress.rawValue)
-                continue
-            }
-            if states[slot].activeLineCount == 0 {
-                tally.skip(states[slot].order.id, EligibilityReason.alreadyRefunded.rawValue)
-                continue
-            }
-            context.childrenActive = phase == 1 && activeParents.contains(states[slot].order.id)
-            let plan: RefundPlan
-            do throws(RefundError) {
-                plan = try RefundPlanner.plan(states[slot], options, context: context)
-            } catch {
-                tally.skip(states[slot].order.id, error.code.rawValue)
-                continue
-            }
-            let refund = makeRefund(states[slot], plan, options, context)
-            if dryRun {
-                tally.succeeded += 1
-                tally.amounts.add(states[slot].order.currency.code, refunded: refund.amount, feeRetained: refund.feeRetained)
-                continue
-            }
-            commit(slot, [.refundCreated(refund, options: Partition.recorded(options))])
-            if states[slot].refundStatus(number: refundsBefore + 1) == .pending {
-                attempts += takeDueAttempts(slot, now: now)
+        // The chunk's refunds go to the log as one record (their shared fields once), durable together.
+        loggingAsOneRecord {
+            for position in cursor..<end {
+                let slot = selection[position]
+                // `states[slot]` is read in place throughout: copying an OrderState retains every field.
+                let refundsBefore = states[slot].refunds.count
+                // Resuming after a restart: an order this job already refunded was counted as processed when the
+                // job was selected again (``bulkSelect``), and is never refunded twice.
+                if refundsBefore > 0, states[slot].refunds.contains(where: { $0.jobID == job.id }) {
+                    continue  // its refund is already in the job's refund counts
+                }
+                tally.processed += 1
+                if states[slot].hasPendingTransaction {
+                    tally.skip(states[slot].order.id, EligibilityReason.refundInProgress.rawValue)
+                    continue
+                }
+                if states[slot].activeLineCount == 0 {
+                    tally.skip(states[slot].order.id, EligibilityReason.alreadyRefunded.rawValue)
+                    continue
+                }
+                context.childrenActive = phase == 1 && activeParents.contains(states[slot].order.id)
+                let plan: RefundPlan
+                do throws(RefundError) {
+                    plan = try RefundPlanner.plan(states[slot], options, context: context)
+                } catch {
+                    tally.skip(states[slot].order.id, error.code.rawValue)
+                    continue
+                }
+                let refund = makeRefund(states[slot], plan, options, context)
+                if dryRun {
+                    tally.succeeded += 1
+                    tally.amounts.add(
+                        states[slot].order.currency.code, refunded: refund.amount, feeRetained: refund.feeRetained)
+                    continue
+                }
+                commit(slot, [.refundCreated(refund, options: Partition.recorded(options))])
+                if states[slot].refundStatus(number: refundsBefore + 1) == .pending {
+                    attempts += takeDueAttempts(slot, now: now)
+                }
             }
         }
         job.add(tally)

@@ -152,19 +152,22 @@ extension Partition {
     func applyAnswers(_ answers: [AttemptAnswer], collect: Bool) -> [Refund] {
         let now = shared.clock.now()
         var touched: [Refund] = []
-        for answer in answers {
-            let ref = answer.ref
-            inFlight.remove(ref)
-            guard let slot = slots[ref.orderID], ref.refund >= 1, ref.refund <= states[slot].refunds.count,
-                ref.transaction < states[slot].refunds[ref.refund - 1].transactions.count
-            else { continue }
-            let status = states[slot].refunds[ref.refund - 1].transactions[ref.transaction].status
-            let due = states[slot].refunds[ref.refund - 1].transactions[ref.transaction].nextAttemptAt
-            let attempts = states[slot].refunds[ref.refund - 1].transactions[ref.transaction].attempts
-            guard status == .pending, due != nil else { continue }
-            let result = attemptResult(answer.outcome, attemptsAfter: attempts + 1, now: now)
-            commit(slot, [.attemptResult(refund: ref.refund, transaction: ref.transaction, result: result, at: now)])
-            if collect { touched.append(states[slot].refunds[ref.refund - 1]) }
+        // One log record for the whole batch of answers.
+        loggingAsOneRecord {
+            for answer in answers {
+                let ref = answer.ref
+                inFlight.remove(ref)
+                guard let slot = slots[ref.orderID], ref.refund >= 1, ref.refund <= states[slot].refunds.count,
+                    ref.transaction < states[slot].refunds[ref.refund - 1].transactions.count
+                else { continue }
+                let status = states[slot].refunds[ref.refund - 1].transactions[ref.transaction].status
+                let due = states[slot].refunds[ref.refund - 1].transactions[ref.transaction].nextAttemptAt
+                let attempts = states[slot].refunds[ref.refund - 1].transactions[ref.transaction].attempts
+                guard status == .pending, due != nil else { continue }
+                let result = attemptResult(answer.outcome, attemptsAfter: attempts + 1, now: now)
+                commit(slot, [.attemptResult(refund: ref.refund, transaction: ref.transaction, result: result, at: now)])
+                if collect { touched.append(states[slot].refunds[ref.refund - 1]) }
+            }
         }
         flushJobDeltas()
         return touched

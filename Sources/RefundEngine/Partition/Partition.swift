@@ -49,6 +49,8 @@ actor Partition {
     /// (log position, orders, refunds) after recent commits, oldest first: what `stats` reports once the engine
     /// has stopped, so it counts only what is durable. Trimmed to the last durable mark as the log moves on.
     var countMarks: [(sequence: UInt64, orders: Int, refunds: Int)] = []
+    /// Commits waiting to be logged as one record (see ``loggingAsOneRecord(_:)``); nil when none is open.
+    var openBatch: [CommitBatchCodec.Entry]?
     /// During replay: the ranges the original commit reserved, handed out again in order.
     var replayReservations: [(first: UInt64, count: Int)] = []
 
@@ -80,12 +82,48 @@ actor Partition {
     }
 
     /// Logs a decided commit of the order in `slot`. A failed append stops the partition: the change is in
-    /// memory but can never be acknowledged, and nothing after it may be.
+    /// memory but can never be acknowledged, and nothing after it may be. Inside ``loggingAsOneRecord(_:)`` the
+    /// commit waits in the open batch instead.
     func log(_ slot: Int, _ changes: [OrderChange]) {
         defer { commitReservations.removeAll(keepingCapacity: true) }
         guard let journal, !replaying else { return }
+        if openBatch != nil {
+            openBatch?.append(
+                CommitBatchCodec.Entry(
+                    outbox: commitReservations.map { CommitBatchCodec.OutboxRange(first: $0.first, count: $0.count) },
+                    orderID: states[slot].order.id, changes: changes))
+            return
+        }
+        appended { () throws(StorageError) in
+            try journal.append(orderID: states[slot].order.id, changes: changes, outbox: commitReservations)
+        }
+    }
+
+    /// Runs `body` (commits made in this actor turn) and logs every commit it made as one record: one log append,
+    /// one record header and one set of shared fields for a bulk chunk's thousands of refunds or a batch of
+    /// gateway answers, instead of one record each. The commits become durable together; nothing is
+    /// acknowledged or sent to the gateway before the caller waits for the log, as for single commits.
+    func loggingAsOneRecord<T>(_ body: () -> T) -> T {
+        guard let journal, !replaying, openBatch == nil else { return body() }
+        openBatch = []
+        let result = body()
+        let batch = openBatch ?? []
+        openBatch = nil
+        if batch.count == 1, let only = batch.first {
+            appended { () throws(StorageError) in
+                try journal.append(orderID: only.orderID, changes: only.changes, outbox: only.outbox.map { ($0.first, $0.count) })
+            }
+        } else if !batch.isEmpty {
+            appended { () throws(StorageError) in try journal.append(batch: batch) }
+        }
+        return result
+    }
+
+    /// Runs one append and notes the counts at its log position; a failed append stops the partition.
+    private func appended(_ append: () throws(StorageError) -> UInt64) {
+        guard let journal else { return }
         do throws(StorageError) {
-            let sequence = try journal.append(orderID: states[slot].order.id, changes: changes, outbox: commitReservations)
+            let sequence = try append()
             countMarks.append((sequence, states.count, refundCount))
             if countMarks.count > 64 {
                 let durable = journal.log.durableSequence
