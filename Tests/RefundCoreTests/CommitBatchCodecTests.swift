@@ -159,6 +159,24 @@ import Testing
         #expect(try Self.decode(Self.encode(entries)) == entries)
     }
 
+    /// Swift's `==` takes canonically equivalent strings as equal: a refund whose reason is "café" spelt with a
+    /// combining accent must not come back with the precomposed bytes of the batch's shared reason.
+    @Test func sharedFieldsAreComparedByteForByte() throws {
+        let line = [RefundLine(line: "l1", amount: 100, feeRetained: 0, tax: 0)]
+        var first = Self.bulkRefund(order: "o1", lines: line, transactions: [Self.pending("t1", 100)])
+        first.reason = "caf\u{E9}"
+        var second = Self.bulkRefund(order: "o2", lines: line, transactions: [Self.pending("t1", 100)])
+        second.reason = "cafe\u{301}"
+        #expect(first.reason == second.reason)  // what made the mistake possible
+        let entries = [Self.entry("o1", [.refundCreated(first, options: nil)]), Self.entry("o2", [.refundCreated(second, options: nil)])]
+        let decoded = try Self.decode(Self.encode(entries))
+        let reasons = decoded.compactMap { entry -> [UInt8]? in
+            guard case .refundCreated(let refund, _) = entry.changes.first else { return nil }
+            return Array(refund.reason.utf8)
+        }
+        #expect(reasons == [Array(first.reason.utf8), Array(second.reason.utf8)])
+    }
+
     @Test func everyKindOfChangeRoundTripsInABatch() throws {
         let all = CodecFixtures.allChanges
         let entries = all.enumerated().map { i, change in Self.entry("ord_\(i)", [change], outbox: [(UInt64(i + 1), 1)]) }

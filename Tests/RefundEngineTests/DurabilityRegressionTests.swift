@@ -37,6 +37,31 @@ import Testing
         try await third.close()
     }
 
+    /// Found in review of commit batches: a bulk chunk is logged as one record, and a record has a 16 MiB limit.
+    /// A chunk of refunds written whole (their options recorded for the idempotency key, each with a 4 KiB buyer
+    /// notice, in the refund and in the options) went past it, and the refused append stopped the engine — again
+    /// at every restart, as the job resumed the same chunk. Now the chunk goes out as several records.
+    @Test func aBulkChunkLargerThanOneRecordIsLoggedAsSeveral() async throws {
+        let fs = SimulatedFileSystem(seed: 97)
+        let engine = try await Self.open(fs, partitions: 1)
+        let orders = (0..<2_100).map { Fixtures.tickets(id: "ord_\($0)", event: "evt_big", count: 1) }
+        #expect(await engine.putOrders(orders).isEmpty)
+        let options = RefundOptions(
+            method: .original, reason: "event_cancelled",
+            emailText: String(repeating: "x", count: RefundOptions.maxEmailTextBytes), idempotencyKey: "cancel-evt-big")
+        let job = try await engine.runBulkCancellation(
+            BulkCancelRequest(events: ["evt_big"], options: options), caller: Fixtures.staff)
+        #expect(job.succeeded == 2_100)
+        #expect(try await engine.orderState("ord_2099").refunds.count == 1)
+        let before = await engine.canonicalHash()
+        engine.kill()
+        fs.restart(powerLoss: false)
+        let reopened = try await Self.open(fs, partitions: 1)
+        #expect(await reopened.canonicalHash() == before)
+        #expect(await reopened.allOrderStates().allSatisfy { $0.refunds.count == 1 })
+        try await reopened.close()
+    }
+
     /// Defect 2: two engines on one data directory both acknowledged writes.
     @Test func aSecondOpenIsRefusedNamingTheHolder() async throws {
         let dir = TemporaryDirectory("lock")

@@ -19,11 +19,12 @@
 ///     uvarint  entry count (≥ 1)
 ///     entry…   u8 entry tag, uvarint outbox range count, (svarint first − end of the previous range in the
 ///              record (0 before the first), uvarint count) per range, uvarint bytes the order id shares
-///              with the previous entry's, string rest of the order id, then by tag:
+///              with the previous entry's (≤ 128), length-prefixed rest of its bytes (the whole id must be
+///              UTF-8), then by tag:
 ///                0 whole:   uvarint change count, change… (as in ``ChangeCodec``, current version)
 ///                1 refund:  one `refund_created` change, the refund in the compact form below
 ///                2 answer:  one `attempt_result` change: svarint refund, svarint transaction, attempt result
-///                           (as in ``ChangeCodec``), svarint time − base
+///                           (as in ``ChangeCodec``), svarint time − base (wrapping, as every time offset)
 ///
 /// A compact refund: svarint number (its id is `RefundID.make(order, number, run)`), svarint created at − base,
 /// u8 totals flags (bit 0: amount written, else Σ lines + booking fee; bit 1: fee retained written, else Σ
@@ -39,6 +40,23 @@
 /// an encoder may write any refund whole.
 public enum CommitBatchCodec {
     public static let version: UInt8 = 1
+
+    /// The most bytes an order id may share with the previous one: an order id is a handle (at most
+    /// ``Handle/maxLength`` bytes), and the cap bounds what a few bytes of a damaged record can expand to.
+    static let maximumSharedPrefix = Handle.maxLength
+
+    /// A cheap over-estimate of the bytes `entry` adds to a batch (written whole), so a writer can cut a
+    /// batch well before a record's size limit.
+    public static func estimatedSize(_ entry: Entry) -> Int {
+        var size = 16 + entry.outbox.count * 12 + entry.orderID.utf8.count
+        for change in entry.changes {
+            if case .refundCreated(let refund, let options) = change {
+                // The estimate of ChangeCodec leaves out a recorded option's texts; count them in.
+                size += 2 * (refund.emailText?.utf8.count ?? 0) + (options?.note?.utf8.count ?? 0)
+            }
+        }
+        return size + ChangeCodec.estimatedSize(orderID: entry.orderID, entry.changes)
+    }
 
     /// One commit: the outbox sequence ranges it reserved, its order and its changes.
     public struct Entry: Sendable, Equatable {
@@ -164,7 +182,9 @@ public enum CommitBatchCodec {
         }
         let id = Array(entry.orderID.utf8)
         var common = 0
-        while common < min(id.count, context.orderID.count, 255), id[common] == context.orderID[common] { common += 1 }
+        while common < min(id.count, context.orderID.count, maximumSharedPrefix), id[common] == context.orderID[common] {
+            common += 1
+        }
         writer.length(common)
         writer.bytes(id[common...])
         context.orderID = id
@@ -186,7 +206,7 @@ public enum CommitBatchCodec {
 
     /// The shared fields of `refund` when it can be written compactly at all.
     static func sharedFields(of refund: Refund, orderID: String) -> Shared? {
-        guard let parts = RefundID.components(refund.id), parts.order == orderID else { return nil }
+        guard let parts = RefundID.components(refund.id), same(parts.order, orderID) else { return nil }
         let shared = Shared(
             reason: refund.reason, note: refund.note, createdBy: refund.createdBy, restock: refund.restock,
             method: refund.method, jobID: refund.jobID, notify: refund.notify, emailText: refund.emailText, run: parts.run)
@@ -195,19 +215,29 @@ public enum CommitBatchCodec {
 
     /// The refund's number when it can be written compactly under `shared`: every field is either shared, its
     /// own compact field, or at its value for a refund just made.
+    /// Strings are compared byte for byte: Swift's `==` takes canonically equivalent spellings ("é" and
+    /// "e\u{301}") as equal, and a refund written against the shared fields must come back with its own bytes.
     static func compactNumber(_ refund: Refund, orderID: String, shared: Shared) -> Int? {
-        guard refund.orderID == orderID, refund.reason == shared.reason, refund.note == shared.note,
-            refund.createdBy == shared.createdBy, refund.restock == shared.restock, refund.method == shared.method,
-            refund.jobID == shared.jobID, refund.notify == shared.notify, refund.emailText == shared.emailText,
+        guard same(refund.orderID, orderID), same(refund.reason, shared.reason), same(refund.note, shared.note),
+            same(refund.createdBy, shared.createdBy), refund.restock == shared.restock, refund.method == shared.method,
+            same(refund.jobID, shared.jobID), refund.notify == shared.notify, same(refund.emailText, shared.emailText),
             refund.recoveries.isEmpty, refund.recoveriesBeforeRetry == 0, refund.requestID == nil,
             refund.resentAt.isEmpty, refund.lateAnswers.isEmpty,
-            let parts = RefundID.components(refund.id), parts.order == orderID, parts.run == shared.run,
-            refund.id == RefundID.make(order: orderID, number: parts.number, run: shared.run)
+            let parts = RefundID.components(refund.id), same(parts.order, orderID), parts.run == shared.run,
+            same(refund.id, RefundID.make(order: orderID, number: parts.number, run: shared.run))
         else { return nil }
         for transaction in refund.transactions where shape(of: transaction, createdAt: refund.createdAt) == nil {
             return nil
         }
         return parts.number
+    }
+
+    static func same(_ a: String?, _ b: String?) -> Bool {
+        switch (a, b) {
+        case (nil, nil): true
+        case (let a?, let b?): a.utf8.elementsEqual(b.utf8)
+        default: false
+        }
     }
 
     static func shape(of transaction: RefundTransaction, createdAt: Timestamp) -> UInt8? {
@@ -355,7 +385,7 @@ public enum CommitBatchCodec {
         let idOffset = reader.offset
         // Not a `length`: the bytes kept come from the previous id, not from what is left of the record.
         let keptRaw = try reader.uvarint()
-        guard keptRaw <= UInt64(context.orderID.count), keptRaw <= 255 else {
+        guard keptRaw <= UInt64(context.orderID.count), keptRaw <= UInt64(maximumSharedPrefix) else {
             throw BinaryDecodingError(
                 message: "order id shares \(keptRaw) bytes with a previous one of \(context.orderID.count)", offset: idOffset)
         }
@@ -391,12 +421,10 @@ public enum CommitBatchCodec {
         }
     }
 
+    /// Times are written as wrapping differences from the base (`&-`), so any two times round-trip; reading
+    /// adds back the same way.
     private static func offsetTime(_ reader: inout BinaryReader, base: Timestamp) throws(BinaryDecodingError) -> Timestamp {
-        let start = reader.offset
-        let delta = try reader.svarint()
-        let (sum, overflow) = base.milliseconds.addingReportingOverflow(delta)
-        guard !overflow else { throw BinaryDecodingError(message: "time offset \(delta) overflows", offset: start) }
-        return Timestamp(milliseconds: sum)
+        Timestamp(milliseconds: base.milliseconds &+ (try reader.svarint()))
     }
 
     private static func readCompact(_ reader: inout BinaryReader, orderID: String, shared: Shared, base: Timestamp)

@@ -51,7 +51,7 @@ final class PartitionJournal: Sendable {
     /// The log position the newest snapshot written (or loaded) covers.
     var lastSnapshot: UInt64 { snapshotSequence.load(ordering: .relaxed) }
 
-    /// Records appended since the last snapshot.
+    /// Commits appended since the last snapshot (a commit batch counts each of its commits).
     var recordsSinceSnapshot: Int { sinceSnapshot.load(ordering: .relaxed) }
 
     /// Bytes of records appended since the last snapshot (before compression).
@@ -101,7 +101,8 @@ final class PartitionJournal: Sendable {
         let sequence = try log.append(record)
         precondition(sequence > appended.load(ordering: .relaxed), "log sequence numbers must increase")
         appended.store(sequence, ordering: .releasing)
-        sinceSnapshot.add(1, ordering: .relaxed)
+        // Counted as the commits it holds: the snapshot trigger measures what a replay has to apply.
+        sinceSnapshot.add(batch.count, ordering: .relaxed)
         bytesSinceSnapshot.add(record.count, ordering: .relaxed)
         return sequence
     }

@@ -51,6 +51,8 @@ actor Partition {
     var countMarks: [(sequence: UInt64, orders: Int, refunds: Int)] = []
     /// Commits waiting to be logged as one record (see ``loggingAsOneRecord(_:)``); nil when none is open.
     var openBatch: [CommitBatchCodec.Entry]?
+    /// The estimated bytes of the open batch (``CommitBatchCodec/estimatedSize(_:)``).
+    var openBatchBytes = 0
     /// During replay: the ranges the original commit reserved, handed out again in order.
     var replayReservations: [(first: UInt64, count: Int)] = []
 
@@ -88,10 +90,14 @@ actor Partition {
         defer { commitReservations.removeAll(keepingCapacity: true) }
         guard let journal, !replaying else { return }
         if openBatch != nil {
-            openBatch?.append(
-                CommitBatchCodec.Entry(
-                    outbox: commitReservations.map { CommitBatchCodec.OutboxRange(first: $0.first, count: $0.count) },
-                    orderID: states[slot].order.id, changes: changes))
+            let entry = CommitBatchCodec.Entry(
+                outbox: commitReservations.map { CommitBatchCodec.OutboxRange(first: $0.first, count: $0.count) },
+                orderID: states[slot].order.id, changes: changes)
+            openBatchBytes += CommitBatchCodec.estimatedSize(entry)
+            openBatch?.append(entry)
+            // A record has a size limit (16 MiB): a chunk of large refunds (long buyer notices, many lines) goes
+            // out as several records, each cut well before it.
+            if openBatchBytes >= Self.batchRecordBytes { appendOpenBatch() }
             return
         }
         appended { () throws(StorageError) in
@@ -104,11 +110,23 @@ actor Partition {
     /// gateway answers, instead of one record each. The commits become durable together; nothing is
     /// acknowledged or sent to the gateway before the caller waits for the log, as for single commits.
     func loggingAsOneRecord<T>(_ body: () -> T) -> T {
-        guard let journal, !replaying, openBatch == nil else { return body() }
+        guard journal != nil, !replaying, openBatch == nil else { return body() }
         openBatch = []
         let result = body()
-        let batch = openBatch ?? []
+        appendOpenBatch()
         openBatch = nil
+        return result
+    }
+
+    /// The estimated size at which an open batch is appended and a new one begun (see ``log(_:_:)``).
+    static let batchRecordBytes = 1 << 20
+
+    /// Appends the commits of the open batch (one alone as a plain record) and leaves the batch open, empty.
+    private func appendOpenBatch() {
+        let batch = openBatch ?? []
+        openBatch = []
+        openBatchBytes = 0
+        guard let journal else { return }
         if batch.count == 1, let only = batch.first {
             appended { () throws(StorageError) in
                 try journal.append(orderID: only.orderID, changes: only.changes, outbox: only.outbox.map { ($0.first, $0.count) })
@@ -116,12 +134,13 @@ actor Partition {
         } else if !batch.isEmpty {
             appended { () throws(StorageError) in try journal.append(batch: batch) }
         }
-        return result
     }
 
-    /// Runs one append and notes the counts at its log position; a failed append stops the partition.
+    /// Runs one append and notes the counts at its log position; a failed append stops the partition, and a
+    /// stopped partition appends nothing more (a later commit must never be durable where an earlier one was
+    /// refused, even when the log itself is still healthy, as after a record over the size limit).
     private func appended(_ append: () throws(StorageError) -> UInt64) {
-        guard let journal else { return }
+        guard let journal, stopped == nil else { return }
         do throws(StorageError) {
             let sequence = try append()
             countMarks.append((sequence, states.count, refundCount))
