@@ -235,9 +235,20 @@ public enum CommitBatchCodec {
     static func same(_ a: String?, _ b: String?) -> Bool {
         switch (a, b) {
         case (nil, nil): true
-        case (let a?, let b?): a.utf8.elementsEqual(b.utf8)
+        case (let a?, let b?): sameBytes(a, b)
         default: false
         }
+    }
+
+    /// Byte equality, through the contiguous UTF-8 of native strings when there is one (the generic
+    /// `elementsEqual` of two UTF-8 views was 1% of a durable bulk cancellation's CPU).
+    static func sameBytes(_ a: String, _ b: String) -> Bool {
+        guard a.utf8.count == b.utf8.count else { return false }
+        let fast = a.utf8.withContiguousStorageIfAvailable { left in
+            b.utf8.withContiguousStorageIfAvailable { right in left.elementsEqual(right) }
+        }
+        if let fast, let equal = fast { return equal }
+        return a.utf8.elementsEqual(b.utf8)
     }
 
     static func shape(of transaction: RefundTransaction, createdAt: Timestamp) -> UInt8? {
