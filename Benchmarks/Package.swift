@@ -23,6 +23,13 @@ let benchmarkTargets: [(name: String, dependencies: [Target.Dependency])] = [
         ]
     ),
     (
+        "MillionBenchmarks",
+        [
+            .product(name: "RefundEngine", package: "RefundEngine"),
+            .product(name: "RefundCore", package: "RefundEngine"),
+        ]
+    ),
+    (
         "BulkCancelBenchmarks",
         [
             .product(name: "RefundEngine", package: "RefundEngine"),
