@@ -1,4 +1,5 @@
 import NIOCore
+import RefundCore
 import Synchronization
 
 /// What one connection's two sides share: the event-loop side (``ConnectionGuard``: deadlines, writability) and
@@ -17,6 +18,7 @@ final class ConnectionState: Sendable {
     let peerKey: String
     private let authenticatedFlag: Atomic<Bool>
     private let subscribedFlag = Atomic<Bool>(false)
+    private let protocolVersionValue = Atomic<Int>(RefundEngineVersion.protocolVersion)
     /// Uptime nanoseconds of the last bytes read or response batch handed to the channel.
     private let lastActivity = Atomic<UInt64>(NIODeadline.now().uptimeNanoseconds)
 
@@ -34,6 +36,10 @@ final class ConnectionState: Sendable {
     /// An `events.subscribe` stream runs on the connection (so it may be quiet for long without being idle).
     var isSubscribed: Bool { subscribedFlag.load(ordering: .acquiring) }
     func markSubscribed() { subscribedFlag.store(true, ordering: .releasing) }
+
+    /// The protocol version the connection speaks (`hello`); it starts at ``RefundEngineVersion/protocolVersion``.
+    var protocolVersion: Int { protocolVersionValue.load(ordering: .relaxed) }
+    func speak(protocolVersion: Int) { protocolVersionValue.store(protocolVersion, ordering: .relaxed) }
 
     var lastActive: NIODeadline { NIODeadline.uptimeNanoseconds(lastActivity.load(ordering: .relaxed)) }
     func touch() { lastActivity.store(NIODeadline.now().uptimeNanoseconds, ordering: .relaxed) }

@@ -313,7 +313,7 @@ public final class RefundServer: Sendable {
                             queue.push(dispatcher.failure(id: request.id, Self.authenticateFirst), slot: true)
                             continue
                         }
-                        let operation: Operation
+                        var operation: Operation
                         switch request.operation {
                         case .failure(let error):
                             metrics.refused(error.code)
@@ -321,6 +321,16 @@ public final class RefundServer: Sendable {
                             continue
                         case .success(let op):
                             operation = op
+                        }
+                        if case .hello(let version) = operation {
+                            let answer = hello(version, id: request.id, connection: connection)
+                            if answer.refused { metrics.refused(.invalidField) }
+                            queue.push(answer.bytes, slot: true)
+                            continue
+                        }
+                        // Protocol 2: `order.get` without `include` is the compact view.
+                        if connection.protocolVersion >= 2, case .orderGet(let orderID, nil) = operation {
+                            operation = .orderGet(orderID: orderID, include: [])
                         }
                         do throws(RefundError) {
                             if let hot = try dispatcher.batchable(operation, caller: request.caller, actorID: request.actorID) {
@@ -377,6 +387,22 @@ public final class RefundServer: Sendable {
             await queue.waitIdle()
             queue.close()
         }
+    }
+
+    /// Answers a `hello`: switches the connection to the protocol version asked for (one of
+    /// ``RefundEngineVersion/protocolVersions``, else `invalid_field` and nothing changes) and says which it speaks.
+    /// Requests read before it were decoded under the version before; those after it under the new one.
+    private func hello(_ version: Int?, id: WireID, connection: ConnectionState) -> (bytes: ByteBuffer, refused: Bool) {
+        if let version {
+            guard RefundEngineVersion.protocolVersions.contains(version) else {
+                let supported = RefundEngineVersion.protocolVersions.map(String.init).joined(separator: ", ")
+                let error = RefundError(
+                    .invalidField, "protocol_version: \(version) is not one this server speaks (\(supported))")
+                return (dispatcher.failure(id: id, error), true)
+            }
+            connection.speak(protocolVersion: version)
+        }
+        return (dispatcher.success(id: id, HelloResult(protocolVersion: connection.protocolVersion)), false)
     }
 
     /// Answers an `auth` request. False when the connection must close: its last allowed wrong token.

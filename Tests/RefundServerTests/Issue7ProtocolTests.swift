@@ -120,9 +120,9 @@ struct Issue7ProtocolTests {
         return String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
     }
 
-    static let connectionOps: Set<String> = ["auth", "ping", "health"]
+    static let connectionOps: Set<String> = ["auth", "ping", "hello", "health"]
 
-    /// Item 12: every op but auth, ping and health needs a permission; a buyer-only actor cannot drop the outbox.
+    /// Item 12: every op but auth, ping, hello and health needs a permission; a buyer-only actor cannot drop the outbox.
     @Test("every op needs a permission; a buyer-only actor cannot acknowledge the outbox")
     func everyOpHasAPermission() throws {
         let daemon = try Daemon(["--gateway", "external", "--partitions", "2"])

@@ -248,6 +248,8 @@ func protocolDocCandidates() throws -> [String] {
 let requestCorpus: [String] = [
     #"{"id":1,"op":"auth","token":"secret"}"#,
     #"{"id":"p","op":"ping"}"#,
+    #"{"id":"hl","op":"hello"}"#,
+    #"{"id":"h2","op":"hello","protocol_version":2}"#,
     #"{"id":2,"op":"order.put","order":\#(orderJSON)}"#,
     #"{"id":"pm","op":"order.put_many","orders":[\#(orderJSON)]}"#,
     #"{"id":3,"op":"order.get","order_id":"ord_1"}"#,
@@ -302,6 +304,7 @@ let requestCorpus: [String] = [
 
 /// Requests with a bad field: the error (code and message, with the field path) must be Foundation's.
 let badRequestCorpus: [String] = [
+    #"{"id":"hv","op":"hello","protocol_version":"2"}"#,
     #"{"id":5,"op":"order.explode"}"#,
     #"{"id":6}"#,
     #"{"id":7,"op":7}"#,

@@ -13,6 +13,12 @@ public enum RefundEngineVersion {
     /// leave it as it is.
     public static let protocolVersion = 1
 
+    /// The protocol versions a connection may choose with `hello` (`{"op":"hello","protocol_version":2}`). A
+    /// connection speaks ``protocolVersion`` until it says otherwise, so an existing client never sees a change
+    /// it did not ask for. Version 2: `order.get` without `include` answers the compact view (as with
+    /// `"include":[]`); everything else is as in version 1.
+    public static let protocolVersions: ClosedRange<Int> = 1...2
+
     /// The data directory layout `engine.meta` states (`refund-engine data 5`). An engine opens the layouts
     /// before it (1 to 4) and upgrades them in place; a later layout is refused.
     public static let dataDirectoryLayout = 5

@@ -184,14 +184,14 @@ package struct Dispatcher: Sendable {
 
     // MARK: Execution
 
-    /// Runs one operation (not `auth` or `events.subscribe`, which the connection handles), once the caller is
+    /// Runs one operation (not `auth`, `hello` or `events.subscribe`, which the connection handles), once the caller is
     /// allowed to (``Operation/access``: every op has its permission).
     func execute(_ operation: Operation, caller: Caller, actorID: String?) async throws(RefundError)
         -> any Encodable & Sendable
     {
         try operation.authorize(caller, op: operation.name)
         switch operation {
-        case .auth, .eventsSubscribe:
+        case .auth, .eventsSubscribe, .hello:
             throw RefundError(.invalidState, "handled by the connection")
         case .ping:
             return PingResult()

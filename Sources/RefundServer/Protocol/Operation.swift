@@ -5,6 +5,8 @@ import RefundEngine
 enum Operation: Sendable {
     case auth(token: String)
     case ping
+    /// `hello`: the protocol version this connection speaks from now on (nil: say which it speaks).
+    case hello(protocolVersion: Int?)
     /// Ready (recovered and running) or not, and why.
     case health
     case orderPut(Order)
@@ -62,7 +64,7 @@ enum Operation: Sendable {
 
     /// Every op name, for `unknown_op` messages and the docs.
     static let names = [
-        "auth", "ping", "health", "order.put", "order.put_many", "order.update", "order.get", "order.list", "order.timeline", "order.cancel", "order.moderate", "refund.preview",
+        "auth", "ping", "hello", "health", "order.put", "order.put_many", "order.update", "order.get", "order.list", "order.timeline", "order.cancel", "order.moderate", "refund.preview",
         "refund.create", "refund.get", "refund.list", "refund.request", "refund.approve", "refund.decline",
         "refund.settle", "refund.retry", "refund.recover", "refund.receipt", "refund.resend", "refund.attention",
         "refund.requests", "dispute.open", "dispute.close", "balance.get", "inventory.get", "bulk.cancel_event",
@@ -93,6 +95,7 @@ enum Operation: Sendable {
         switch op {
         case "auth": return .auth(token: try string("token"))
         case "ping": return .ping
+        case "hello": return .hello(protocolVersion: try c.decodeIfPresent(Int.self, forKey: "protocol_version"))
         case "health": return .health
         case "order.put":
             // The direct reader for a plainly well-formed order; the Decodable path for anything else (it names

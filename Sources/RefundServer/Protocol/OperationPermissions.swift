@@ -6,7 +6,7 @@ import RefundEngine
 /// it before the op reaches the engine, so a caller without the permission is refused whatever the op's other
 /// fields say (an unknown order included) and nothing changes.
 enum OperationAccess: Sendable, Equatable {
-    /// Connection and liveness ops (`auth`, `ping`, `health`): they read and change no engine data.
+    /// Connection and liveness ops (`auth`, `ping`, `hello`, `health`): they read and change no engine data.
     case connection
     /// The caller needs this permission.
     case permission(Permission)
@@ -21,7 +21,7 @@ enum OperationAccess: Sendable, Equatable {
 extension Operation {
     var access: OperationAccess {
         switch self {
-        case .auth, .ping, .health:
+        case .auth, .ping, .hello, .health:
             .connection
         case .orderPut, .orderPutMany, .orderUpdate:
             // The checkout (or the sync behind it) reports an order and what later happens to it.
@@ -95,6 +95,7 @@ extension Operation {
         switch self {
         case .auth: "auth"
         case .ping: "ping"
+        case .hello: "hello"
         case .health: "health"
         case .orderPut: "order.put"
         case .orderPutMany: "order.put_many"
