@@ -146,7 +146,6 @@ extension Partition {
         return earliest
     }
 
-    /// Applies gateway answers; returns the refunds they touched, as they are now.
     /// Applies gateway answers; with `collect`, returns the refunds they touched, as they are now.
     @discardableResult
     func applyAnswers(_ answers: [AttemptAnswer], collect: Bool) -> [Refund] {
