@@ -290,9 +290,13 @@ final class Client {
     }
 
     /// Builds a request line: `{"id":N,"op":OP,...params}`.
-    func requestLine(id: Int64, op: String, _ params: [(String, JSON)], withActor: Bool = true) -> String {
+    /// A request line; parameters that are null are left out (an option not given) unless `keepingNulls` (a
+    /// null that means something, as `order.transfer`'s `to`).
+    func requestLine(
+        id: Int64, op: String, _ params: [(String, JSON)], withActor: Bool = true, keepingNulls: Bool = false
+    ) -> String {
         var members: [(String, JSON)] = [("id", .int(id)), ("op", .string(op))]
-        members += params.filter { !$0.1.isNull }
+        members += keepingNulls ? params : params.filter { !$0.1.isNull }
         if withActor, let actor, !params.contains(where: { $0.0 == "actor" }) { members.append(("actor", actor)) }
         return JSON.object(members).serialized
     }
@@ -304,10 +308,10 @@ final class Client {
     }
 
     @discardableResult
-    func send(_ op: String, _ params: [(String, JSON)], withActor: Bool = true) -> Int64 {
+    func send(_ op: String, _ params: [(String, JSON)], withActor: Bool = true, keepingNulls: Bool = false) -> Int64 {
         let id = nextID
         nextID += 1
-        connection.enqueue(requestLine(id: id, op: op, params, withActor: withActor))
+        connection.enqueue(requestLine(id: id, op: op, params, withActor: withActor, keepingNulls: keepingNulls))
         return id
     }
 
@@ -368,8 +372,8 @@ final class Client {
         try call(op, params.map { ($0.key, $0.value) })
     }
 
-    func call(_ op: String, _ params: [(String, JSON)]) throws(ClientError) -> JSON {
-        let id = send(op, params)
+    func call(_ op: String, _ params: [(String, JSON)], keepingNulls: Bool = false) throws(ClientError) -> JSON {
+        let id = send(op, params, keepingNulls: keepingNulls)
         return try wait(for: id).get()
     }
 

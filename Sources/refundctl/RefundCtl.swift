@@ -43,8 +43,8 @@ func readJSONFile(_ path: String) throws(ClientError) -> JSON {
 
 struct OrderCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "order", abstract: "Orders: put, get, timeline, cancel, moderate.",
-        subcommands: [Put.self, Get.self, Update.self, Timeline.self, Cancel.self, Moderate.self])
+        commandName: "order", abstract: "Orders: put, get, update, transfer, timeline, cancel, moderate.",
+        subcommands: [Put.self, Get.self, Update.self, Transfer.self, Timeline.self, Cancel.self, Moderate.self])
 
     struct Put: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Store an order (contract section 2) from FILE or - (stdin).")
@@ -113,6 +113,36 @@ struct OrderCommand: ParsableCommand {
                 }
                 let client = try connection.connect()
                 let view = try client.call("order.update", params)
+                View.print(view, json: output.json) { View.order($0) }
+            }
+        }
+    }
+
+    struct Transfer: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Move a ticket to another holder; the purchaser stays the refund owner.",
+            discussion:
+                "Examples: refundctl order transfer ord_1 --line l1 --to att_7; refundctl order transfer ord_1 --line l1 --to-purchaser (back with the purchaser: refundable again).")
+        @Argument var orderID: String
+        @Option(help: "The ticket line.") var line: String
+        @Option(help: "The new holder's id.") var to: String?
+        @Flag(name: .customLong("to-purchaser"), help: "Back to the purchaser.") var toPurchaser = false
+        @OptionGroup var connection: ConnectionOptions
+        @OptionGroup var output: OutputOptions
+
+        func validate() throws {
+            guard (to != nil) != toPurchaser else {
+                throw ValidationError("give exactly one of --to HOLDER and --to-purchaser")
+            }
+        }
+
+        func run() throws {
+            try reporting {
+                let client = try connection.connect()
+                let view = try client.call(
+                    "order.transfer",
+                    [("order_id", .string(orderID)), ("line", .string(line)), ("to", to.map { JSON.string($0) } ?? .null)],
+                    keepingNulls: true)
                 View.print(view, json: output.json) { View.order($0) }
             }
         }

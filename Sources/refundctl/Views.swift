@@ -19,7 +19,7 @@ enum View {
         }
         var out = Render.keyValues(pairs)
         let sections: [(String, [String])] = [
-            ("lines", ["id", "kind", "ticket_type", "paid_value", "status"]),
+            ("lines", ["id", "kind", "ticket_type", "paid_value", "status", "holder_state", "holder"]),
             ("tenders", ["id", "method", "amount", "refunded"]),
             ("refunds", ["id", "status", "method", "amount", "fee_retained", "reason", "created_at"]),
             ("requests", ["id", "status", "lines", "reason", "requested_by", "created_at"]),

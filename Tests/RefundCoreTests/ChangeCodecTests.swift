@@ -14,7 +14,7 @@ enum CodecFixtures {
         lines: [
             OrderLine(
                 id: "l1", kind: .ticket, ticketType: "tt_ga", price: 5000, discount: 500, tax: 750, processingFee: 135,
-                platformFee: 99, transferred: true, claimed: true),
+                platformFee: 99, transferred: true, claimed: true, holder: "att_7"),
             OrderLine(id: "l2", kind: .walletTopUp, price: 2000),
             OrderLine(id: "l3", kind: .giftVoucher, ticketType: "tt_vip", price: -1, discount: Int64.min, tax: Int64.max),
         ],
@@ -145,6 +145,8 @@ enum CodecFixtures {
                         OrderFactsUpdate.Line(id: "l3", claimed: false),
                     ]), at: at(63), by: "checkout"),
             .factsUpdated(OrderFactsUpdate(syncPending: true), at: at(64), by: "sync"),
+            .ticketTransferred(TicketTransfer(line: "l1", from: nil, to: "att_8", at: at(65), by: "box_office")),
+            .ticketTransferred(TicketTransfer(line: "l1", from: "att_8", to: nil, at: at(66), by: "")),
         ]
         for channel in Channel.allCases { changes.append(.placed(with(fullOrder) { $0.channel = channel }, at: t0, by: "c")) }
         for source in OrderSource.allCases { changes.append(.placed(with(minimalOrder) { $0.source = source }, at: t0, by: "c")) }
@@ -186,6 +188,7 @@ enum CodecFixtures {
         case .confirmationResent: OrderChangeTag.confirmationResent
         case .lateAnswer: OrderChangeTag.lateAnswer
         case .factsUpdated: OrderChangeTag.factsUpdated
+        case .ticketTransferred: OrderChangeTag.ticketTransferred
         }
     }
 
@@ -289,7 +292,7 @@ private func decodingError(_ body: () throws(BinaryDecodingError) -> Void) -> Bi
 
     @Test func everyChangeCaseIsCovered() {
         let tags = Set(all.map(CodecFixtures.tag))
-        #expect(tags == Set(UInt8(1)...14))
+        #expect(tags == Set(UInt8(1)...15))
     }
 
     @Test func eachChangeRoundTrips() throws {
@@ -459,7 +462,7 @@ private func decodingError(_ body: () throws(BinaryDecodingError) -> Void) -> Bi
 
     @Test func unknownVersionThrows() {
         var bytes = ChangeCodec.encode(orderID: "o", [all[0]])
-        for version: UInt8 in [0, 3, 255] {
+        for version: UInt8 in [0, ChangeCodec.version + 1, 255] {
             bytes[0] = version
             let error = decodingError { () throws(BinaryDecodingError) in _ = try ChangeCodec.decode(bytes) }
             #expect(error?.message == "unknown change record version \(version)")
@@ -471,7 +474,7 @@ private func decodingError(_ body: () throws(BinaryDecodingError) -> Void) -> Bi
         // version, "o", one change, then the tag at offset 4.
         var bytes = ChangeCodec.encode(orderID: "o", [.retried(refund: 1, at: CodecFixtures.t0, by: "s")])
         #expect(bytes[4] == OrderChangeTag.retried)
-        for tag in [0] + Array(15...255) {
+        for tag in [0] + Array(16...255) {
             bytes[4] = UInt8(tag)
             let error = decodingError { () throws(BinaryDecodingError) in _ = try ChangeCodec.decode(bytes) }
             #expect(error?.message == "unknown change tag \(tag)")
@@ -552,7 +555,7 @@ private func decodingError(_ body: () throws(BinaryDecodingError) -> Void) -> Bi
             .orderPlaced, .orderReplaced, .refundCreated, .cancellationCreated, .attemptSucceeded, .attemptAccepted,
             .attemptFailed, .retryScheduled, .refundRetried, .refundRecovered, .disputeOpened, .disputeClosed,
             .requestCreated, .requestApproved, .requestDeclined, .confirmationResent, .attemptUnknown, .lateAnswer,
-            .orderUpdated,
+            .orderUpdated, .ticketTransferred,
         ]
         check("timeline kind", kinds, \.wireCode, TimelineEntry.Kind.init(wireCode:))
     }
@@ -564,7 +567,32 @@ private func decodingError(_ body: () throws(BinaryDecodingError) -> Void) -> Bi
             [.attemptResult(
                 refund: 1, transaction: 0, result: .failed(code: "x", retryable: true, retryAt: Timestamp(milliseconds: 2)),
                 at: Timestamp(milliseconds: -1))])
-        #expect(bytes == [2, 1, 0x6F, 1, 4, 2, 0, 2, 1, 0x78, 1, 1, 4, 1])
+        #expect(bytes == [3, 1, 0x6F, 1, 4, 2, 0, 2, 1, 0x78, 1, 1, 4, 1])
+    }
+
+    /// Version 3 ends every order line with its holder (`bool` + string), and a ticket transfer is tag 15.
+    @Test func holdersAndTransfersArePinned() throws {
+        let line = OrderLine(id: "l", price: 1, holder: "h")
+        let order = Order(id: "o", event: "e", currency: .gbp, lines: [line], tenders: [])
+        var writer = BinaryWriter(capacity: 64)
+        writer.write(line)
+        #expect(writer.take() == [1, 0x6C, 0, 0, 2, 0, 0, 0, 0, 0, 0, 1, 1, 0x68])
+        let transfer = ChangeCodec.encode(
+            orderID: "o", [.ticketTransferred(TicketTransfer(line: "l", from: nil, to: "h", at: Timestamp(milliseconds: 1), by: "b"))])
+        #expect(transfer == [3, 1, 0x6F, 1, 15, 1, 0x6C, 0, 1, 1, 0x68, 2, 1, 0x62])
+        // A version 2 record of the same order reads with no holder.
+        var old = ChangeCodec.encode(orderID: "o", [.placed(order, at: Timestamp(milliseconds: 0), by: "c")])
+        let holderBytes: [UInt8] = [1, 1, 0x68]
+        let range = try #require(old.firstRange(of: holderBytes))
+        old.replaceSubrange(range, with: [0])
+        old.removeSubrange(range.lowerBound..<(range.lowerBound + 1))
+        old[0] = 2
+        let decoded = try ChangeCodec.decode(old)
+        guard case .placed(let placed, _, _)? = decoded.changes.first else {
+            Issue.record("not a placed order: \(decoded.changes)")
+            return
+        }
+        #expect(placed.lines[0].holder == nil && placed.lines[0].id == "l")
     }
 
     /// Version 2 ends every refund with its buyer notice: notify, then the optional email text.

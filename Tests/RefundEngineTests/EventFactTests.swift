@@ -175,10 +175,10 @@ import Testing
 
     // MARK: Data from before refunds kept their notice
 
-    /// `bytes` (an order state in the current version, whose refunds have no email text) as version 2 wrote it:
-    /// the same, less each refund's notice.
+    /// `bytes` (an order state whose refunds have no email text, with no holders) as version 2 wrote it: version
+    /// 3's bytes less each refund's notice.
     static func version2(_ state: OrderState) throws -> [UInt8] {
-        var bytes = OrderStateCodec.encode(state)
+        var bytes = OrderStateCodec.encodeVersion3(state)
         #expect(bytes[0] == 3)
         bytes[0] = 2
         for refund in state.refunds {

@@ -344,20 +344,22 @@ struct FuzzCorpusTests {
             let body = Array(bytes.dropFirst())
             do throws(BinaryDecodingError) {
                 // As Fuzz/FuzzChange.swift: the first byte picks the decoder. The current version of a codec
-                // re-encodes to the same bytes; an older one (compat-*) only has to decode.
+                // re-encodes to the same bytes; an older one (compat-*) only has to decode (a compat image can
+                // carry the current image version around order states of an older one).
+                let current = !name.hasPrefix("compat-")
                 switch bytes[0] % 5 {
                 case 0:
                     let record = try ChangeCodec.decode(body)
-                    if body.first == ChangeCodec.version {
+                    if current, body.first == ChangeCodec.version {
                         #expect(ChangeCodec.encode(orderID: record.orderID, record.changes) == body, "\(name)")
                     }
                 case 1: _ = try DurableRecordDecoding.decodePartitionLogRecord(body)
                 case 2:
                     let image = try PartitionImageCodec.decode(body, sequence: 12)
-                    if body.first == PartitionImageCodec.version { #expect(PartitionImageCodec.encode(image) == body, "\(name)") }
+                    if current, body.first == PartitionImageCodec.version { #expect(PartitionImageCodec.encode(image) == body, "\(name)") }
                 case 3:
                     let state = try OrderStateCodec.decode(body)
-                    if body.first == OrderStateCodec.version { #expect(OrderStateCodec.encode(state) == body, "\(name)") }
+                    if current, body.first == OrderStateCodec.version { #expect(OrderStateCodec.encode(state) == body, "\(name)") }
                 default: try DurableRecordDecoding.validateControlRecord(body)
                 }
                 #expect(!name.hasPrefix("crash-"), "\(name) decoded")

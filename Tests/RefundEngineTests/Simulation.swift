@@ -272,7 +272,9 @@ final class Simulation {
         let id = "\(orderPrefix)\(orderCount)"
         let lineCount = 1 + random(3)
         let price = Int64(1000 + 500 * random(8))
-        let lines = (1...lineCount).map { OrderLine(id: "l\($0)", ticketType: "tt_\(random(2))", price: price) }
+        var lines = (1...lineCount).map { OrderLine(id: "l\($0)", ticketType: "tt_\(random(2))", price: price) }
+        // A holder named at checkout (designated), from the second stream.
+        if newer, extraRandom(4) == 0 { lines[0].holder = "att_0" }
         let total = price * Int64(lineCount)
         let split = random(3) == 0
         let wallet = split ? total / 3 : 0
@@ -299,6 +301,14 @@ final class Simulation {
                 lines: [OrderFactsUpdate.Line(id: "l1", transferred: extraRandom(2) == 0)])
             history[history.count - 1] += " update \(update.summary)"
             _ = try await engine.updateOrder(orderID: id, update, caller: Fixtures.staff)
+            return
+        }
+        if newer, extraRandom(7) == 0 {
+            // A ticket moves to another holder, or back to the purchaser (nil): after refunds too.
+            let line = "l\(1 + extraRandom(3))"
+            let to: String? = ["att_1", "att_2", nil][extraRandom(3)]
+            history[history.count - 1] += " transfer \(line) to \(to ?? "purchaser")"
+            _ = try await engine.transferTicket(orderID: id, line: line, to: to, caller: Fixtures.staff)
             return
         }
         if newer, extraRandom(6) == 0 {

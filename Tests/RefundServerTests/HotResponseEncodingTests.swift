@@ -34,7 +34,8 @@ import Testing
                     id: "l\(i)", kind: i == 4 ? .product : .ticket, ticketType: Bool.random(using: &random) ? "tt_ga" : nil,
                     price: Int64.random(in: 100...9000, using: &random), discount: Int64.random(in: 0...50, using: &random),
                     tax: Int64.random(in: 0...40, using: &random), processingFee: Int64.random(in: 0...50, using: &random),
-                    platformFee: Int64.random(in: 0...20, using: &random), transferred: i == 3 && Bool.random(using: &random))
+                    platformFee: Int64.random(in: 0...20, using: &random), transferred: i == 3 && Bool.random(using: &random),
+                    holder: i == 2 && Bool.random(using: &random) ? "att_\(n)" : nil)
             }
             let bookingFee = Bool.random(using: &random) ? Int64(150) : 0
             let total = lines.reduce(bookingFee) { $0 + $1.paidValue + $1.processingFee + $1.platformFee }
@@ -90,6 +91,12 @@ import Testing
             default:
                 break
             }
+        }
+        // Tickets moved between holders and back (holder, holder state and transfer history in the views).
+        for _ in 0..<20 {
+            let orderID = orderIDs.randomElement(using: &random) ?? orderIDs[0]
+            let to: String? = [nil, "att_x", "att.y:z-1", "cus_0"].randomElement(using: &random) ?? nil
+            _ = try? await engine.transferTicket(orderID: orderID, line: ["l1", "l2"].randomElement(using: &random) ?? "l1", to: to, caller: staff)
         }
         _ = try? await engine.requestRefund(orderID: orderIDs[1], lines: nil, reason: "ill", caller: .customer("cus_1"))
         _ = try? await engine.openDispute(orderID: orderIDs[2], reason: "fraud", caller: staff)

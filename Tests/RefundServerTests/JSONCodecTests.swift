@@ -249,6 +249,8 @@ let requestCorpus: [String] = [
     #"{"id":1,"op":"auth","token":"secret"}"#,
     #"{"id":"p","op":"ping"}"#,
     #"{"id":"hl","op":"hello"}"#,
+    #"{"id":"tr","op":"order.transfer","order_id":"ord_1","line":"l1","to":"att_1"}"#,
+    #"{"id":"tb","op":"order.transfer","order_id":"ord_1","line":"l1","to":null}"#,
     #"{"id":"h2","op":"hello","protocol_version":2}"#,
     #"{"id":2,"op":"order.put","order":\#(orderJSON)}"#,
     #"{"id":"pm","op":"order.put_many","orders":[\#(orderJSON)]}"#,
@@ -305,6 +307,8 @@ let requestCorpus: [String] = [
 /// Requests with a bad field: the error (code and message, with the field path) must be Foundation's.
 let badRequestCorpus: [String] = [
     #"{"id":"hv","op":"hello","protocol_version":"2"}"#,
+    #"{"id":"tm","op":"order.transfer","order_id":"ord_1","line":"l1"}"#,
+    #"{"id":"tn","op":"order.transfer","order_id":"ord_1","line":"l1","to":5}"#,
     #"{"id":5,"op":"order.explode"}"#,
     #"{"id":6}"#,
     #"{"id":7,"op":7}"#,

@@ -403,3 +403,26 @@ struct OrderUpdateCommandTests {
         #expect(daemon.stop() == 0)
     }
 }
+
+@Suite("refundctl order transfer")
+struct OrderTransferCommandTests {
+    @Test("a ticket moved away is not refundable, moved back it is; the order shows its holders")
+    func transferAwayAndBack() throws {
+        let daemon = try Daemon(["--partitions", "2"])
+        let file = temporaryDirectory() + "/order.json"
+        try simpleOrderJSON("ord_t", event: "evt_t").write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(try refundctl(["order", "put", file], port: daemon.port).status == 0)
+        let bad = try refundctl(["order", "transfer", "ord_t", "--line", "a"], port: daemon.port)
+        #expect(bad.status != 0 && bad.stderr.contains("--to-purchaser"), "\(bad.stderr)")
+        let away = try refundctl(["order", "transfer", "ord_t", "--line", "a", "--to", "att_7"], port: daemon.port)
+        #expect(away.status == 0 && away.stdout.contains("transferred") && away.stdout.contains("att_7"), "\(away.stdout)\(away.stderr)")
+        let blocked = try refundctl(["refund", "create", "ord_t", "--lines", "a", "--reason", "x"], port: daemon.port)
+        #expect(blocked.status != 0 && blocked.stderr.contains("transferred_after_checkout"), "\(blocked.stderr)")
+        let back = try refundctl(["order", "transfer", "ord_t", "--line", "a", "--to-purchaser"], port: daemon.port)
+        #expect(back.status == 0 && back.stdout.contains("purchaser"), "\(back.stdout)\(back.stderr)")
+        #expect(try refundctl(["refund", "create", "ord_t", "--lines", "a", "--reason", "x"], port: daemon.port).status == 0)
+        let timeline = try refundctl(["order", "timeline", "ord_t"], port: daemon.port)
+        #expect(timeline.stdout.contains("ticket.transferred") && timeline.stdout.contains("att_7 → purchaser"), "\(timeline.stdout)")
+        #expect(daemon.stop() == 0)
+    }
+}

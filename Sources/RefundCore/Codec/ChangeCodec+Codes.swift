@@ -323,6 +323,7 @@ extension TimelineEntry.Kind {
         case .attemptUnknown: 16
         case .lateAnswer: 17
         case .orderUpdated: 18
+        case .ticketTransferred: 19
         }
     }
 
@@ -347,6 +348,7 @@ extension TimelineEntry.Kind {
         case 16: self = .attemptUnknown
         case 17: self = .lateAnswer
         case 18: self = .orderUpdated
+        case 19: self = .ticketTransferred
         default: return nil
         }
     }
@@ -384,4 +386,5 @@ enum OrderChangeTag {
     static let confirmationResent: UInt8 = 12
     static let lateAnswer: UInt8 = 13
     static let factsUpdated: UInt8 = 14
+    static let ticketTransferred: UInt8 = 15
 }

@@ -103,7 +103,9 @@ extension BinaryReader {
 // MARK: - Order
 
 extension ByteSink {
-    mutating func write(_ line: OrderLine) {
+    /// `holder`: write the line's holder (every current encoding does; `false` only to write data of the versions
+    /// before holders, for compatibility tests).
+    mutating func write(_ line: OrderLine, holder: Bool = true) {
         string(line.id)
         u8(line.kind.wireCode)
         optionalString(line.ticketType)
@@ -114,6 +116,15 @@ extension ByteSink {
         svarint(line.platformFee)
         bool(line.transferred)
         bool(line.claimed)
+        if holder { optionalString(line.holder) }  // change records from version 3, order states from version 4
+    }
+
+    mutating func write(_ transfer: TicketTransfer) {
+        string(transfer.line)
+        optionalString(transfer.from)
+        optionalString(transfer.to)
+        timestamp(transfer.at)
+        string(transfer.by)
     }
 
     mutating func write(_ tender: Tender) {
@@ -123,7 +134,7 @@ extension ByteSink {
         optionalString(tender.gatewayRef)
     }
 
-    mutating func write(_ order: Order) {
+    mutating func write(_ order: Order, holders: Bool = true) {
         string(order.id)
         string(order.event)
         optionalTimestamp(order.eventStartsAt)
@@ -137,18 +148,25 @@ extension ByteSink {
         bool(order.syncPending)
         svarint(order.bookingFee)
         length(order.lines.count)
-        for line in order.lines { write(line) }
+        for line in order.lines { write(line, holder: holders) }
         length(order.tenders.count)
         for tender in order.tenders { write(tender) }
     }
 }
 
 extension BinaryReader {
-    mutating func readOrderLine() throws(BinaryDecodingError) -> OrderLine {
+    /// `withHolder`: the data holds the line's holder (change records from version 3, order states from 4).
+    mutating func readOrderLine(withHolder: Bool) throws(BinaryDecodingError) -> OrderLine {
         OrderLine(
             id: try string(), kind: try code("line kind", LineKind.init(wireCode:)), ticketType: try optionalString(),
             price: try svarint(), discount: try svarint(), tax: try svarint(), processingFee: try svarint(),
-            platformFee: try svarint(), transferred: try bool(), claimed: try bool())
+            platformFee: try svarint(), transferred: try bool(), claimed: try bool(),
+            holder: withHolder ? try optionalString() : nil)
+    }
+
+    mutating func readTicketTransfer() throws(BinaryDecodingError) -> TicketTransfer {
+        TicketTransfer(
+            line: try string(), from: try optionalString(), to: try optionalString(), at: try timestamp(), by: try string())
     }
 
     mutating func readTender() throws(BinaryDecodingError) -> Tender {
@@ -157,7 +175,7 @@ extension BinaryReader {
             gatewayRef: try optionalString())
     }
 
-    mutating func readOrder() throws(BinaryDecodingError) -> Order {
+    mutating func readOrder(withHolders: Bool) throws(BinaryDecodingError) -> Order {
         let id = try string()
         let event = try string()
         let eventStartsAt = try optionalTimestamp()
@@ -173,7 +191,7 @@ extension BinaryReader {
         let lineCount = try length("order line")
         var lines: [OrderLine] = []
         lines.reserveCapacity(BinaryReader.reservation(for: lineCount))
-        for _ in 0..<lineCount { lines.append(try readOrderLine()) }
+        for _ in 0..<lineCount { lines.append(try readOrderLine(withHolder: withHolders)) }
         let tenderCount = try length("tender")
         var tenders: [Tender] = []
         tenders.reserveCapacity(BinaryReader.reservation(for: tenderCount))

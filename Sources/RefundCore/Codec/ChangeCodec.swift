@@ -10,12 +10,13 @@
 /// Field encodings are described in `ChangeCodec+Model.swift`, enum codes in `ChangeCodec+Codes.swift`.
 /// Version 2 added the buyer notice to every refund (notify and email text, see `write(_ refund:)`); version 1
 /// records are still read: a `refund_created` refund then takes notify from the options recorded with it (version 1
-/// recorded them whenever notify was off) and has no email text.
+/// recorded them whenever notify was off) and has no email text. Version 3 added each order line's holder
+/// (`optional string` after `claimed`); version 2 lines are read with no holder.
 ///
 /// Encoding is deterministic (the same value always gives the same bytes) and decoding is strict: an unknown
 /// version, tag or enum code, a truncated record, non-canonical data or trailing bytes all throw.
 public enum ChangeCodec {
-    public static let version: UInt8 = 2
+    public static let version: UInt8 = 3
 
     /// Appends one record to `writer`.
     public static func encode(orderID: String, _ changes: [OrderChange], into writer: inout BinaryWriter) {
@@ -64,7 +65,7 @@ public enum ChangeCodec {
     {
         let start = reader.offset
         let found = try reader.u8()
-        guard found == version || found == 1 else {
+        guard (1...version).contains(found) else {
             throw BinaryDecodingError(message: "unknown change record version \(found)", offset: start)
         }
         let orderID = try reader.string()
@@ -213,6 +214,9 @@ extension ByteSink {
             }
             timestamp(at)
             string(by)
+        case .ticketTransferred(let transfer):
+            u8(OrderChangeTag.ticketTransferred)
+            write(transfer)
         }
     }
 }
@@ -244,9 +248,9 @@ extension BinaryReader {
         let start = offset
         switch try u8() {
         case OrderChangeTag.placed:
-            return .placed(try readOrder(), at: try timestamp(), by: try string())
+            return .placed(try readOrder(withHolders: version >= 3), at: try timestamp(), by: try string())
         case OrderChangeTag.replaced:
-            return .replaced(try readOrder(), at: try timestamp(), by: try string())
+            return .replaced(try readOrder(withHolders: version >= 3), at: try timestamp(), by: try string())
         case OrderChangeTag.refundCreated:
             var refund = try readRefund(withNotice: version >= 2)
             let options = try bool() ? try readRefundOptions() : nil
@@ -297,6 +301,8 @@ extension BinaryReader {
             return .factsUpdated(
                 OrderFactsUpdate(frozen: frozen, syncPending: syncPending, lines: lines), at: try timestamp(),
                 by: try string())
+        case OrderChangeTag.ticketTransferred:
+            return .ticketTransferred(try readTicketTransfer())
         case let other:
             throw BinaryDecodingError(message: "unknown change tag \(other)", offset: start)
         }

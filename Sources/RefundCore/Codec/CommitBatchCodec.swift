@@ -21,7 +21,8 @@
 ///              record (0 before the first), uvarint count) per range, uvarint bytes the order id shares
 ///              with the previous entry's (≤ 128), length-prefixed rest of its bytes (the whole id must be
 ///              UTF-8), then by tag:
-///                0 whole:   uvarint change count, change… (as in ``ChangeCodec``, current version)
+///                0 whole:   uvarint change count, change… (as in ``ChangeCodec`` version 3; 2 in a version 1
+///                           batch)
 ///                1 refund:  one `refund_created` change, the refund in the compact form below
 ///                2 answer:  one `attempt_result` change: svarint refund, svarint transaction, attempt result
 ///                           (as in ``ChangeCodec``), svarint time − base (wrapping, as every time offset)
@@ -39,7 +40,9 @@
 /// overflows, trailing bytes: all throw). Unlike ``ChangeCodec`` the encoding is not the only one of its value:
 /// an encoder may write any refund whole.
 public enum CommitBatchCodec {
-    public static let version: UInt8 = 1
+    /// 2: whole commits are ``ChangeCodec`` version 3 (order lines with holders); version 1 batches, whose whole
+    /// commits are version 2, are still read.
+    public static let version: UInt8 = 2
 
     /// The most bytes an order id may share with the previous one: an order id is a handle (at most
     /// ``Handle/maxLength`` bytes), and the cap bounds what a few bytes of a damaged record can expand to.
@@ -332,9 +335,10 @@ public enum CommitBatchCodec {
     public static func decode(from reader: inout BinaryReader) throws(BinaryDecodingError) -> [Entry] {
         let start = reader.offset
         let found = try reader.u8()
-        guard found == version else {
+        guard found == version || found == 1 else {
             throw BinaryDecodingError(message: "unknown commit batch version \(found)", offset: start)
         }
+        let changeVersion: UInt8 = found == 1 ? 2 : ChangeCodec.version
         let base = try reader.timestamp()
         let sharedOffset = reader.offset
         var shared: Shared?
@@ -368,12 +372,15 @@ public enum CommitBatchCodec {
         var entries: [Entry] = []
         entries.reserveCapacity(BinaryReader.reservation(for: count))
         var context = Context(base: base)
-        for _ in 0..<count { entries.append(try readEntry(&reader, shared: shared, context: &context)) }
+        for _ in 0..<count {
+            entries.append(try readEntry(&reader, shared: shared, context: &context, changeVersion: changeVersion))
+        }
         return entries
     }
 
-    private static func readEntry(_ reader: inout BinaryReader, shared: Shared?, context: inout Context)
-        throws(BinaryDecodingError) -> Entry
+    private static func readEntry(
+        _ reader: inout BinaryReader, shared: Shared?, context: inout Context, changeVersion: UInt8
+    ) throws(BinaryDecodingError) -> Entry
     {
         let base = context.base
         let tagOffset = reader.offset
@@ -411,7 +418,7 @@ public enum CommitBatchCodec {
             let n = try reader.length("change")
             var changes: [OrderChange] = []
             changes.reserveCapacity(BinaryReader.reservation(for: n))
-            for _ in 0..<n { changes.append(try reader.readOrderChange(version: ChangeCodec.version)) }
+            for _ in 0..<n { changes.append(try reader.readOrderChange(version: changeVersion)) }
             return Entry(outbox: outbox, orderID: orderID, changes: changes)
         case EntryTag.refund:
             guard let shared else {

@@ -15,15 +15,17 @@
 ///     svarint  placed-at milliseconds
 ///     (version 2) uvarint count of refunds with late answers, then (uvarint refund number, uvarint answer
 ///     count, LateAnswer…)… — answers for superseded gateway attempts (version 1 states have none)
+///     (version 4) uvarint count of ticket transfers, then (string line, optional string from, optional string
+///     to, svarint at, string by)…; and every order line ends with its optional holder
 ///
-/// Versions 1 and 2 are still read. They did not keep a refund's notify or email text: a refund made with an
+/// Versions 1 to 3 are still read (without holders or transfers). They did not keep a refund's notify or email text: a refund made with an
 /// idempotency key takes notify from the options kept for the key, every other one is read with notify true and
 /// no text (``decodeWithVersion(from:)`` tells a reader that can recover notify elsewhere which data is old).
 ///
-/// Decoding rebuilds the state with ``OrderState/init(restoring:lineStatus:tenderRefunded:refunds:bookingFeeRefunded:disputes:requests:timeline:idempotency:placedAt:)``
+/// Decoding rebuilds the state with ``OrderState/init(restoring:lineStatus:tenderRefunded:refunds:bookingFeeRefunded:disputes:requests:timeline:idempotency:placedAt:transfers:)``
 /// so `decode(encode(s)) == s`. Encoding is deterministic; decoding is strict (see ``ChangeCodec``).
 public enum OrderStateCodec {
-    public static let version: UInt8 = 3
+    public static let version: UInt8 = 4
 
     /// Appends one encoded state to `writer`.
     public static func encode(_ state: OrderState, into writer: inout BinaryWriter) {
@@ -35,12 +37,20 @@ public enum OrderStateCodec {
         Snapshot(state: state).encodedBytes(estimate: estimatedSize(state))
     }
 
+    /// One state as version 3 wrote it (no holders, no transfers): for tests that must produce older data. A
+    /// state with holders or transfers has no version 3 form.
+    static func encodeVersion3(_ state: OrderState) -> [UInt8] {
+        precondition(state.transfers.isEmpty && state.order.lines.allSatisfy { $0.holder == nil })
+        return Snapshot(state: state, version: 3).encodedBytes(estimate: estimatedSize(state))
+    }
+
     private struct Snapshot: SinkEncodable {
         let state: OrderState
+        var version = OrderStateCodec.version
 
         func encode<S: ByteSink>(to writer: inout S) {
-            writer.u8(OrderStateCodec.version)
-            writer.write(state.order)
+            writer.u8(version)
+            writer.write(state.order, holders: version >= 4)
             writer.length(state.lineStatus.count)
             for status in state.lineStatus { writer.u8(status.wireCode) }
             writer.length(state.tenderRefunded.count)
@@ -70,6 +80,9 @@ public enum OrderStateCodec {
                 writer.length(state.refunds[index].lateAnswers.count)
                 for answer in state.refunds[index].lateAnswers { writer.write(answer) }
             }
+            guard version >= 4 else { return }
+            writer.length(state.transfers.count)
+            for transfer in state.transfers { writer.write(transfer) }
         }
     }
 
@@ -103,7 +116,7 @@ public enum OrderStateCodec {
         guard (1...version).contains(found) else {
             throw BinaryDecodingError(message: "unknown order state version \(found)", offset: start)
         }
-        let order = try reader.readOrder()
+        let order = try reader.readOrder(withHolders: found >= 4)
 
         let lineStart = reader.offset
         let lineCount = try reader.length("line status")
@@ -191,10 +204,23 @@ public enum OrderStateCodec {
                 refunds[number - 1].lateAnswers = answers
             }
         }
+        var transfers: [TicketTransfer] = []
+        if found >= 4 {
+            let count = try reader.length("ticket transfer")
+            transfers.reserveCapacity(BinaryReader.reservation(for: count))
+            for _ in 0..<count {
+                let start = reader.offset
+                let transfer = try reader.readTicketTransfer()
+                guard order.lineIndex(transfer.line) != nil else {
+                    throw BinaryDecodingError(message: "a ticket transfer names no line of the order", offset: start)
+                }
+                transfers.append(transfer)
+            }
+        }
         let state = OrderState(
             restoring: order, lineStatus: lineStatus, tenderRefunded: tenderRefunded, refunds: refunds,
             bookingFeeRefunded: bookingFeeRefunded, disputes: disputes, requests: requests, timeline: timeline,
-            idempotency: idempotency, placedAt: placedAt)
+            idempotency: idempotency, placedAt: placedAt, transfers: transfers)
         return (state, found)
     }
 

@@ -31,11 +31,14 @@ public struct OrderLine: Sendable, Equatable, Hashable, Codable {
     public var platformFee: Int64
     public var transferred: Bool
     public var claimed: Bool
+    /// Who holds the ticket (the attendee, notified about it) when it is not the purchaser: named at checkout
+    /// (designated) or moved since (`order.transfer`). The purchaser stays the refund owner either way.
+    public var holder: String?
 
     public init(
         id: String, kind: LineKind = .ticket, ticketType: String? = nil, price: Int64, discount: Int64 = 0,
         tax: Int64 = 0, processingFee: Int64 = 0, platformFee: Int64 = 0, transferred: Bool = false,
-        claimed: Bool = false
+        claimed: Bool = false, holder: String? = nil
     ) {
         self.id = id
         self.kind = kind
@@ -47,13 +50,14 @@ public struct OrderLine: Sendable, Equatable, Hashable, Codable {
         self.platformFee = platformFee
         self.transferred = transferred
         self.claimed = claimed
+        self.holder = holder
     }
 
     /// What was paid for the item itself: `price − discount` (its refund snapshot). Validated not to overflow.
     public var paidValue: Int64 { price &- discount }
 
     enum CodingKeys: String, CodingKey {
-        case id, kind, price, discount, tax, transferred, claimed
+        case id, kind, price, discount, tax, transferred, claimed, holder
         case ticketType = "ticket_type", processingFee = "processing_fee", platformFee = "platform_fee"
     }
 
@@ -69,6 +73,7 @@ public struct OrderLine: Sendable, Equatable, Hashable, Codable {
         platformFee = try c.decodeIfPresent(Int64.self, forKey: .platformFee) ?? 0
         transferred = try c.decodeIfPresent(Bool.self, forKey: .transferred) ?? false
         claimed = try c.decodeIfPresent(Bool.self, forKey: .claimed) ?? false
+        holder = try c.decodeIfPresent(String.self, forKey: .holder)
     }
 }
 

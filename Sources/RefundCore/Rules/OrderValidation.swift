@@ -26,6 +26,12 @@ public enum OrderValidation {
                 throw RefundError(.duplicateID, "\(field()).id '\(line.id)' appears twice in the order")
             }
             if let ticketType = line.ticketType { try Handle.validate(ticketType, field: "\(field()).ticket_type") }
+            if let holder = line.holder {
+                try Handle.validate(holder, field: "\(field()).holder")
+                guard line.kind == .ticket else {
+                    throw RefundError(.invalidField, "\(field()).holder: only a ticket has a holder (this line is a \(line.kind.rawValue))")
+                }
+            }
             try nonNegative(line.price, "\(field()).price")
             try nonNegative(line.discount, "\(field()).discount")
             try nonNegative(line.tax, "\(field()).tax")

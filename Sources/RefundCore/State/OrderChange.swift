@@ -41,6 +41,8 @@ public enum OrderChange: Sendable, Equatable {
     case lateAnswer(refund: Int, LateAnswer)
     /// `order.update`: facts of the order that are not money changed (after refunds too).
     case factsUpdated(OrderFactsUpdate, at: Timestamp, by: String)
+    /// `order.transfer`: a ticket moved to another holder (or back to the purchaser).
+    case ticketTransferred(TicketTransfer)
 }
 
 /// Effects of a change outside its order, collected by the partition: account balance movements and
@@ -147,6 +149,7 @@ public struct TimelineEntry: Sendable, Equatable, Hashable, Codable {
         case attemptUnknown = "transaction.unknown"
         case lateAnswer = "transaction.late_answer"
         case orderUpdated = "order.updated"
+        case ticketTransferred = "ticket.transferred"
     }
 
     public var at: Timestamp

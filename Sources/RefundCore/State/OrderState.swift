@@ -56,11 +56,12 @@ public struct OrderState: Sendable, Equatable {
         var timeline: [TimelineEntry]
         var idempotency: [String: IdempotentRefund]
         var placedAt: Timestamp
+        var transfers: [TicketTransfer]
 
         init(
             order: Order, lineStatus: [LineStatus], tenderRefunded: [Int64], refunds: [Refund], bookingFeeRefunded: Bool,
             disputes: [Dispute], requests: [RefundRequest], timeline: [TimelineEntry],
-            idempotency: [String: IdempotentRefund], placedAt: Timestamp
+            idempotency: [String: IdempotentRefund], placedAt: Timestamp, transfers: [TicketTransfer]
         ) {
             self.order = order
             self.lineStatus = lineStatus
@@ -72,13 +73,14 @@ public struct OrderState: Sendable, Equatable {
             self.timeline = timeline
             self.idempotency = idempotency
             self.placedAt = placedAt
+            self.transfers = transfers
         }
 
         func copy() -> Storage {
             Storage(
                 order: order, lineStatus: lineStatus, tenderRefunded: tenderRefunded, refunds: refunds,
                 bookingFeeRefunded: bookingFeeRefunded, disputes: disputes, requests: requests, timeline: timeline,
-                idempotency: idempotency, placedAt: placedAt)
+                idempotency: idempotency, placedAt: placedAt, transfers: transfers)
         }
     }
 
@@ -132,6 +134,11 @@ public struct OrderState: Sendable, Equatable {
         _modify { yield &box.idempotency }
     }
     public var placedAt: Timestamp { storage.placedAt }
+    /// Every ticket transfer of the order, oldest first (`order.transfer`): who, when, from and to which holder.
+    public private(set) var transfers: [TicketTransfer] {
+        get { storage.transfers }
+        _modify { yield &box.transfers }
+    }
 
     public static func == (lhs: OrderState, rhs: OrderState) -> Bool {
         if lhs.storage === rhs.storage { return true }
@@ -140,7 +147,7 @@ public struct OrderState: Sendable, Equatable {
         return a.order == b.order && a.lineStatus == b.lineStatus && a.tenderRefunded == b.tenderRefunded
             && a.refunds == b.refunds && a.bookingFeeRefunded == b.bookingFeeRefunded && a.disputes == b.disputes
             && a.requests == b.requests && a.timeline == b.timeline && a.idempotency == b.idempotency
-            && a.placedAt == b.placedAt
+            && a.placedAt == b.placedAt && a.transfers == b.transfers
     }
 
     public struct IdempotentRefund: Sendable, Equatable {
@@ -158,7 +165,7 @@ public struct OrderState: Sendable, Equatable {
             order: order, lineStatus: [LineStatus](repeating: .active, count: order.lines.count),
             tenderRefunded: [Int64](repeating: 0, count: order.tenders.count), refunds: [], bookingFeeRefunded: false,
             disputes: [], requests: [], timeline: [TimelineEntry(at: at, kind: .orderPlaced, by: by)], idempotency: [:],
-            placedAt: at)
+            placedAt: at, transfers: [])
     }
 
     /// Restores a state exactly as it was saved (snapshots; see ``OrderStateCodec``). Nothing is derived or checked
@@ -166,12 +173,12 @@ public struct OrderState: Sendable, Equatable {
     public init(
         restoring order: Order, lineStatus: [LineStatus], tenderRefunded: [Int64], refunds: [Refund],
         bookingFeeRefunded: Bool, disputes: [Dispute], requests: [RefundRequest], timeline: [TimelineEntry],
-        idempotency: [String: IdempotentRefund], placedAt: Timestamp
+        idempotency: [String: IdempotentRefund], placedAt: Timestamp, transfers: [TicketTransfer] = []
     ) {
         storage = Storage(
             order: order, lineStatus: lineStatus, tenderRefunded: tenderRefunded, refunds: refunds,
             bookingFeeRefunded: bookingFeeRefunded, disputes: disputes, requests: requests, timeline: timeline,
-            idempotency: idempotency, placedAt: placedAt)
+            idempotency: idempotency, placedAt: placedAt, transfers: transfers)
     }
 
     /// The balance and inventory effects of placing `order` (top-ups credit, wallet spending debits).
@@ -439,6 +446,21 @@ public struct OrderState: Sendable, Equatable {
             // Facts that are not money: no balance, inventory or line status moves.
             order = update.applied(to: order)
             timeline.append(TimelineEntry(at: at, kind: .orderUpdated, by: by, detail: update.summary))
+            return effects
+
+        case .ticketTransferred(let transfer):
+            // Who attends, not who is refunded: no balance, inventory or line status moves. Away from the
+            // purchaser the line is transferred (its refund is blocked); back with them it is not.
+            guard let index = order.lineIndex(transfer.line) else { return effects }
+            var moved = order
+            moved.lines[index].holder = transfer.to
+            moved.lines[index].transferred = transfer.to != nil
+            order = moved
+            transfers.append(transfer)
+            timeline.append(
+                TimelineEntry(
+                    at: transfer.at, kind: .ticketTransferred, by: transfer.by,
+                    detail: "\(transfer.line): \(transfer.from ?? "purchaser") → \(transfer.to ?? "purchaser")"))
             return effects
         }
     }

@@ -8,7 +8,7 @@ struct ChangeJSON: Encodable {
 
     enum Key: String, CodingKey {
         case type, order, at, by, refund, options, transaction, result, recovery, reason, outcome, note, request
-        case approved, update
+        case approved, update, transfer
         case refundID = "refund_id"
     }
 
@@ -85,6 +85,9 @@ struct ChangeJSON: Encodable {
             try c.encode(update, forKey: .update)
             try c.encode(at, forKey: .at)
             try c.encode(by, forKey: .by)
+        case .ticketTransferred(let transfer):
+            try c.encode("ticket_transferred", forKey: .type)
+            try c.encode(transfer, forKey: .transfer)
         }
     }
 }

@@ -379,6 +379,19 @@ public final class Engine: Sendable {
         return view
     }
 
+    /// `order.transfer`: moves ticket line `line` to `holder` (nil, or the order's customer: back to the
+    /// purchaser), keeping the history (`OrderState.transfers`, and an entry in the timeline). The purchaser stays
+    /// the refund owner; a ticket away from them is `transferred_after_checkout` for refunds until it comes back.
+    @discardableResult
+    public func transferTicket(orderID: String, line: String, to holder: String?, caller: Caller)
+        async throws(RefundError) -> OrderView
+    {
+        let partition = partition(for: orderID)
+        let view = try await partition.transferTicket(orderID, line: line, to: holder, caller: caller)
+        try await durable(partition)
+        return view
+    }
+
     @discardableResult
     public func openDispute(orderID: String, reason: String?, caller: Caller) async throws(RefundError) -> OrderView {
         let partition = partition(for: orderID)

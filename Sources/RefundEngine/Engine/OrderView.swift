@@ -9,10 +9,17 @@ public struct OrderView: Sendable, Equatable, Codable {
         public var ticketType: String?
         public var paidValue: Int64
         public var status: LineStatus
+        /// A ticket's holder when it is not the purchaser.
+        public var holder: String?
+        /// A ticket's: with the purchaser, designated at checkout, or transferred since (nil for other lines).
+        public var holderState: HolderState?
+        /// A ticket's transfers, oldest first (nil when it never moved).
+        public var transfers: [TicketTransfer]?
 
         enum CodingKeys: String, CodingKey {
             case id, kind, status
             case ticketType = "ticket_type", paidValue = "paid_value"
+            case holder, holderState = "holder_state", transfers
         }
     }
 
@@ -37,8 +44,15 @@ public struct OrderView: Sendable, Equatable, Codable {
         order = state.order
         status = state.status
         totals = state.totals
+        let purchaser = state.order.customer
+        let transfers = state.transfers
         lines = state.order.lines.enumerated().map { i, line in
-            LineView(id: line.id, kind: line.kind, ticketType: line.ticketType, paidValue: line.paidValue, status: state.lineStatus[i])
+            let ticket = line.kind == .ticket
+            let moves = transfers.isEmpty ? [] : transfers.filter { $0.line == line.id }
+            return LineView(
+                id: line.id, kind: line.kind, ticketType: line.ticketType, paidValue: line.paidValue,
+                status: state.lineStatus[i], holder: line.holder == purchaser ? nil : line.holder,
+                holderState: ticket ? HolderState(line, purchaser: purchaser) : nil, transfers: moves.isEmpty ? nil : moves)
         }
         tenders = state.order.tenders.enumerated().map { i, tender in
             // Claimed minus what failed transactions still owe it (unless recovered as refunded externally).

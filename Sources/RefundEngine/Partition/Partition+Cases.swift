@@ -39,6 +39,17 @@ extension Partition {
         return OrderView(states[slot])
     }
 
+    /// `order.transfer`: a ticket moves to another holder (nil: back to the purchaser), refunds or not.
+    func transferTicket(_ orderID: String, line: String, to holder: String?, caller: Caller) throws(RefundError)
+        -> OrderView
+    {
+        try ensureRunning()
+        let slot = try slot(orderID)
+        let transfer = try TicketTransfer.make(states[slot], line: line, to: holder, at: shared.clock.now(), by: caller.id)
+        commit(slot, [.ticketTransferred(transfer)])
+        return OrderView(states[slot])
+    }
+
     /// `refund.request`: a buyer asks for a refund of some lines (all when nil).
     func requestRefund(_ orderID: String, lines: [String]?, reason: String, caller: Caller) throws(RefundError)
         -> RefundRequest

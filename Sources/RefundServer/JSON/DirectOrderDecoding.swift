@@ -91,6 +91,7 @@ enum DirectOrderDecoding {
         var platformFee: Int64 = 0
         var transferred = false
         var claimed = false
+        var holder: String?
         for (key, value) in members {
             switch key {
             case "id": guard let s = string(value) else { return nil }; id = s
@@ -105,13 +106,15 @@ enum DirectOrderDecoding {
             case "platform_fee": guard let n = optionalInteger(value) else { return nil }; platformFee = n ?? 0
             case "transferred": guard let b = optionalBool(value) else { return nil }; transferred = b ?? false
             case "claimed": guard let b = optionalBool(value) else { return nil }; claimed = b ?? false
+            case "holder": guard let s = optionalString(value) else { return nil }; holder = s
             default: return nil
             }
         }
         guard let id, let price else { return nil }
         return OrderLine(
             id: id, kind: kind, ticketType: ticketType, price: price, discount: discount, tax: tax,
-            processingFee: processingFee, platformFee: platformFee, transferred: transferred, claimed: claimed)
+            processingFee: processingFee, platformFee: platformFee, transferred: transferred, claimed: claimed,
+            holder: holder)
     }
 
     static func tender(_ value: JSONValue) -> Tender? {

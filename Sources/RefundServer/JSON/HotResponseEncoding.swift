@@ -143,6 +143,19 @@ enum HotResponseEncoding {
             l.string("status", line.status.rawValue, &bytes)
             l.optionalString("ticket_type", line.ticketType, &bytes)
             l.integer("paid_value", line.paidValue, &bytes)
+            l.optionalString("holder", line.holder, &bytes)
+            l.optionalString("holder_state", line.holderState?.rawValue, &bytes)
+            if let transfers = line.transfers {
+                l.array("transfers", transfers, &bytes) { transfer, bytes in
+                    var t = ObjectWriter(&bytes)
+                    t.string("line", transfer.line, &bytes)
+                    t.optionalString("from", transfer.from, &bytes)
+                    t.optionalString("to", transfer.to, &bytes)
+                    t.string("at", transfer.at.iso8601, &bytes)
+                    t.string("by", transfer.by, &bytes)
+                    t.close(&bytes)
+                }
+            }
             l.close(&bytes)
         }
         o.array("tenders", view.tenders, &bytes) { tender, bytes in
@@ -179,6 +192,7 @@ enum HotResponseEncoding {
             l.integer("tax", line.tax, &bytes)
             l.bool("transferred", line.transferred, &bytes)
             l.bool("claimed", line.claimed, &bytes)
+            l.optionalString("holder", line.holder, &bytes)
             l.optionalString("ticket_type", line.ticketType, &bytes)
             l.integer("processing_fee", line.processingFee, &bytes)
             l.integer("platform_fee", line.platformFee, &bytes)

@@ -14,6 +14,8 @@ enum Operation: Sendable {
     case orderPutMany([Order])
     /// `order.update`: facts that are not money.
     case orderUpdate(orderID: String, OrderFactsUpdate)
+    /// `order.transfer`: a ticket to another holder (`to` null: back to the purchaser).
+    case orderTransfer(orderID: String, line: String, to: String?)
     /// `order.get`; `include` (nil: the full view) names the heavy parts of a compact view.
     case orderGet(orderID: String, include: Set<OrderViewPart>?)
     /// `order.list`: orders by event, customer, email, status, dispute or refund condition, sorted by id, paged.
@@ -64,7 +66,7 @@ enum Operation: Sendable {
 
     /// Every op name, for `unknown_op` messages and the docs.
     static let names = [
-        "auth", "ping", "hello", "health", "order.put", "order.put_many", "order.update", "order.get", "order.list", "order.timeline", "order.cancel", "order.moderate", "refund.preview",
+        "auth", "ping", "hello", "health", "order.put", "order.put_many", "order.update", "order.transfer", "order.get", "order.list", "order.timeline", "order.cancel", "order.moderate", "refund.preview",
         "refund.create", "refund.get", "refund.list", "refund.request", "refund.approve", "refund.decline",
         "refund.settle", "refund.retry", "refund.recover", "refund.receipt", "refund.resend", "refund.attention",
         "refund.requests", "dispute.open", "dispute.close", "balance.get", "inventory.get", "bulk.cancel_event",
@@ -127,6 +129,14 @@ enum Operation: Sendable {
                     frozen: try c.decodeIfPresent(Bool.self, forKey: "frozen"),
                     syncPending: try c.decodeIfPresent(Bool.self, forKey: "sync_pending"),
                     lines: try c.decodeIfPresent([OrderFactsUpdate.Line].self, forKey: "lines") ?? []))
+        case "order.transfer":
+            // `to` must be there: null is a choice (back to the purchaser), not a field left out.
+            guard c.contains("to") else {
+                throw RefundError(.missingField, "to is required (a holder id, or null for the purchaser)")
+            }
+            return .orderTransfer(
+                orderID: try string("order_id"), line: try string("line"),
+                to: try c.decodeIfPresent(String.self, forKey: "to"))
         case "order.get":
             return .orderGet(
                 orderID: try string("order_id"),
@@ -288,7 +298,7 @@ enum Operation: Sendable {
     var orderKey: String? {
         switch self {
         case .orderPut(let order): order.id
-        case .orderGet(let id, _), .orderTimeline(let id), .orderUpdate(let id, _), .orderCancel(let id, _, _, _, _, _, _),
+        case .orderGet(let id, _), .orderTimeline(let id), .orderUpdate(let id, _), .orderTransfer(let id, _, _), .orderCancel(let id, _, _, _, _, _, _),
             .orderModerate(let id, _, _, _), .orderModeratePerLine(let id, _, _),
             .refundPreview(let id, _), .refundCreate(let id, _), .refundRequest(let id, _, _), .disputeOpen(let id, _),
             .disputeClose(let id, _, _):

@@ -23,7 +23,7 @@ extension Operation {
         switch self {
         case .auth, .ping, .hello, .health:
             .connection
-        case .orderPut, .orderPutMany, .orderUpdate:
+        case .orderPut, .orderPutMany, .orderUpdate, .orderTransfer:
             // The checkout (or the sync behind it) reports an order and what later happens to it.
             .permission(.placeOrder)
         case .orderGet, .orderList, .orderTimeline, .refundGet, .refundList, .refundReceipt, .refundAttention, .refundRequests,
@@ -101,6 +101,7 @@ extension Operation {
         case .orderPutMany: "order.put_many"
         case .orderGet: "order.get"
         case .orderUpdate: "order.update"
+        case .orderTransfer: "order.transfer"
         case .orderList: "order.list"
         case .orderTimeline: "order.timeline"
         case .orderCancel: "order.cancel"

@@ -1,0 +1,66 @@
+import DaemonTestSupport
+import Foundation
+import Testing
+
+/// `order.transfer` and line holders over the socket.
+@Suite("ticket holders and transfers over a socket")
+struct TicketTransferProtocolTests {
+    static func order(_ id: String) -> String {
+        #"""
+        {"id":"\#(id)","event":"evt_1","customer":"cus_9","currency":"GBP","lines":[{"id":"l1","price":5000},{"id":"l2","price":5000,"holder":"att_1"}],"tenders":[{"id":"t1","method":"card","amount":10000}]}
+        """#
+    }
+
+    static func line(_ view: [String: Any], _ index: Int) -> [String: Any] {
+        (view["lines"] as? [[String: Any]])?[index] ?? [:]
+    }
+
+    @Test("a holder named at checkout, a transfer away that blocks the refund, and back: refundable again")
+    func transferAwayAndBack() throws {
+        let daemon = try Daemon(["--partitions", "2"])
+        let c = try LineClient(port: daemon.port)
+        let placed = try c.ok(#"{"id":1,"op":"order.put","order":\#(Self.order("ord_1"))}"#)
+        #expect(Self.line(placed, 0)["holder_state"] as? String == "purchaser")
+        #expect(Self.line(placed, 1)["holder_state"] as? String == "designated")
+        #expect(Self.line(placed, 1)["holder"] as? String == "att_1")
+        let order = placed["order"] as? [String: Any]
+        #expect((order?["lines"] as? [[String: Any]])?[1]["holder"] as? String == "att_1")
+
+        let away = try c.ok(#"{"id":2,"op":"order.transfer","order_id":"ord_1","line":"l1","to":"att_2","actor":{"id":"box_office"}}"#)
+        #expect(Self.line(away, 0)["holder_state"] as? String == "transferred")
+        let moves = Self.line(away, 0)["transfers"] as? [[String: Any]]
+        #expect(moves?.count == 1)
+        #expect(moves?.first?["to"] as? String == "att_2" && moves?.first?["from"] == nil && moves?.first?["by"] as? String == "box_office")
+        try c.fails(
+            #"{"id":3,"op":"refund.create","order_id":"ord_1","lines":["l1"],"method":"offline","reason":"x"}"#,
+            "transferred_after_checkout")
+
+        let back = try c.ok(#"{"id":4,"op":"order.transfer","order_id":"ord_1","line":"l1","to":null}"#)
+        #expect(Self.line(back, 0)["holder_state"] as? String == "purchaser")
+        #expect((Self.line(back, 0)["transfers"] as? [[String: Any]])?.count == 2)
+        _ = try c.ok(#"{"id":5,"op":"refund.create","order_id":"ord_1","lines":["l1"],"method":"offline","reason":"x"}"#)
+        // Moves are in the timeline too.
+        let timeline = try c.ok(#"{"id":6,"op":"order.timeline","order_id":"ord_1"}"#)
+        let kinds = (timeline["timeline"] as? [[String: Any]])?.compactMap { $0["kind"] as? String } ?? []
+        #expect(kinds.filter { $0 == "ticket.transferred" }.count == 2)
+    }
+
+    @Test("a transfer request missing `to`, with a field the op does not know, or a refunded line, changes nothing")
+    func strictTransfers() throws {
+        let daemon = try Daemon(["--partitions", "1"])
+        let c = try LineClient(port: daemon.port)
+        _ = try c.ok(#"{"id":1,"op":"order.put","order":\#(Self.order("ord_1"))}"#)
+        try c.fails(#"{"id":2,"op":"order.transfer","order_id":"ord_1","line":"l1"}"#, "missing_field")
+        try c.fails(#"{"id":3,"op":"order.transfer","order_id":"ord_1","line":"l1","to":"a","pending":true}"#, "invalid_field")
+        try c.fails(#"{"id":4,"op":"order.transfer","order_id":"ord_1","line":"l1","to":7}"#, "invalid_field")
+        try c.fails(#"{"id":5,"op":"order.transfer","order_id":"ord_1","line":"l9","to":"a"}"#, "line_not_found")
+        try c.fails(
+            #"{"id":6,"op":"order.transfer","order_id":"ord_1","line":"l1","to":"a","actor":{"id":"x","permissions":["read"]}}"#,
+            "permission_denied")
+        _ = try c.ok(#"{"id":7,"op":"refund.create","order_id":"ord_1","lines":["l1"],"method":"offline","reason":"x"}"#)
+        try c.fails(#"{"id":8,"op":"order.transfer","order_id":"ord_1","line":"l1","to":"a"}"#, "invalid_state")
+        let view = try c.ok(#"{"id":9,"op":"order.get","order_id":"ord_1"}"#)
+        #expect(Self.line(view, 0)["transfers"] == nil)
+        #expect(Self.line(view, 1)["holder"] as? String == "att_1")
+    }
+}
