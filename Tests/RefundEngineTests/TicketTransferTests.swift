@@ -104,6 +104,32 @@ import Testing
         } == "invalid_handle")
     }
 
+    /// An order replaced (before any refund) without the line a ticket moved on keeps the history, and its
+    /// snapshot reads back: a transfer may name a line the order no longer has.
+    @Test func aReplacedOrderKeepsItsTransferHistoryThroughASnapshot() async throws {
+        let fs = SimulatedFileSystem(seed: 73)
+        func open() async throws -> Engine {
+            try await Engine.open(
+                configuration: EngineConfiguration(partitions: 1),
+                durability: DurabilityOptions(directory: "/data", snapshotEveryRecords: 0, snapshotEveryBytes: 0, fileSystem: fs),
+                gateway: SimulatedGateway(), clock: ManualClock(Fixtures.t0))
+        }
+        let engine = try await open()
+        try await engine.putOrder(Self.order("ord_r", holders: [nil, nil]))
+        try await engine.transferTicket(orderID: "ord_r", line: "l2", to: "att_5", caller: Fixtures.staff)
+        var replacement = Self.order("ord_r", holders: [nil])
+        replacement.lines[0].price = 4000
+        replacement.tenders[0].amount = 4000
+        try await engine.putOrder(replacement)
+        try await engine.snapshot()
+        let before = try await engine.orderState("ord_r")
+        #expect(before.transfers.map(\.line) == ["l2"] && before.order.lines.map(\.id) == ["l1"])
+        try await engine.close()
+        let reopened = try await open()
+        #expect(try await reopened.orderState("ord_r") == before)
+        try await reopened.close()
+    }
+
     /// Holders and transfers are in the log and in snapshots: a kill, a snapshot and a clean restart keep them.
     @Test(arguments: [false, true]) func holdersAndTransfersSurviveRestarts(snapshotFirst: Bool) async throws {
         let fs = SimulatedFileSystem(seed: snapshotFirst ? 71 : 72)

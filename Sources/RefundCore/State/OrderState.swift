@@ -301,10 +301,13 @@ public struct OrderState: Sendable, Equatable {
             let oldTimeline = timeline
             let oldDisputes = disputes
             let oldRequests = requests
+            let oldTransfers = transfers
             self = OrderState(placing: newOrder, at: placedAt, by: by)
-            // A replacement changes what was sold, not what happened to the order: disputes and buyer requests stay.
+            // A replacement changes what was sold, not what happened to the order: disputes, buyer requests and
+            // ticket transfers stay (the new order's lines say who holds each ticket now).
             disputes = oldDisputes
             requests = oldRequests
+            transfers = oldTransfers
             timeline = oldTimeline + [TimelineEntry(at: at, kind: .orderReplaced, by: by)]
             effects = new
             if old.customer == new.customer, old.currency == new.currency {
