@@ -289,9 +289,8 @@ final class Client {
         }
     }
 
-    /// Builds a request line: `{"id":N,"op":OP,...params}`.
-    /// A request line; parameters that are null are left out (an option not given) unless `keepingNulls` (a
-    /// null that means something, as `order.transfer`'s `to`).
+    /// Builds a request line: `{"id":N,"op":OP,...params}`. Parameters that are null are left out (an option not
+    /// given) unless `keepingNulls` (a null that means something, as `order.transfer`'s `to`).
     func requestLine(
         id: Int64, op: String, _ params: [(String, JSON)], withActor: Bool = true, keepingNulls: Bool = false
     ) -> String {

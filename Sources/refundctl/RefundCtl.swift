@@ -122,27 +122,41 @@ struct OrderCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Move a ticket to another holder; the purchaser stays the refund owner.",
             discussion:
-                "Examples: refundctl order transfer ord_1 --line l1 --to att_7; refundctl order transfer ord_1 --line l1 --to-purchaser (back with the purchaser: refundable again).")
+                "Examples: refundctl order transfer ord_1 --line l1 --to att_7; refundctl order transfer ord_1 --line l1 --to-purchaser (back with the purchaser: refundable again); --pending asks for the move, which --accept or --cancel decides later.")
         @Argument var orderID: String
         @Option(help: "The ticket line.") var line: String
         @Option(help: "The new holder's id.") var to: String?
         @Flag(name: .customLong("to-purchaser"), help: "Back to the purchaser.") var toPurchaser = false
+        @Flag(help: "Ask for the move: the ticket stays until --accept (or --cancel).") var pending = false
+        @Flag(help: "Accept the transfer pending on the line: the ticket moves now.") var accept = false
+        @Flag(help: "Cancel the transfer pending on the line.") var cancel = false
         @OptionGroup var connection: ConnectionOptions
         @OptionGroup var output: OutputOptions
 
         func validate() throws {
-            guard (to != nil) != toPurchaser else {
-                throw ValidationError("give exactly one of --to HOLDER and --to-purchaser")
+            let chosen = [to != nil, toPurchaser, accept, cancel].filter { $0 }.count
+            guard chosen == 1 else {
+                throw ValidationError("give exactly one of --to HOLDER, --to-purchaser, --accept and --cancel")
             }
+            if pending, accept || cancel { throw ValidationError("--pending goes with --to or --to-purchaser") }
         }
 
         func run() throws {
             try reporting {
                 let client = try connection.connect()
-                let view = try client.call(
-                    "order.transfer",
-                    [("order_id", .string(orderID)), ("line", .string(line)), ("to", to.map { JSON.string($0) } ?? .null)],
-                    keepingNulls: true)
+                let view: JSON
+                if accept || cancel {
+                    view = try client.call(
+                        accept ? "transfer.accept" : "transfer.cancel", [("order_id", .string(orderID)), ("line", .string(line))])
+                } else {
+                    view = try client.call(
+                        "order.transfer",
+                        [
+                            ("order_id", .string(orderID)), ("line", .string(line)), ("to", to.map { JSON.string($0) } ?? .null),
+                            ("pending", .bool(pending)),
+                        ],
+                        keepingNulls: true)
+                }
                 View.print(view, json: output.json) { View.order($0) }
             }
         }

@@ -147,6 +147,13 @@ enum CodecFixtures {
             .factsUpdated(OrderFactsUpdate(syncPending: true), at: at(64), by: "sync"),
             .ticketTransferred(TicketTransfer(line: "l1", from: nil, to: "att_8", at: at(65), by: "box_office")),
             .ticketTransferred(TicketTransfer(line: "l1", from: "att_8", to: nil, at: at(66), by: "")),
+            .ticketTransferred(
+                TicketTransfer(line: "l2", from: nil, to: "att_9", at: at(67), by: "b", status: .pending)),
+            .ticketTransferred(
+                TicketTransfer(
+                    line: "l2", from: "a", to: "b", at: at(68), by: "b", status: .cancelled, decidedAt: at(69), decidedBy: "c")),
+            .transferDecided(line: "l2", accepted: true, at: at(70), by: "att_9"),
+            .transferDecided(line: "", accepted: false, at: Timestamp(milliseconds: Int64.min), by: ""),
         ]
         for channel in Channel.allCases { changes.append(.placed(with(fullOrder) { $0.channel = channel }, at: t0, by: "c")) }
         for source in OrderSource.allCases { changes.append(.placed(with(minimalOrder) { $0.source = source }, at: t0, by: "c")) }
@@ -189,6 +196,7 @@ enum CodecFixtures {
         case .lateAnswer: OrderChangeTag.lateAnswer
         case .factsUpdated: OrderChangeTag.factsUpdated
         case .ticketTransferred: OrderChangeTag.ticketTransferred
+        case .transferDecided: OrderChangeTag.transferDecided
         }
     }
 
@@ -292,7 +300,7 @@ private func decodingError(_ body: () throws(BinaryDecodingError) -> Void) -> Bi
 
     @Test func everyChangeCaseIsCovered() {
         let tags = Set(all.map(CodecFixtures.tag))
-        #expect(tags == Set(UInt8(1)...15))
+        #expect(tags == Set(UInt8(1)...16))
     }
 
     @Test func eachChangeRoundTrips() throws {
@@ -474,7 +482,7 @@ private func decodingError(_ body: () throws(BinaryDecodingError) -> Void) -> Bi
         // version, "o", one change, then the tag at offset 4.
         var bytes = ChangeCodec.encode(orderID: "o", [.retried(refund: 1, at: CodecFixtures.t0, by: "s")])
         #expect(bytes[4] == OrderChangeTag.retried)
-        for tag in [0] + Array(16...255) {
+        for tag in [0] + Array(17...255) {
             bytes[4] = UInt8(tag)
             let error = decodingError { () throws(BinaryDecodingError) in _ = try ChangeCodec.decode(bytes) }
             #expect(error?.message == "unknown change tag \(tag)")
@@ -555,9 +563,10 @@ private func decodingError(_ body: () throws(BinaryDecodingError) -> Void) -> Bi
             .orderPlaced, .orderReplaced, .refundCreated, .cancellationCreated, .attemptSucceeded, .attemptAccepted,
             .attemptFailed, .retryScheduled, .refundRetried, .refundRecovered, .disputeOpened, .disputeClosed,
             .requestCreated, .requestApproved, .requestDeclined, .confirmationResent, .attemptUnknown, .lateAnswer,
-            .orderUpdated, .ticketTransferred,
+            .orderUpdated, .ticketTransferred, .transferPending, .transferCancelled,
         ]
         check("timeline kind", kinds, \.wireCode, TimelineEntry.Kind.init(wireCode:))
+        check("transfer status", TicketTransfer.Status.allCases, \.wireCode, TicketTransfer.Status.init(wireCode:))
     }
 
     /// Pinned bytes: a change to the format shows up here (and needs a new version).
@@ -567,7 +576,7 @@ private func decodingError(_ body: () throws(BinaryDecodingError) -> Void) -> Bi
             [.attemptResult(
                 refund: 1, transaction: 0, result: .failed(code: "x", retryable: true, retryAt: Timestamp(milliseconds: 2)),
                 at: Timestamp(milliseconds: -1))])
-        #expect(bytes == [3, 1, 0x6F, 1, 4, 2, 0, 2, 1, 0x78, 1, 1, 4, 1])
+        #expect(bytes == [4, 1, 0x6F, 1, 4, 2, 0, 2, 1, 0x78, 1, 1, 4, 1])
     }
 
     /// Version 3 ends every order line with its holder (`bool` + string), and a ticket transfer is tag 15.
@@ -579,7 +588,22 @@ private func decodingError(_ body: () throws(BinaryDecodingError) -> Void) -> Bi
         #expect(writer.take() == [1, 0x6C, 0, 0, 2, 0, 0, 0, 0, 0, 0, 1, 1, 0x68])
         let transfer = ChangeCodec.encode(
             orderID: "o", [.ticketTransferred(TicketTransfer(line: "l", from: nil, to: "h", at: Timestamp(milliseconds: 1), by: "b"))])
-        #expect(transfer == [3, 1, 0x6F, 1, 15, 1, 0x6C, 0, 1, 1, 0x68, 2, 1, 0x62])
+        // line, from (none), to, at, by, status (completed), decided at (none), decided by (none).
+        #expect(transfer == [4, 1, 0x6F, 1, 15, 1, 0x6C, 0, 1, 1, 0x68, 2, 1, 0x62, 0, 0, 0])
+        // Version 3 wrote a transfer without its status (always completed); version 2 had no transfers.
+        var three = transfer
+        three[0] = 3
+        three.removeLast(3)
+        #expect(try ChangeCodec.decode(three).changes == [
+            .ticketTransferred(TicketTransfer(line: "l", from: nil, to: "h", at: Timestamp(milliseconds: 1), by: "b"))
+        ])
+        var two = three
+        two[0] = 2
+        #expect(throws: BinaryDecodingError.self) { _ = try ChangeCodec.decode(two) }
+        let decided = ChangeCodec.encode(orderID: "o", [.transferDecided(line: "l", accepted: true, at: Timestamp(milliseconds: 1), by: "b")])
+        var decidedThree = decided
+        decidedThree[0] = 3
+        #expect(throws: BinaryDecodingError.self) { _ = try ChangeCodec.decode(decidedThree) }
         // A version 2 record of the same order reads with no holder.
         var old = ChangeCodec.encode(orderID: "o", [.placed(order, at: Timestamp(milliseconds: 0), by: "c")])
         let holderBytes: [UInt8] = [1, 1, 0x68]

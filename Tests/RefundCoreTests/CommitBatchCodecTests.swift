@@ -177,6 +177,13 @@ import Testing
         #expect(reasons == [Array(first.reason.utf8), Array(second.reason.utf8)])
     }
 
+    /// A batch's whole commits are the current ChangeCodec: the two versions move together.
+    @Test func theBatchVersionNamesTheCurrentChangeVersion() {
+        #expect(CommitBatchCodec.changeVersion(ofBatch: CommitBatchCodec.version) == ChangeCodec.version)
+        #expect(CommitBatchCodec.changeVersion(ofBatch: 1) == 2)
+        #expect(CommitBatchCodec.changeVersion(ofBatch: CommitBatchCodec.version + 1) == nil)
+    }
+
     @Test func everyKindOfChangeRoundTripsInABatch() throws {
         let all = CodecFixtures.allChanges
         let entries = all.enumerated().map { i, change in Self.entry("ord_\(i)", [change], outbox: [(UInt64(i + 1), 1)]) }

@@ -36,7 +36,7 @@ import Testing
     let tickets = Fixtures.order(lines: Fixtures.tickets([1000, 2000]))
 
     @Test func everyReasonHasASnakeCaseCodeAndAnExplanation() {
-        #expect(EligibilityReason.allCases.count == 12)
+        #expect(EligibilityReason.allCases.count == 13)
         for reason in EligibilityReason.allCases {
             #expect(reason.code.rawValue == reason.rawValue)
             #expect(!reason.explanation.isEmpty)

@@ -306,9 +306,18 @@ final class Simulation {
         if newer, extraRandom(7) == 0 {
             // A ticket moves to another holder, or back to the purchaser (nil): after refunds too.
             let line = "l\(1 + extraRandom(3))"
-            let to: String? = ["att_1", "att_2", nil][extraRandom(3)]
-            history[history.count - 1] += " transfer \(line) to \(to ?? "purchaser")"
-            _ = try await engine.transferTicket(orderID: id, line: line, to: to, caller: Fixtures.staff)
+            switch extraRandom(4) {
+            case 0, 1:
+                // Asked for, pending, or a pending one decided.
+                let accept = extraRandom(2) == 0
+                history[history.count - 1] += " \(accept ? "accept" : "cancel") transfer of \(line)"
+                _ = try await engine.decideTransfer(orderID: id, line: line, accept: accept, caller: Fixtures.staff)
+            default:
+                let to: String? = ["att_1", "att_2", nil][extraRandom(3)]
+                let pending = extraRandom(2) == 0
+                history[history.count - 1] += " transfer \(line) to \(to ?? "purchaser")\(pending ? " (pending)" : "")"
+                _ = try await engine.transferTicket(orderID: id, line: line, to: to, pending: pending, caller: Fixtures.staff)
+            }
             return
         }
         if newer, extraRandom(6) == 0 {

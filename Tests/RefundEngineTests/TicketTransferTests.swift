@@ -1,4 +1,4 @@
-import RefundCore
+@testable import RefundCore
 import RefundStorage
 import Testing
 
@@ -157,5 +157,158 @@ import Testing
         let again = try await open()
         #expect(try await again.orderState("ord_s") == before)
         try await again.close()
+    }
+}
+
+// Pending transfers: asked for, the ticket stays where it is until accepted (it moves) or cancelled; meanwhile no
+// other transfer of the line starts and the buyer cannot refund it themselves (`transfer_pending`).
+@Suite struct PendingTransferTests {
+    static func selfServiceRefund(_ engine: Engine, _ orderID: String, line: String) async -> String? {
+        await TicketTransferTests.code { () throws(RefundError) in
+            try await engine.createRefund(
+                orderID: orderID, RefundOptions(lines: [line], method: .balance, reason: "customer_request", selfService: true),
+                caller: .customer("cus_1"))
+        }
+    }
+
+    @Test func aPendingTransferBlocksSelfServiceAndOtherTransfersUntilDecided() async throws {
+        let engine = Fixtures.engine()
+        try await engine.putOrder(Fixtures.tickets(id: "ord_p", count: 2))
+        let asked = try await engine.transferTicket(
+            orderID: "ord_p", line: "l1", to: "att_2", pending: true, caller: .staff("app"))
+        // Nothing moved yet; the history says pending.
+        #expect(asked.lines[0].holderState == .purchaser && asked.lines[0].holder == nil)
+        #expect(asked.lines[0].transfers?.map(\.status) == [.pending])
+        // The buyer cannot refund the ticket on its way to someone else; the other ticket they can.
+        let blocked = await Self.selfServiceRefund(engine, "ord_p", line: "l1")
+        #expect(blocked == "transfer_pending", "\(blocked ?? "accepted")")
+        #expect(await Self.selfServiceRefund(engine, "ord_p", line: "l2") == nil)
+        // No second transfer while one is pending.
+        #expect(await TicketTransferTests.code { () throws(RefundError) in
+            try await engine.transferTicket(orderID: "ord_p", line: "l1", to: "att_3", caller: Fixtures.staff)
+        } == "invalid_state")
+        // Accepted: the ticket moves now.
+        let accepted = try await engine.decideTransfer(orderID: "ord_p", line: "l1", accept: true, caller: .staff("att_2"))
+        #expect(accepted.lines[0].holderState == .transferred && accepted.lines[0].holder == "att_2")
+        let transfer = try #require(accepted.lines[0].transfers?.first)
+        #expect(transfer.status == .completed && transfer.decidedBy == "att_2" && transfer.decidedAt == Fixtures.t0)
+        // Nothing is pending any more.
+        #expect(await TicketTransferTests.code { () throws(RefundError) in
+            try await engine.decideTransfer(orderID: "ord_p", line: "l1", accept: true, caller: Fixtures.staff)
+        } == "invalid_state")
+        let kinds = try await engine.orderState("ord_p").timeline.map(\.kind)
+        #expect(kinds.filter { $0 == .transferPending }.count == 1 && kinds.filter { $0 == .ticketTransferred }.count == 1)
+    }
+
+    @Test func aCancelledTransferLeavesTheTicketWhereItWas() async throws {
+        let engine = Fixtures.engine()
+        try await engine.putOrder(Fixtures.tickets(id: "ord_c", count: 1))
+        try await engine.transferTicket(orderID: "ord_c", line: "l1", to: "att_2", pending: true, caller: Fixtures.staff)
+        let cancelled = try await engine.decideTransfer(orderID: "ord_c", line: "l1", accept: false, caller: Fixtures.staff)
+        #expect(cancelled.lines[0].holderState == .purchaser)
+        #expect(cancelled.lines[0].transfers?.map(\.status) == [.cancelled])
+        #expect(try await engine.orderState("ord_c").timeline.last?.kind == .transferCancelled)
+        // And a new transfer may start.
+        try await engine.transferTicket(orderID: "ord_c", line: "l1", to: "att_3", caller: Fixtures.staff)
+    }
+
+    @Test func aRefundedTicketsPendingTransferCanOnlyBeCancelled() async throws {
+        let engine = Fixtures.engine()
+        try await engine.putOrder(Fixtures.tickets(id: "ord_r", count: 2))
+        try await engine.transferTicket(orderID: "ord_r", line: "l1", to: "att_2", pending: true, caller: Fixtures.staff)
+        // Staff may still refund it (the purchaser owns the money)...
+        try await engine.createRefund(orderID: "ord_r", Fixtures.options(lines: ["l1"]), caller: Fixtures.staff)
+        // ...and then the transfer cannot complete, only be cancelled.
+        #expect(await TicketTransferTests.code { () throws(RefundError) in
+            try await engine.decideTransfer(orderID: "ord_r", line: "l1", accept: true, caller: Fixtures.staff)
+        } == "invalid_state")
+        try await engine.decideTransfer(orderID: "ord_r", line: "l1", accept: false, caller: Fixtures.staff)
+        #expect(await TicketTransferTests.code { () throws(RefundError) in
+            try await engine.decideTransfer(orderID: "ord_r", line: "l9", accept: false, caller: Fixtures.staff)
+        } == "line_not_found")
+    }
+
+    @Test func aPendingTransferSurvivesAKillAndIsDecidedAfter() async throws {
+        let fs = SimulatedFileSystem(seed: 74)
+        func open() async throws -> Engine {
+            try await Engine.open(
+                configuration: EngineConfiguration(partitions: 2),
+                durability: DurabilityOptions(directory: "/data", snapshotEveryRecords: 0, snapshotEveryBytes: 0, fileSystem: fs),
+                gateway: SimulatedGateway(), clock: ManualClock(Fixtures.t0))
+        }
+        let engine = try await open()
+        try await engine.putOrder(Fixtures.tickets(id: "ord_k", count: 1))
+        try await engine.transferTicket(orderID: "ord_k", line: "l1", to: "att_2", pending: true, caller: Fixtures.staff)
+        let before = try await engine.orderState("ord_k")
+        engine.kill()
+        fs.restart(powerLoss: false)
+        let reopened = try await open()
+        #expect(try await reopened.orderState("ord_k") == before)
+        #expect(await Self.selfServiceRefund(reopened, "ord_k", line: "l1") == "transfer_pending")
+        try await reopened.decideTransfer(orderID: "ord_k", line: "l1", accept: true, caller: Fixtures.staff)
+        try await reopened.snapshot()
+        let decided = try await reopened.orderState("ord_k")
+        try await reopened.close()
+        let again = try await open()
+        #expect(try await again.orderState("ord_k") == decided)
+        #expect(decided.order.lines[0].holder == "att_2")
+        try await again.close()
+    }
+}
+
+// Where transfers meet the checkout's own facts: a re-sent order, the `transferred` flag, `order.update`.
+@Suite struct TransferAndCheckoutFactsTests {
+    @Test func reSendingTheOriginalOrderDoesNotUndoATransfer() async throws {
+        let engine = Fixtures.engine()
+        let original = Fixtures.tickets(id: "ord_re", count: 2)
+        try await engine.putOrder(original)
+        try await engine.transferTicket(orderID: "ord_re", line: "l1", to: "att_2", caller: Fixtures.staff)
+        let moved = try await engine.orderState("ord_re")
+        // The checkout retries its original payload: no change, the ticket stays with att_2.
+        let again = try await engine.putOrder(original)
+        #expect(again.lines[0].holder == "att_2" && again.lines[0].holderState == .transferred)
+        #expect(try await engine.orderState("ord_re") == moved)
+        // A real replacement (before any refund) keeps the moved ticket where it went.
+        var replacement = original
+        replacement.lines[1].price = 4000
+        replacement.tenders[0].amount -= 1000
+        let replaced = try await engine.putOrder(replacement)
+        #expect(replaced.lines[0].holder == "att_2" && replaced.lines[1].paidValue == 4000)
+        // After a refund of the other line, the original payload again is not new content.
+        try await engine.createRefund(orderID: "ord_re", Fixtures.options(lines: ["l2"]), caller: Fixtures.staff)
+        try await engine.putOrder(replacement)
+    }
+
+    @Test func aTicketMarkedTransferredWithNoHolderKnownCanBeMovedBack() async throws {
+        let engine = Fixtures.engine()
+        var order = Fixtures.tickets(id: "ord_old", count: 1)
+        order.lines[0].transferred = true  // the checkout's flag, no holder named
+        let placed = try await engine.putOrder(order)
+        #expect(placed.lines[0].holderState == .transferred)
+        let back = try await engine.transferTicket(orderID: "ord_old", line: "l1", to: nil, caller: Fixtures.staff)
+        #expect(back.lines[0].holderState == .purchaser && !back.order.lines[0].transferred)
+        try await engine.createRefund(orderID: "ord_old", Fixtures.options(lines: ["l1"]), caller: Fixtures.staff)
+    }
+
+    @Test func anUpdateThatSaysTheTicketIsBackClearsItsHolder() async throws {
+        let engine = Fixtures.engine()
+        try await engine.putOrder(Fixtures.tickets(id: "ord_up", count: 1))
+        try await engine.transferTicket(orderID: "ord_up", line: "l1", to: "att_2", caller: Fixtures.staff)
+        let view = try await engine.updateOrder(
+            orderID: "ord_up", OrderFactsUpdate(lines: [.init(id: "l1", transferred: false)]), caller: Fixtures.staff)
+        // Not "designated": nobody but the purchaser holds it.
+        #expect(view.lines[0].holderState == .purchaser && view.lines[0].holder == nil)
+    }
+
+    /// A version 4 order state (transfers without a status) reads its transfers as completed.
+    @Test func version4StatesReadTheirTransfersAsCompleted() async throws {
+        let engine = Fixtures.engine()
+        try await engine.putOrder(Fixtures.tickets(id: "ord_v4", count: 1))
+        try await engine.transferTicket(orderID: "ord_v4", line: "l1", to: "att_2", caller: Fixtures.staff)
+        let state = try await engine.orderState("ord_v4")
+        var reader = BinaryReader(OrderStateCodec.encodeVersion4(state))
+        let (decoded, version) = try OrderStateCodec.decodeWithVersion(from: &reader)
+        try reader.expectEnd()
+        #expect(version == 4 && decoded == state && decoded.transfers.first?.status == .completed)
     }
 }

@@ -27,6 +27,7 @@ import Testing
             let extras: [(String, JSONValue)] = [
                 ("kind", .string("product")), ("ticket_type", .string("tt_ga")), ("discount", .int(10)), ("tax", .int(5)),
                 ("processing_fee", .int(3)), ("platform_fee", .int(2)), ("transferred", .bool(true)), ("claimed", .bool(false)),
+                ("holder", .string("att_1")),
             ]
             for extra in extras where Bool.random(using: &random) { line.append((extra.0, extra.1)) }
             line.shuffle(using: &random)

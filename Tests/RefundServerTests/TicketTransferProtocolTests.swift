@@ -7,7 +7,7 @@ import Testing
 struct TicketTransferProtocolTests {
     static func order(_ id: String) -> String {
         #"""
-        {"id":"\#(id)","event":"evt_1","customer":"cus_9","currency":"GBP","lines":[{"id":"l1","price":5000},{"id":"l2","price":5000,"holder":"att_1"}],"tenders":[{"id":"t1","method":"card","amount":10000}]}
+        {"id":"\#(id)","event":"evt_1","event_starts_at":"2030-12-01T19:00:00Z","customer":"cus_9","currency":"GBP","lines":[{"id":"l1","price":5000},{"id":"l2","price":5000,"holder":"att_1"}],"tenders":[{"id":"t1","method":"card","amount":10000}]}
         """#
     }
 
@@ -51,7 +51,7 @@ struct TicketTransferProtocolTests {
         let c = try LineClient(port: daemon.port)
         _ = try c.ok(#"{"id":1,"op":"order.put","order":\#(Self.order("ord_1"))}"#)
         try c.fails(#"{"id":2,"op":"order.transfer","order_id":"ord_1","line":"l1"}"#, "missing_field")
-        try c.fails(#"{"id":3,"op":"order.transfer","order_id":"ord_1","line":"l1","to":"a","pending":true}"#, "invalid_field")
+        try c.fails(#"{"id":3,"op":"order.transfer","order_id":"ord_1","line":"l1","to":"a","when":"now"}"#, "invalid_field")
         try c.fails(#"{"id":4,"op":"order.transfer","order_id":"ord_1","line":"l1","to":7}"#, "invalid_field")
         try c.fails(#"{"id":5,"op":"order.transfer","order_id":"ord_1","line":"l9","to":"a"}"#, "line_not_found")
         try c.fails(
@@ -62,5 +62,37 @@ struct TicketTransferProtocolTests {
         let view = try c.ok(#"{"id":9,"op":"order.get","order_id":"ord_1"}"#)
         #expect(Self.line(view, 0)["transfers"] == nil)
         #expect(Self.line(view, 1)["holder"] as? String == "att_1")
+    }
+}
+
+@Suite("pending ticket transfers over a socket")
+struct PendingTransferProtocolTests {
+    @Test("a pending transfer blocks the buyer's own refund until accepted or cancelled")
+    func pendingThenDecided() throws {
+        let daemon = try Daemon(["--partitions", "2"])
+        let c = try LineClient(port: daemon.port)
+        _ = try c.ok(#"{"id":1,"op":"order.put","order":\#(TicketTransferProtocolTests.order("ord_1"))}"#)
+        let asked = try c.ok(#"{"id":2,"op":"order.transfer","order_id":"ord_1","line":"l1","to":"att_2","pending":true}"#)
+        let line = TicketTransferProtocolTests.line(asked, 0)
+        #expect(line["holder_state"] as? String == "purchaser")
+        #expect((line["transfers"] as? [[String: Any]])?.first?["status"] as? String == "pending")
+        try c.fails(
+            #"{"id":3,"op":"refund.create","order_id":"ord_1","lines":["l1"],"method":"balance","reason":"customer_request","self_service":true,"actor":{"id":"cus_9","permissions":["self_service"]}}"#,
+            "transfer_pending")
+        try c.fails(#"{"id":4,"op":"order.transfer","order_id":"ord_1","line":"l1","to":"att_3"}"#, "invalid_state")
+        try c.fails(#"{"id":5,"op":"transfer.accept","order_id":"ord_1","line":"l2"}"#, "invalid_state")
+        let accepted = try c.ok(#"{"id":6,"op":"transfer.accept","order_id":"ord_1","line":"l1","actor":{"id":"att_2"}}"#)
+        let moved = TicketTransferProtocolTests.line(accepted, 0)
+        #expect(moved["holder"] as? String == "att_2" && moved["holder_state"] as? String == "transferred")
+        let transfer = (moved["transfers"] as? [[String: Any]])?.first
+        #expect(transfer?["status"] as? String == "completed" && transfer?["decided_by"] as? String == "att_2")
+        #expect(transfer?["decided_at"] as? String != nil)
+        _ = try c.ok(#"{"id":7,"op":"order.transfer","order_id":"ord_1","line":"l1","to":null,"pending":true}"#)
+        let cancelled = try c.ok(#"{"id":8,"op":"transfer.cancel","order_id":"ord_1","line":"l1"}"#)
+        #expect(TicketTransferProtocolTests.line(cancelled, 0)["holder"] as? String == "att_2")
+        try c.fails(#"{"id":9,"op":"transfer.cancel","order_id":"ord_1","line":"l1","to":"x"}"#, "invalid_field")
+        try c.fails(
+            #"{"id":10,"op":"transfer.accept","order_id":"ord_1","line":"l1","actor":{"id":"x","permissions":["read"]}}"#,
+            "permission_denied")
     }
 }

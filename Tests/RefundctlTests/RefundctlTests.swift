@@ -423,6 +423,13 @@ struct OrderTransferCommandTests {
         #expect(try refundctl(["refund", "create", "ord_t", "--lines", "a", "--reason", "x"], port: daemon.port).status == 0)
         let timeline = try refundctl(["order", "timeline", "ord_t"], port: daemon.port)
         #expect(timeline.stdout.contains("ticket.transferred") && timeline.stdout.contains("att_7 → purchaser"), "\(timeline.stdout)")
+        // A pending transfer of the other ticket, accepted.
+        let asked = try refundctl(["order", "transfer", "ord_t", "--line", "b", "--to", "att_8", "--pending"], port: daemon.port)
+        #expect(asked.status == 0, "\(asked.stderr)")
+        let both = try refundctl(["order", "transfer", "ord_t", "--line", "b", "--accept", "--cancel"], port: daemon.port)
+        #expect(both.status != 0)
+        let accepted = try refundctl(["order", "transfer", "ord_t", "--line", "b", "--accept"], port: daemon.port)
+        #expect(accepted.status == 0 && accepted.stdout.contains("att_8"), "\(accepted.stdout)\(accepted.stderr)")
         #expect(daemon.stop() == 0)
     }
 }

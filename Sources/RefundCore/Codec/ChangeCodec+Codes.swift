@@ -324,6 +324,8 @@ extension TimelineEntry.Kind {
         case .lateAnswer: 17
         case .orderUpdated: 18
         case .ticketTransferred: 19
+        case .transferPending: 20
+        case .transferCancelled: 21
         }
     }
 
@@ -349,6 +351,8 @@ extension TimelineEntry.Kind {
         case 17: self = .lateAnswer
         case 18: self = .orderUpdated
         case 19: self = .ticketTransferred
+        case 20: self = .transferPending
+        case 21: self = .transferCancelled
         default: return nil
         }
     }
@@ -387,4 +391,24 @@ enum OrderChangeTag {
     static let lateAnswer: UInt8 = 13
     static let factsUpdated: UInt8 = 14
     static let ticketTransferred: UInt8 = 15
+    static let transferDecided: UInt8 = 16
+}
+
+extension TicketTransfer.Status {
+    var wireCode: UInt8 {
+        switch self {
+        case .completed: 0
+        case .pending: 1
+        case .cancelled: 2
+        }
+    }
+
+    init?(wireCode: UInt8) {
+        switch wireCode {
+        case 0: self = .completed
+        case 1: self = .pending
+        case 2: self = .cancelled
+        default: return nil
+        }
+    }
 }

@@ -119,12 +119,17 @@ extension ByteSink {
         if holder { optionalString(line.holder) }  // change records from version 3, order states from version 4
     }
 
-    mutating func write(_ transfer: TicketTransfer) {
+    /// `withStatus`: every current encoding writes it; `false` only to write older data for compatibility tests.
+    mutating func write(_ transfer: TicketTransfer, withStatus: Bool = true) {
         string(transfer.line)
         optionalString(transfer.from)
         optionalString(transfer.to)
         timestamp(transfer.at)
         string(transfer.by)
+        guard withStatus else { return }
+        u8(transfer.status.wireCode)
+        optionalTimestamp(transfer.decidedAt)
+        optionalString(transfer.decidedBy)
     }
 
     mutating func write(_ tender: Tender) {
@@ -164,9 +169,17 @@ extension BinaryReader {
             holder: withHolder ? try optionalString() : nil)
     }
 
-    mutating func readTicketTransfer() throws(BinaryDecodingError) -> TicketTransfer {
-        TicketTransfer(
+    /// `withStatus`: the data holds the transfer's status and decision (change records from version 4, order
+    /// states from version 5); before, every transfer was completed when made.
+    mutating func readTicketTransfer(withStatus: Bool) throws(BinaryDecodingError) -> TicketTransfer {
+        let transfer = TicketTransfer(
             line: try string(), from: try optionalString(), to: try optionalString(), at: try timestamp(), by: try string())
+        guard withStatus else { return transfer }
+        var decided = transfer
+        decided.status = try code("transfer status", TicketTransfer.Status.init(wireCode:))
+        decided.decidedAt = try optionalTimestamp()
+        decided.decidedBy = try optionalString()
+        return decided
     }
 
     mutating func readTender() throws(BinaryDecodingError) -> Tender {

@@ -11,12 +11,14 @@
 /// Version 2 added the buyer notice to every refund (notify and email text, see `write(_ refund:)`); version 1
 /// records are still read: a `refund_created` refund then takes notify from the options recorded with it (version 1
 /// recorded them whenever notify was off) and has no email text. Version 3 added each order line's holder
-/// (`optional string` after `claimed`); version 2 lines are read with no holder.
+/// (`optional string` after `claimed`) and ticket transfers (tag 15); version 2 lines are read with no holder.
+/// Version 4 added a transfer's status and decision (pending transfers) and their decisions (tag 16); a
+/// version 3 transfer was always completed.
 ///
 /// Encoding is deterministic (the same value always gives the same bytes) and decoding is strict: an unknown
 /// version, tag or enum code, a truncated record, non-canonical data or trailing bytes all throw.
 public enum ChangeCodec {
-    public static let version: UInt8 = 3
+    public static let version: UInt8 = 4
 
     /// Appends one record to `writer`.
     public static func encode(orderID: String, _ changes: [OrderChange], into writer: inout BinaryWriter) {
@@ -217,6 +219,12 @@ extension ByteSink {
         case .ticketTransferred(let transfer):
             u8(OrderChangeTag.ticketTransferred)
             write(transfer)
+        case .transferDecided(let line, let accepted, let at, let by):
+            u8(OrderChangeTag.transferDecided)
+            string(line)
+            bool(accepted)
+            timestamp(at)
+            string(by)
         }
     }
 }
@@ -301,8 +309,10 @@ extension BinaryReader {
             return .factsUpdated(
                 OrderFactsUpdate(frozen: frozen, syncPending: syncPending, lines: lines), at: try timestamp(),
                 by: try string())
-        case OrderChangeTag.ticketTransferred:
-            return .ticketTransferred(try readTicketTransfer())
+        case OrderChangeTag.ticketTransferred where version >= 3:
+            return .ticketTransferred(try readTicketTransfer(withStatus: version >= 4))
+        case OrderChangeTag.transferDecided where version >= 4:
+            return .transferDecided(line: try string(), accepted: try bool(), at: try timestamp(), by: try string())
         case let other:
             throw BinaryDecodingError(message: "unknown change tag \(other)", offset: start)
         }

@@ -21,8 +21,8 @@
 ///              record (0 before the first), uvarint count) per range, uvarint bytes the order id shares
 ///              with the previous entry's (≤ 128), length-prefixed rest of its bytes (the whole id must be
 ///              UTF-8), then by tag:
-///                0 whole:   uvarint change count, change… (as in ``ChangeCodec`` version 3; 2 in a version 1
-///                           batch)
+///                0 whole:   uvarint change count, change… (as in ``ChangeCodec`` version 4; 2 in a version 1
+///                           batch, 3 in a version 2 batch)
 ///                1 refund:  one `refund_created` change, the refund in the compact form below
 ///                2 answer:  one `attempt_result` change: svarint refund, svarint transaction, attempt result
 ///                           (as in ``ChangeCodec``), svarint time − base (wrapping, as every time offset)
@@ -40,9 +40,19 @@
 /// overflows, trailing bytes: all throw). Unlike ``ChangeCodec`` the encoding is not the only one of its value:
 /// an encoder may write any refund whole.
 public enum CommitBatchCodec {
-    /// 2: whole commits are ``ChangeCodec`` version 3 (order lines with holders); version 1 batches, whose whole
-    /// commits are version 2, are still read.
-    public static let version: UInt8 = 2
+    /// 3: whole commits are ``ChangeCodec`` version 4; versions 1 and 2 (whole commits of ``ChangeCodec`` 2 and 3)
+    /// are still read.
+    public static let version: UInt8 = 3
+
+    /// The ``ChangeCodec`` version of a batch's whole commits, by batch version.
+    static func changeVersion(ofBatch version: UInt8) -> UInt8? {
+        switch version {
+        case 1: 2
+        case 2: 3
+        case 3: 4
+        default: nil
+        }
+    }
 
     /// The most bytes an order id may share with the previous one: an order id is a handle (at most
     /// ``Handle/maxLength`` bytes), and the cap bounds what a few bytes of a damaged record can expand to.
@@ -335,10 +345,9 @@ public enum CommitBatchCodec {
     public static func decode(from reader: inout BinaryReader) throws(BinaryDecodingError) -> [Entry] {
         let start = reader.offset
         let found = try reader.u8()
-        guard found == version || found == 1 else {
+        guard let changeVersion = changeVersion(ofBatch: found) else {
             throw BinaryDecodingError(message: "unknown commit batch version \(found)", offset: start)
         }
-        let changeVersion: UInt8 = found == 1 ? 2 : ChangeCodec.version
         let base = try reader.timestamp()
         let sharedOffset = reader.offset
         var shared: Shared?

@@ -16,16 +16,17 @@
 ///     (version 2) uvarint count of refunds with late answers, then (uvarint refund number, uvarint answer
 ///     count, LateAnswer…)… — answers for superseded gateway attempts (version 1 states have none)
 ///     (version 4) uvarint count of ticket transfers, then (string line, optional string from, optional string
-///     to, svarint at, string by)…; and every order line ends with its optional holder
+///     to, svarint at, string by, and from version 5: u8 status, optional svarint decided at, optional string
+///     decided by)…; and every order line ends with its optional holder
 ///
-/// Versions 1 to 3 are still read (without holders or transfers). They did not keep a refund's notify or email text: a refund made with an
+/// Versions 1 to 4 are still read (1–3 without holders or transfers, 4 with every transfer completed). They did not keep a refund's notify or email text: a refund made with an
 /// idempotency key takes notify from the options kept for the key, every other one is read with notify true and
 /// no text (``decodeWithVersion(from:)`` tells a reader that can recover notify elsewhere which data is old).
 ///
 /// Decoding rebuilds the state with ``OrderState/init(restoring:lineStatus:tenderRefunded:refunds:bookingFeeRefunded:disputes:requests:timeline:idempotency:placedAt:transfers:)``
 /// so `decode(encode(s)) == s`. Encoding is deterministic; decoding is strict (see ``ChangeCodec``).
 public enum OrderStateCodec {
-    public static let version: UInt8 = 4
+    public static let version: UInt8 = 5
 
     /// Appends one encoded state to `writer`.
     public static func encode(_ state: OrderState, into writer: inout BinaryWriter) {
@@ -42,6 +43,13 @@ public enum OrderStateCodec {
     static func encodeVersion3(_ state: OrderState) -> [UInt8] {
         precondition(state.transfers.isEmpty && state.order.lines.allSatisfy { $0.holder == nil })
         return Snapshot(state: state, version: 3).encodedBytes(estimate: estimatedSize(state))
+    }
+
+    /// One state as version 4 wrote it (transfers without status): for compatibility tests. Only a state whose
+    /// transfers are all completed and undecided has a version 4 form.
+    static func encodeVersion4(_ state: OrderState) -> [UInt8] {
+        precondition(state.transfers.allSatisfy { $0.status == .completed && $0.decidedAt == nil && $0.decidedBy == nil })
+        return Snapshot(state: state, version: 4).encodedBytes(estimate: estimatedSize(state))
     }
 
     private struct Snapshot: SinkEncodable {
@@ -82,7 +90,7 @@ public enum OrderStateCodec {
             }
             guard version >= 4 else { return }
             writer.length(state.transfers.count)
-            for transfer in state.transfers { writer.write(transfer) }
+            for transfer in state.transfers { writer.write(transfer, withStatus: version >= 5) }
         }
     }
 
@@ -210,7 +218,7 @@ public enum OrderStateCodec {
             transfers.reserveCapacity(BinaryReader.reservation(for: count))
             // A transfer may name a line the order no longer has: `order.put` may replace an order (before any
             // refund) with other lines, and the history of the one replaced is kept.
-            for _ in 0..<count { transfers.append(try reader.readTicketTransfer()) }
+            for _ in 0..<count { transfers.append(try reader.readTicketTransfer(withStatus: found >= 5)) }
         }
         let state = OrderState(
             restoring: order, lineStatus: lineStatus, tenderRefunded: tenderRefunded, refunds: refunds,

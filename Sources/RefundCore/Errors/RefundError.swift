@@ -96,6 +96,7 @@ public enum EligibilityReason: String, Sendable, Codable, CaseIterable, Hashable
     case childOrdersActive = "child_orders_active"
     case selfServiceClosed = "self_service_closed"
     case walletBalanceSpent = "wallet_balance_spent"
+    case transferPending = "transfer_pending"
 
     public var code: RefundError.Code { RefundError.Code(rawValue: rawValue) }
 
@@ -114,6 +115,7 @@ public enum EligibilityReason: String, Sendable, Codable, CaseIterable, Hashable
         case .childOrdersActive: "linked child orders must be fully refunded first"
         case .selfServiceClosed: "customer self-service refunds are not allowed for this selection"
         case .walletBalanceSpent: "the wallet top-up has already been spent"
+        case .transferPending: "a transfer of the ticket to someone else is pending"
         }
     }
 }

@@ -67,7 +67,11 @@ public struct OrderFactsUpdate: Sendable, Equatable, Hashable, Codable {
         if let syncPending { updated.syncPending = syncPending }
         for line in lines {
             guard let index = updated.lineIndex(line.id) else { continue }
-            if let transferred = line.transferred { updated.lines[index].transferred = transferred }
+            if let transferred = line.transferred {
+                updated.lines[index].transferred = transferred
+                // Back with the purchaser: nobody else holds it (a holder kept here would read as designated).
+                if !transferred { updated.lines[index].holder = nil }
+            }
             if let claimed = line.claimed { updated.lines[index].claimed = claimed }
         }
         return updated

@@ -80,6 +80,8 @@ public enum Eligibility {
         }
         if line.transferred && money { reasons.append(.transferredAfterCheckout) }
         if selfService && line.kind != .ticket { reasons.append(.selfServiceClosed) }
+        // A ticket on its way to someone else: the buyer cannot take it back by refunding it themselves.
+        if selfService, state.pendingTransfer(line: line.id) != nil { reasons.append(.transferPending) }
         return reasons
     }
 }

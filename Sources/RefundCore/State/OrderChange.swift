@@ -43,6 +43,8 @@ public enum OrderChange: Sendable, Equatable {
     case factsUpdated(OrderFactsUpdate, at: Timestamp, by: String)
     /// `order.transfer`: a ticket moved to another holder (or back to the purchaser).
     case ticketTransferred(TicketTransfer)
+    /// The transfer pending on a line accepted (the ticket moves) or cancelled.
+    case transferDecided(line: String, accepted: Bool, at: Timestamp, by: String)
 }
 
 /// Effects of a change outside its order, collected by the partition: account balance movements and
@@ -150,6 +152,8 @@ public struct TimelineEntry: Sendable, Equatable, Hashable, Codable {
         case lateAnswer = "transaction.late_answer"
         case orderUpdated = "order.updated"
         case ticketTransferred = "ticket.transferred"
+        case transferPending = "ticket.transfer_pending"
+        case transferCancelled = "ticket.transfer_cancelled"
     }
 
     public var at: Timestamp

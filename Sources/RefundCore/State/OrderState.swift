@@ -453,19 +453,45 @@ public struct OrderState: Sendable, Equatable {
 
         case .ticketTransferred(let transfer):
             // Who attends, not who is refunded: no balance, inventory or line status moves. Away from the
-            // purchaser the line is transferred (its refund is blocked); back with them it is not.
+            // purchaser the line is transferred (its refund is blocked); back with them it is not. A pending
+            // transfer moves nothing yet.
             guard let index = order.lineIndex(transfer.line) else { return effects }
-            var moved = order
-            moved.lines[index].holder = transfer.to
-            moved.lines[index].transferred = transfer.to != nil
-            order = moved
             transfers.append(transfer)
+            let pending = transfer.status == .pending
+            if !pending { move(line: index, to: transfer.to) }
             timeline.append(
                 TimelineEntry(
-                    at: transfer.at, kind: .ticketTransferred, by: transfer.by,
+                    at: transfer.at, kind: pending ? .transferPending : .ticketTransferred, by: transfer.by,
                     detail: "\(transfer.line): \(transfer.from ?? "purchaser") → \(transfer.to ?? "purchaser")"))
             return effects
+
+        case .transferDecided(let line, let accepted, let at, let by):
+            guard let waiting = pendingTransfer(line: line), let index = order.lineIndex(line) else { return effects }
+            transfers[waiting].status = accepted ? .completed : .cancelled
+            transfers[waiting].decidedAt = at
+            transfers[waiting].decidedBy = by
+            let transfer = transfers[waiting]
+            if accepted { move(line: index, to: transfer.to) }
+            timeline.append(
+                TimelineEntry(
+                    at: at, kind: accepted ? .ticketTransferred : .transferCancelled, by: by,
+                    detail: "\(line): \(transfer.from ?? "purchaser") → \(transfer.to ?? "purchaser")"))
+            return effects
         }
+    }
+
+    /// The ticket on line `index` is now held by `holder` (nil: the purchaser).
+    private mutating func move(line index: Int, to holder: String?) {
+        var moved = order
+        moved.lines[index].holder = holder
+        moved.lines[index].transferred = holder != nil
+        order = moved
+    }
+
+    /// The index in ``transfers`` of the transfer pending on line `line`, if one is.
+    public func pendingTransfer(line: String) -> Int? {
+        guard !transfers.isEmpty else { return nil }
+        return transfers.lastIndex { $0.line == line && $0.status == .pending }
     }
 
     private mutating func applyResult(

@@ -8,7 +8,7 @@ struct ChangeJSON: Encodable {
 
     enum Key: String, CodingKey {
         case type, order, at, by, refund, options, transaction, result, recovery, reason, outcome, note, request
-        case approved, update, transfer
+        case approved, update, transfer, line, accepted
         case refundID = "refund_id"
     }
 
@@ -88,6 +88,12 @@ struct ChangeJSON: Encodable {
         case .ticketTransferred(let transfer):
             try c.encode("ticket_transferred", forKey: .type)
             try c.encode(transfer, forKey: .transfer)
+        case .transferDecided(let line, let accepted, let at, let by):
+            try c.encode("transfer_decided", forKey: .type)
+            try c.encode(line, forKey: .line)
+            try c.encode(accepted, forKey: .accepted)
+            try c.encode(at, forKey: .at)
+            try c.encode(by, forKey: .by)
         }
     }
 }

@@ -382,12 +382,26 @@ public final class Engine: Sendable {
     /// `order.transfer`: moves ticket line `line` to `holder` (nil, or the order's customer: back to the
     /// purchaser), keeping the history (`OrderState.transfers`, and an entry in the timeline). The purchaser stays
     /// the refund owner; a ticket away from them is `transferred_after_checkout` for refunds until it comes back.
+    /// With `pending`, the ticket stays where it is until ``decideTransfer(orderID:line:accept:caller:)``; meanwhile
+    /// no other transfer of the line starts and the buyer cannot refund it themselves (`transfer_pending`).
     @discardableResult
-    public func transferTicket(orderID: String, line: String, to holder: String?, caller: Caller)
+    public func transferTicket(orderID: String, line: String, to holder: String?, pending: Bool = false, caller: Caller)
         async throws(RefundError) -> OrderView
     {
         let partition = partition(for: orderID)
-        let view = try await partition.transferTicket(orderID, line: line, to: holder, caller: caller)
+        let view = try await partition.transferTicket(orderID, line: line, to: holder, pending: pending, caller: caller)
+        try await durable(partition)
+        return view
+    }
+
+    /// `transfer.accept` (`accept` true: the ticket moves now) or `transfer.cancel` of the transfer pending on
+    /// ticket line `line`.
+    @discardableResult
+    public func decideTransfer(orderID: String, line: String, accept: Bool, caller: Caller) async throws(RefundError)
+        -> OrderView
+    {
+        let partition = partition(for: orderID)
+        let view = try await partition.decideTransfer(orderID, line: line, accept: accept, caller: caller)
         try await durable(partition)
         return view
     }

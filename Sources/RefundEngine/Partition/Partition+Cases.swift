@@ -40,13 +40,23 @@ extension Partition {
     }
 
     /// `order.transfer`: a ticket moves to another holder (nil: back to the purchaser), refunds or not.
-    func transferTicket(_ orderID: String, line: String, to holder: String?, caller: Caller) throws(RefundError)
-        -> OrderView
+    func transferTicket(_ orderID: String, line: String, to holder: String?, pending: Bool, caller: Caller)
+        throws(RefundError) -> OrderView
     {
         try ensureRunning()
         let slot = try slot(orderID)
-        let transfer = try TicketTransfer.make(states[slot], line: line, to: holder, at: shared.clock.now(), by: caller.id)
+        let transfer = try TicketTransfer.make(
+            states[slot], line: line, to: holder, pending: pending, at: shared.clock.now(), by: caller.id)
         commit(slot, [.ticketTransferred(transfer)])
+        return OrderView(states[slot])
+    }
+
+    /// `transfer.accept` / `transfer.cancel`: the transfer pending on a line is accepted (the ticket moves) or
+    /// cancelled.
+    func decideTransfer(_ orderID: String, line: String, accept: Bool, caller: Caller) throws(RefundError) -> OrderView {
+        try ensureRunning()
+        let slot = try slot(orderID)
+        commit(slot, [try TicketTransfer.decide(states[slot], line: line, accept: accept, at: shared.clock.now(), by: caller.id)])
         return OrderView(states[slot])
     }
 

@@ -8,6 +8,8 @@ extension Partition {
         let now = shared.clock.now()
         if let slot = slots[order.id] {
             let current = states[slot]
+            // Tickets moved since checkout stay where they went (`order.transfer` decides holders after checkout).
+            let order = current.keepingTransfers(in: order)
             if current.order == order { return OrderView(current) }
             guard current.refunds.isEmpty else {
                 throw RefundError(

@@ -153,6 +153,9 @@ enum HotResponseEncoding {
                     t.optionalString("to", transfer.to, &bytes)
                     t.string("at", transfer.at.iso8601, &bytes)
                     t.string("by", transfer.by, &bytes)
+                    t.string("status", transfer.status.rawValue, &bytes)
+                    t.optionalString("decided_at", transfer.decidedAt?.iso8601, &bytes)
+                    t.optionalString("decided_by", transfer.decidedBy, &bytes)
                     t.close(&bytes)
                 }
             }

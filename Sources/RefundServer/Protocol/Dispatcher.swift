@@ -206,8 +206,10 @@ package struct Dispatcher: Sendable {
                 rejected: rejected.map {
                     .init(index: $0.index, orderID: orders[$0.index].id, code: $0.error.code.rawValue, message: $0.error.message)
                 })
-        case .orderTransfer(let id, let line, let to):
-            return try await engine.transferTicket(orderID: id, line: line, to: to, caller: caller)
+        case .orderTransfer(let id, let line, let to, let pending):
+            return try await engine.transferTicket(orderID: id, line: line, to: to, pending: pending, caller: caller)
+        case .transferDecide(let id, let line, let accept):
+            return try await engine.decideTransfer(orderID: id, line: line, accept: accept, caller: caller)
         case .orderUpdate(let id, let update):
             return try await engine.updateOrder(orderID: id, update, caller: caller)
         case .orderGet(let id, let include):

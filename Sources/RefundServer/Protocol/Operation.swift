@@ -15,7 +15,9 @@ enum Operation: Sendable {
     /// `order.update`: facts that are not money.
     case orderUpdate(orderID: String, OrderFactsUpdate)
     /// `order.transfer`: a ticket to another holder (`to` null: back to the purchaser).
-    case orderTransfer(orderID: String, line: String, to: String?)
+    case orderTransfer(orderID: String, line: String, to: String?, pending: Bool)
+    /// `transfer.accept` / `transfer.cancel`: the transfer pending on a line.
+    case transferDecide(orderID: String, line: String, accept: Bool)
     /// `order.get`; `include` (nil: the full view) names the heavy parts of a compact view.
     case orderGet(orderID: String, include: Set<OrderViewPart>?)
     /// `order.list`: orders by event, customer, email, status, dispute or refund condition, sorted by id, paged.
@@ -66,7 +68,7 @@ enum Operation: Sendable {
 
     /// Every op name, for `unknown_op` messages and the docs.
     static let names = [
-        "auth", "ping", "hello", "health", "order.put", "order.put_many", "order.update", "order.transfer", "order.get", "order.list", "order.timeline", "order.cancel", "order.moderate", "refund.preview",
+        "auth", "ping", "hello", "health", "order.put", "order.put_many", "order.update", "order.transfer", "transfer.accept", "transfer.cancel", "order.get", "order.list", "order.timeline", "order.cancel", "order.moderate", "refund.preview",
         "refund.create", "refund.get", "refund.list", "refund.request", "refund.approve", "refund.decline",
         "refund.settle", "refund.retry", "refund.recover", "refund.receipt", "refund.resend", "refund.attention",
         "refund.requests", "dispute.open", "dispute.close", "balance.get", "inventory.get", "bulk.cancel_event",
@@ -136,7 +138,10 @@ enum Operation: Sendable {
             }
             return .orderTransfer(
                 orderID: try string("order_id"), line: try string("line"),
-                to: try c.decodeIfPresent(String.self, forKey: "to"))
+                to: try c.decodeIfPresent(String.self, forKey: "to"),
+                pending: try c.decodeIfPresent(Bool.self, forKey: "pending") ?? false)
+        case "transfer.accept", "transfer.cancel":
+            return .transferDecide(orderID: try string("order_id"), line: try string("line"), accept: op == "transfer.accept")
         case "order.get":
             return .orderGet(
                 orderID: try string("order_id"),
@@ -298,7 +303,7 @@ enum Operation: Sendable {
     var orderKey: String? {
         switch self {
         case .orderPut(let order): order.id
-        case .orderGet(let id, _), .orderTimeline(let id), .orderUpdate(let id, _), .orderTransfer(let id, _, _), .orderCancel(let id, _, _, _, _, _, _),
+        case .orderGet(let id, _), .orderTimeline(let id), .orderUpdate(let id, _), .orderTransfer(let id, _, _, _), .transferDecide(let id, _, _), .orderCancel(let id, _, _, _, _, _, _),
             .orderModerate(let id, _, _, _), .orderModeratePerLine(let id, _, _),
             .refundPreview(let id, _), .refundCreate(let id, _), .refundRequest(let id, _, _), .disputeOpen(let id, _),
             .disputeClose(let id, _, _):

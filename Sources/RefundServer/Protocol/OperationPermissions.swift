@@ -23,7 +23,7 @@ extension Operation {
         switch self {
         case .auth, .ping, .hello, .health:
             .connection
-        case .orderPut, .orderPutMany, .orderUpdate, .orderTransfer:
+        case .orderPut, .orderPutMany, .orderUpdate, .orderTransfer, .transferDecide:
             // The checkout (or the sync behind it) reports an order and what later happens to it.
             .permission(.placeOrder)
         case .orderGet, .orderList, .orderTimeline, .refundGet, .refundList, .refundReceipt, .refundAttention, .refundRequests,
@@ -102,6 +102,7 @@ extension Operation {
         case .orderGet: "order.get"
         case .orderUpdate: "order.update"
         case .orderTransfer: "order.transfer"
+        case .transferDecide(_, _, let accept): accept ? "transfer.accept" : "transfer.cancel"
         case .orderList: "order.list"
         case .orderTimeline: "order.timeline"
         case .orderCancel: "order.cancel"
