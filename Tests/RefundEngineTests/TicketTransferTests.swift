@@ -312,3 +312,79 @@ import Testing
         #expect(version == 4 && decoded == state && decoded.transfers.first?.status == .completed)
     }
 }
+
+// Members-only events: a member holds at most one active ticket, so a ticket does not go back to a purchaser who
+// holds another one, in this order or any other, in any partition (`transfer_back_blocked`).
+@Suite struct MembersOnlyTransferTests {
+    static func order(_ id: String, customer: String, event: String = "evt_m", count: Int) -> Order {
+        Fixtures.tickets(id: id, event: event, count: count, customer: customer)
+    }
+
+    @Test func aTicketDoesNotGoBackToAMemberWhoHoldsAnother() async throws {
+        let engine = Fixtures.engine(partitions: 3)
+        try await engine.putEvent(EventSettings(id: "evt_m", membersOnly: true), caller: Fixtures.staff)
+        try await engine.putOrder(Self.order("ord_a", customer: "mem_1", count: 2))
+        try await engine.transferTicket(orderID: "ord_a", line: "l1", to: "mem_2", caller: Fixtures.staff)
+        // mem_1 still holds l2: l1 cannot come back.
+        #expect(await TicketTransferTests.code { () throws(RefundError) in
+            try await engine.transferTicket(orderID: "ord_a", line: "l1", to: nil, caller: Fixtures.staff)
+        } == "transfer_back_blocked")
+        // Nor through a pending transfer, when it is accepted (asking is allowed: nothing moves yet).
+        try await engine.transferTicket(orderID: "ord_a", line: "l1", to: "mem_1", pending: true, caller: Fixtures.staff)
+        #expect(await TicketTransferTests.code { () throws(RefundError) in
+            try await engine.decideTransfer(orderID: "ord_a", line: "l1", accept: true, caller: Fixtures.staff)
+        } == "transfer_back_blocked")
+        try await engine.decideTransfer(orderID: "ord_a", line: "l1", accept: false, caller: Fixtures.staff)
+        // Once l2 is refunded, mem_1 holds none: l1 may come back.
+        try await engine.createRefund(orderID: "ord_a", Fixtures.options(lines: ["l2"]), caller: Fixtures.staff)
+        let back = try await engine.transferTicket(orderID: "ord_a", line: "l1", to: "mem_1", caller: Fixtures.staff)
+        #expect(back.lines[0].holderState == .purchaser)
+    }
+
+    @Test func ticketsHeldInOtherOrdersCountToo() async throws {
+        let engine = Fixtures.engine(partitions: 4)
+        try await engine.putEvent(EventSettings(id: "evt_m", membersOnly: true), caller: Fixtures.staff)
+        try await engine.putOrder(Self.order("ord_a", customer: "mem_1", count: 1))
+        try await engine.transferTicket(orderID: "ord_a", line: "l1", to: "mem_9", caller: Fixtures.staff)
+        // Another member's order names mem_1 as the holder of one of its tickets (designated).
+        var other = Self.order("ord_b", customer: "mem_3", count: 1)
+        other.lines[0].holder = "mem_1"
+        try await engine.putOrder(other)
+        #expect(await TicketTransferTests.code { () throws(RefundError) in
+            try await engine.transferTicket(orderID: "ord_a", line: "l1", to: nil, caller: Fixtures.staff)
+        } == "transfer_back_blocked")
+        // That ticket moves on: mem_1 holds none now.
+        try await engine.transferTicket(orderID: "ord_b", line: "l1", to: "mem_4", caller: Fixtures.staff)
+        try await engine.transferTicket(orderID: "ord_a", line: "l1", to: nil, caller: Fixtures.staff)
+        // A ticket of another event does not count, and an event that is not members-only has no such rule.
+        try await engine.putOrder(Self.order("ord_c", customer: "mem_5", event: "evt_open", count: 2))
+        try await engine.transferTicket(orderID: "ord_c", line: "l1", to: "mem_6", caller: Fixtures.staff)
+        try await engine.transferTicket(orderID: "ord_c", line: "l1", to: nil, caller: Fixtures.staff)
+    }
+
+    @Test func theSettingIsDurableAndOlderSettingsRecordsStillRead() async throws {
+        let fs = SimulatedFileSystem(seed: 75)
+        func open() async throws -> Engine {
+            try await Engine.open(
+                configuration: EngineConfiguration(partitions: 2),
+                durability: DurabilityOptions(directory: "/data", snapshotEveryRecords: 0, snapshotEveryBytes: 0, fileSystem: fs),
+                gateway: SimulatedGateway(), clock: ManualClock(Fixtures.t0))
+        }
+        let engine = try await open()
+        try await engine.putEvent(EventSettings(id: "evt_m", selfServiceCutoffHours: 12, membersOnly: true), caller: Fixtures.staff)
+        engine.kill()
+        fs.restart(powerLoss: false)
+        let reopened = try await open()
+        #expect(try reopened.eventSettings("evt_m") == EventSettings(id: "evt_m", selfServiceCutoffHours: 12, membersOnly: true))
+        try await reopened.close()
+        // A kind 9 record (before members-only) reads as not members-only; kind 10 round-trips.
+        var nine = ControlLog.encode(EventSettings(id: "evt_x", selfServiceCutoffHours: 5))
+        nine[0] = ControlLog.eventSettings
+        nine.removeLast()
+        guard case .eventSettings(let old) = try ControlLog.decode(nine) else { Issue.record("not event settings"); return }
+        #expect(old == EventSettings(id: "evt_x", selfServiceCutoffHours: 5, membersOnly: false))
+        let ten = ControlLog.encode(EventSettings(id: "evt_y", membersOnly: true))
+        guard case .eventSettings(let new) = try ControlLog.decode(ten) else { Issue.record("not event settings"); return }
+        #expect(new.membersOnly && new.selfServiceCutoffHours == nil)
+    }
+}

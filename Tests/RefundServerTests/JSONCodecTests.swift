@@ -254,6 +254,7 @@ let requestCorpus: [String] = [
     #"{"id":"tp","op":"order.transfer","order_id":"ord_1","line":"l1","to":"att_2","pending":true}"#,
     #"{"id":"ta","op":"transfer.accept","order_id":"ord_1","line":"l1"}"#,
     #"{"id":"tc","op":"transfer.cancel","order_id":"ord_1","line":"l1"}"#,
+    #"{"id":"em","op":"event.put","event":"evt_1","members_only":true}"#,
     #"{"id":"h2","op":"hello","protocol_version":2}"#,
     #"{"id":2,"op":"order.put","order":\#(orderJSON)}"#,
     #"{"id":"pm","op":"order.put_many","orders":[\#(orderJSON)]}"#,

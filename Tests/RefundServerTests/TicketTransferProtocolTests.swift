@@ -65,6 +65,25 @@ struct TicketTransferProtocolTests {
     }
 }
 
+@Suite("members-only events over a socket")
+struct MembersOnlyProtocolTests {
+    @Test("event.put members_only: a ticket does not go back to a purchaser holding another")
+    func membersOnly() throws {
+        let daemon = try Daemon(["--partitions", "2"])
+        let c = try LineClient(port: daemon.port)
+        let settings = try c.ok(#"{"id":1,"op":"event.put","event":"evt_1","members_only":true}"#)
+        #expect(settings["members_only"] as? Bool == true)
+        #expect(try c.ok(#"{"id":2,"op":"event.get","event":"evt_1"}"#)["members_only"] as? Bool == true)
+        _ = try c.ok(#"{"id":3,"op":"order.put","order":\#(TicketTransferProtocolTests.order("ord_1"))}"#)
+        // cus_9 bought two tickets; l2 is att_1's, l1 goes to att_2: cus_9 holds none, so l1 may come back...
+        _ = try c.ok(#"{"id":4,"op":"order.transfer","order_id":"ord_1","line":"l1","to":"att_2"}"#)
+        // ...unless cus_9 holds another: l2 comes to them first.
+        _ = try c.ok(#"{"id":5,"op":"order.transfer","order_id":"ord_1","line":"l2","to":"cus_9"}"#)
+        try c.fails(#"{"id":6,"op":"order.transfer","order_id":"ord_1","line":"l1","to":null}"#, "transfer_back_blocked")
+        try c.fails(#"{"id":7,"op":"event.put","event":"evt_1","members_only":"yes"}"#, "invalid_field")
+    }
+}
+
 @Suite("pending ticket transfers over a socket")
 struct PendingTransferProtocolTests {
     @Test("a pending transfer blocks the buyer's own refund until accepted or cancelled")

@@ -360,6 +360,10 @@ struct EventSettingsCommandTests {
         #expect(bad.status != 0 && bad.stderr.contains("invalid_field"), "\(bad.stderr)")
         let put = try refundctl(["event", "put", "evt_e", "--self-service-cutoff-hours", "8760"], port: daemon.port)
         #expect(put.status == 0 && put.stdout.contains("8760 h before the event starts"), "\(put.stdout)\(put.stderr)")
+        #expect(put.stdout.contains("members-only") && put.stdout.contains("no"), "\(put.stdout)")
+        let members = try refundctl(
+            ["event", "put", "evt_e", "--self-service-cutoff-hours", "8760", "--members-only", "true"], port: daemon.port)
+        #expect(members.status == 0 && members.stdout.contains("yes: a ticket does not go back"), "\(members.stdout)\(members.stderr)")
 
         let selfService = #"{"order_id":"ord_e","lines":["l1"],"method":"balance","reason":"customer_request","self_service":true,"actor":{"id":"cus_9","permissions":["self_service"]}}"#
         let closed = try refundctl(["call", "refund.create", selfService], port: daemon.port)

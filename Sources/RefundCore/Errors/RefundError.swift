@@ -56,6 +56,8 @@ extension RefundError.Code {
     public static let jobNotFound: Self = "job_not_found"
     /// No settings were put for the event (`event.get`).
     public static let eventNotFound: Self = "event_not_found"
+    /// A members-only event: the ticket would go back to a purchaser who holds another active ticket of it.
+    public static let transferBackBlocked: Self = "transfer_back_blocked"
     public static let disputeNotOpen: Self = "dispute_not_open"
     // Engine
     public static let engineStopped: Self = "engine_stopped"

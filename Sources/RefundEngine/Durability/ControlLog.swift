@@ -16,9 +16,10 @@ import RefundStorage
 ///     u8 kind 8 (job aborted): string job id, uvarint total, uvarint processed, uvarint skipped count,
 ///        (string order, string reason)…
 ///     u8 kind 9 (event settings): string event id, optional svarint self-service cutoff hours
+///     u8 kind 10 (event settings): kind 9's fields, then bool members-only (written from layout 5 on)
 ///
 /// A job's last record says how it stands: queued (3) or aborted (8) end it; otherwise the last of 6 and 7 says
-/// whether it resumes paused. An event's last kind 9 is its settings. Kinds 6 to 9 came with data directory
+/// whether it resumes paused. An event's last kind 9 or 10 is its settings. Kinds 6 to 9 came with data directory
 /// layout 4.
 ///
 /// Kinds 4 and 5 make the outbox's sequence numbers durable: an acknowledgement survives a restart (the events
@@ -33,6 +34,7 @@ final class ControlLog: Sendable {
     static let jobResumed: UInt8 = 7
     static let jobAborted: UInt8 = 8
     static let eventSettings: UInt8 = 9
+    static let eventSettingsMembers: UInt8 = 10
 
     let log: WriteAheadLog
 
@@ -88,12 +90,18 @@ final class ControlLog: Sendable {
 
     /// An event's settings, durable before they take effect.
     func eventSettings(_ settings: EventSettings) async throws(StorageError) {
+        try await log.waitDurable(try log.append(Self.encode(settings)))
+    }
+
+    /// Kind 10: kind 9's fields, then `bool` members-only. (Kind 9, without it, is still read.)
+    static func encode(_ settings: EventSettings) -> [UInt8] {
         var w = BinaryWriter(capacity: 16 + settings.id.utf8.count)
-        w.u8(Self.eventSettings)
+        w.u8(Self.eventSettingsMembers)
         w.string(settings.id)
         w.bool(settings.selfServiceCutoffHours != nil)
         if let hours = settings.selfServiceCutoffHours { w.svarint(hours) }
-        try await log.waitDurable(try log.append(w.take()))
+        w.bool(settings.membersOnly)
+        return w.take()
     }
 
     private func end(_ status: BulkJobStatus, kind: UInt8) async throws(StorageError) {
@@ -189,7 +197,7 @@ final class ControlLog: Sendable {
             try r.expectEnd()
             return .queued(
                 QueuedJob(id: id, total: Int(clamping: total), skipped: skipped, abortedAfter: processed.map { Int(clamping: $0) }))
-        case eventSettings:
+        case eventSettings, eventSettingsMembers:
             let id = try r.string()
             var hours: Int64?
             if try r.bool() {
@@ -200,8 +208,9 @@ final class ControlLog: Sendable {
                 }
                 hours = value
             }
+            let membersOnly = kind == eventSettingsMembers ? try r.bool() : false
             try r.expectEnd()
-            return .eventSettings(EventSettings(id: id, selfServiceCutoffHours: hours))
+            return .eventSettings(EventSettings(id: id, selfServiceCutoffHours: hours, membersOnly: membersOnly))
         case jobPaused, jobResumed:
             let id = try r.string()
             try r.expectEnd()

@@ -230,7 +230,7 @@ public struct DataDirectoryInspector: Sendable {
             }
         case .mode(let jobID, let paused): "\(paused ? "job_paused" : "job_resumed") \(jobID)"
         case .eventSettings(let settings):
-            "event_settings \(settings.id) self_service_cutoff_hours=\(settings.selfServiceCutoffHours.map(String.init) ?? "-")"
+            "event_settings \(settings.id) self_service_cutoff_hours=\(settings.selfServiceCutoffHours.map(String.init) ?? "-") members_only=\(settings.membersOnly)"
         case .acknowledged(let upTo): "events_acknowledged up_to=\(upTo)"
         case .event(let event): "event \(event.sequence) \(event.kind.rawValue) job=\(event.jobID ?? "-")"
         }

@@ -20,6 +20,8 @@ public final class Engine: Sendable {
     let parents = Mutex<Set<String>>([])
     /// Serialises refunds of wallet top-ups per customer (they read the balance across partitions, then debit).
     let topUpLocks = KeyedAsyncLock()
+    /// Per (members-only event, purchaser): transfers back to the purchaser, one at a time (see `transferTicket`).
+    let transferBackLocks = KeyedAsyncLock()
     let retryLoop = Mutex<Task<Void, Never>?>(nil)
 
     /// The data directory, for a durable engine (see ``open(configuration:durability:gateway:clock:)``).
@@ -389,9 +391,42 @@ public final class Engine: Sendable {
         async throws(RefundError) -> OrderView
     {
         let partition = partition(for: orderID)
-        let view = try await partition.transferTicket(orderID, line: line, to: holder, pending: pending, caller: caller)
-        try await durable(partition)
-        return view
+        let facts = try await partition.transferFacts(orderID, line: line, to: holder)
+        // A pending transfer back is checked when it is accepted: only then does the ticket move.
+        let held = pending ? nil : try await membersOnlyLock(facts, orderID: orderID, line: line)
+        do throws(RefundError) {
+            let view = try await partition.transferTicket(orderID, line: line, to: holder, pending: pending, caller: caller)
+            try await durable(partition)
+            await held?.release()
+            return view
+        } catch {
+            await held?.release()
+            throw error
+        }
+    }
+
+    /// For a ticket going back to its purchaser in a members-only event: refuses it (`transfer_back_blocked`) when
+    /// the purchaser holds another active ticket of the event, in any order, in any partition; otherwise returns
+    /// the lock that keeps two such moves for one purchaser and event from both passing the check at once (the
+    /// caller releases it once the move is durable). Nil when no check applies.
+    private func membersOnlyLock(
+        _ facts: (event: String, purchaser: String?, back: Bool), orderID: String, line: String
+    ) async throws(RefundError) -> KeyedAsyncLock.Held? {
+        guard facts.back, let purchaser = facts.purchaser,
+            shared.eventSettings.withLock({ $0[facts.event]?.membersOnly }) == true
+        else { return nil }
+        let held = await transferBackLocks.acquire("\(facts.event)\u{0}\(purchaser)")
+        var count = 0
+        for partition in partitions {
+            count += await partition.ticketsHeld(event: facts.event, person: purchaser, excludingOrder: orderID, line: line)
+        }
+        guard count == 0 else {
+            await held.release()
+            throw RefundError(
+                .transferBackBlocked,
+                "event \(facts.event) is members-only and \(purchaser) already holds \(count) active ticket\(count == 1 ? "" : "s") of it: line \(line) of order \(orderID) cannot go back to them")
+        }
+        return held
     }
 
     /// `transfer.accept` (`accept` true: the ticket moves now) or `transfer.cancel` of the transfer pending on
@@ -401,9 +436,19 @@ public final class Engine: Sendable {
         -> OrderView
     {
         let partition = partition(for: orderID)
-        let view = try await partition.decideTransfer(orderID, line: line, accept: accept, caller: caller)
-        try await durable(partition)
-        return view
+        var held: KeyedAsyncLock.Held?
+        if accept, let facts = try await partition.pendingTransferFacts(orderID, line: line) {
+            held = try await membersOnlyLock(facts, orderID: orderID, line: line)
+        }
+        do throws(RefundError) {
+            let view = try await partition.decideTransfer(orderID, line: line, accept: accept, caller: caller)
+            try await durable(partition)
+            await held?.release()
+            return view
+        } catch {
+            await held?.release()
+            throw error
+        }
     }
 
     @discardableResult

@@ -238,7 +238,8 @@ enum Operation: Sendable {
             return .eventPut(
                 EventSettings(
                     id: try string("event"),
-                    selfServiceCutoffHours: try c.decodeIfPresent(Int64.self, forKey: "self_service_cutoff_hours")))
+                    selfServiceCutoffHours: try c.decodeIfPresent(Int64.self, forKey: "self_service_cutoff_hours"),
+                    membersOnly: try c.decodeIfPresent(Bool.self, forKey: "members_only") ?? false))
         case "event.get": return .eventGet(event: try string("event"))
         case "bulk.pause": return .bulkPause(jobID: try string("job_id"))
         case "bulk.resume": return .bulkResume(jobID: try string("job_id"))
