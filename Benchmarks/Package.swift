@@ -27,6 +27,7 @@ let benchmarkTargets: [(name: String, dependencies: [Target.Dependency])] = [
         [
             .product(name: "RefundEngine", package: "RefundEngine"),
             .product(name: "RefundCore", package: "RefundEngine"),
+            .product(name: "RefundStorage", package: "RefundEngine"),
         ]
     ),
     (

@@ -15,6 +15,14 @@ import Testing
         } catch { return error.code.rawValue }
     }
 
+    /// A durable engine on `fs` (no automatic snapshots), the clock at the fixtures' start.
+    static func durable(_ fs: SimulatedFileSystem, partitions: Int) async throws -> Engine {
+        try await Engine.open(
+            configuration: EngineConfiguration(partitions: partitions),
+            durability: DurabilityOptions(directory: "/data", snapshotEveryRecords: 0, snapshotEveryBytes: 0, fileSystem: fs),
+            gateway: SimulatedGateway(), clock: ManualClock(Fixtures.t0))
+    }
+
     static func order(_ id: String, holders: [String?]) -> Order {
         var order = Fixtures.tickets(id: id, count: holders.count)
         for (i, holder) in holders.enumerated() { order.lines[i].holder = holder }
@@ -108,12 +116,7 @@ import Testing
     /// snapshot reads back: a transfer may name a line the order no longer has.
     @Test func aReplacedOrderKeepsItsTransferHistoryThroughASnapshot() async throws {
         let fs = SimulatedFileSystem(seed: 73)
-        func open() async throws -> Engine {
-            try await Engine.open(
-                configuration: EngineConfiguration(partitions: 1),
-                durability: DurabilityOptions(directory: "/data", snapshotEveryRecords: 0, snapshotEveryBytes: 0, fileSystem: fs),
-                gateway: SimulatedGateway(), clock: ManualClock(Fixtures.t0))
-        }
+        func open() async throws -> Engine { try await TicketTransferTests.durable(fs, partitions: 1) }
         let engine = try await open()
         try await engine.putOrder(Self.order("ord_r", holders: [nil, nil]))
         try await engine.transferTicket(orderID: "ord_r", line: "l2", to: "att_5", caller: Fixtures.staff)
@@ -133,13 +136,7 @@ import Testing
     /// Holders and transfers are in the log and in snapshots: a kill, a snapshot and a clean restart keep them.
     @Test(arguments: [false, true]) func holdersAndTransfersSurviveRestarts(snapshotFirst: Bool) async throws {
         let fs = SimulatedFileSystem(seed: snapshotFirst ? 71 : 72)
-        func open() async throws -> Engine {
-            try await Engine.open(
-                configuration: EngineConfiguration(partitions: 2),
-                durability: DurabilityOptions(
-                    directory: "/data", snapshotEveryRecords: 0, snapshotEveryBytes: 0, fileSystem: fs),
-                gateway: SimulatedGateway(), clock: ManualClock(Fixtures.t0))
-        }
+        func open() async throws -> Engine { try await TicketTransferTests.durable(fs, partitions: 2) }
         let engine = try await open()
         try await engine.putOrder(Self.order("ord_s", holders: [nil, "att_1"]))
         try await engine.transferTicket(orderID: "ord_s", line: "l1", to: "att_2", caller: Fixtures.staff)
@@ -230,12 +227,7 @@ import Testing
 
     @Test func aPendingTransferSurvivesAKillAndIsDecidedAfter() async throws {
         let fs = SimulatedFileSystem(seed: 74)
-        func open() async throws -> Engine {
-            try await Engine.open(
-                configuration: EngineConfiguration(partitions: 2),
-                durability: DurabilityOptions(directory: "/data", snapshotEveryRecords: 0, snapshotEveryBytes: 0, fileSystem: fs),
-                gateway: SimulatedGateway(), clock: ManualClock(Fixtures.t0))
-        }
+        func open() async throws -> Engine { try await TicketTransferTests.durable(fs, partitions: 2) }
         let engine = try await open()
         try await engine.putOrder(Fixtures.tickets(id: "ord_k", count: 1))
         try await engine.transferTicket(orderID: "ord_k", line: "l1", to: "att_2", pending: true, caller: Fixtures.staff)
@@ -364,12 +356,7 @@ import Testing
 
     @Test func theSettingIsDurableAndOlderSettingsRecordsStillRead() async throws {
         let fs = SimulatedFileSystem(seed: 75)
-        func open() async throws -> Engine {
-            try await Engine.open(
-                configuration: EngineConfiguration(partitions: 2),
-                durability: DurabilityOptions(directory: "/data", snapshotEveryRecords: 0, snapshotEveryBytes: 0, fileSystem: fs),
-                gateway: SimulatedGateway(), clock: ManualClock(Fixtures.t0))
-        }
+        func open() async throws -> Engine { try await TicketTransferTests.durable(fs, partitions: 2) }
         let engine = try await open()
         try await engine.putEvent(EventSettings(id: "evt_m", selfServiceCutoffHours: 12, membersOnly: true), caller: Fixtures.staff)
         engine.kill()

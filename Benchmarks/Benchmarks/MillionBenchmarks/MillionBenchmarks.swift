@@ -2,6 +2,7 @@ import Benchmark
 import Foundation
 import RefundCore
 import RefundEngine
+import RefundStorage
 
 #if canImport(Glibc)
     import Glibc
@@ -34,6 +35,32 @@ let benchmarks: @Sendable () -> Void = {
         scalingFactor: .one, maxDuration: .seconds(120), maxIterations: 3,
         thresholds: [.mallocCountTotal: .init(relative: [.p90: 5.0])])
 
+    /// An engine (durable on `directory`, else in memory) holding the event's orders; nil after reporting a
+    /// rejected order.
+    @Sendable func loaded(_ directory: String?, fsync: FsyncPolicy, _ benchmark: Benchmark) async throws -> Engine? {
+        var engine = Engine(configuration: configuration, gateway: SimulatedGateway())
+        if let directory {
+            engine = try await Engine.open(
+                configuration: configuration, durability: DurabilityOptions(directory: directory, fsync: fsync, snapshotEveryRecords: 0))
+        }
+        guard await engine.putOrders(event.allOrders()).isEmpty else {
+            benchmark.error("orders rejected")
+            return nil
+        }
+        return engine
+    }
+
+    /// The bulk cancellation, measured alone, with its orders per second.
+    @Sendable func cancelMeasured(_ engine: Engine, _ benchmark: Benchmark) async throws {
+        benchmark.startMeasurement()
+        let started = ContinuousClock.now
+        let status = try await engine.runBulkCancellation(request, caller: caller)
+        let elapsed = ContinuousClock.now - started
+        benchmark.stopMeasurement()
+        guard status.succeeded == orderCount else { return benchmark.error("succeeded \(status.succeeded) of \(orderCount)") }
+        benchmark.measurement(Million.ordersPerSecond, Million.perSecond(orderCount, elapsed))
+    }
+
     Benchmark("Load1M", configuration: timed) { benchmark in
         let orders = event.allOrders()
         let engine = Engine(configuration: configuration, gateway: SimulatedGateway())
@@ -48,41 +75,24 @@ let benchmarks: @Sendable () -> Void = {
     }
 
     Benchmark("BulkCancel1M", configuration: timed) { benchmark in
-        let engine = Engine(configuration: configuration, gateway: SimulatedGateway())
-        guard await engine.putOrders(event.allOrders()).isEmpty else { return benchmark.error("orders rejected") }
-        benchmark.startMeasurement()
-        let started = ContinuousClock.now
-        let status = try await engine.runBulkCancellation(request, caller: caller)
-        let elapsed = ContinuousClock.now - started
-        benchmark.stopMeasurement()
-        guard status.succeeded == orderCount else { return benchmark.error("succeeded \(status.succeeded) of \(orderCount)") }
-        benchmark.measurement(Million.ordersPerSecond, Million.perSecond(orderCount, elapsed))
+        guard let engine = try await loaded(nil, fsync: .never, benchmark) else { return }
+        try await cancelMeasured(engine, benchmark)
         engine.shutdown()
     }
 
     Benchmark("DurableBulkCancel1M", configuration: timed) { benchmark in
         let directory = Million.scratch("bulk")
         defer { Million.remove(directory) }
-        let engine = try await Engine.open(
-            configuration: configuration, durability: DurabilityOptions(directory: directory, fsync: .always, snapshotEveryRecords: 0))
-        guard await engine.putOrders(event.allOrders()).isEmpty else { return benchmark.error("orders rejected") }
+        guard let engine = try await loaded(directory, fsync: .always, benchmark) else { return }
         try await engine.snapshot()
-        benchmark.startMeasurement()
-        let started = ContinuousClock.now
-        let status = try await engine.runBulkCancellation(request, caller: caller)
-        let elapsed = ContinuousClock.now - started
-        benchmark.stopMeasurement()
-        guard status.succeeded == orderCount else { return benchmark.error("succeeded \(status.succeeded) of \(orderCount)") }
-        benchmark.measurement(Million.ordersPerSecond, Million.perSecond(orderCount, elapsed))
+        try await cancelMeasured(engine, benchmark)
         engine.kill()
     }
 
     Benchmark("Snapshot1M", configuration: timed) { benchmark in
         let directory = Million.scratch("snap")
         defer { Million.remove(directory) }
-        let engine = try await Engine.open(
-            configuration: configuration, durability: DurabilityOptions(directory: directory, fsync: .never, snapshotEveryRecords: 0))
-        guard await engine.putOrders(event.allOrders()).isEmpty else { return benchmark.error("orders rejected") }
+        guard let engine = try await loaded(directory, fsync: .never, benchmark) else { return }
         _ = try await engine.runBulkCancellation(request, caller: caller)
         benchmark.startMeasurement()
         try await engine.snapshot()
@@ -94,9 +104,7 @@ let benchmarks: @Sendable () -> Void = {
         // 1M orders, all cancelled: the orders in the snapshot, the cancellation in the log after it.
         let directory = Million.scratch("recover")
         defer { Million.remove(directory) }
-        let engine = try await Engine.open(
-            configuration: configuration, durability: DurabilityOptions(directory: directory, fsync: .never, snapshotEveryRecords: 0))
-        guard await engine.putOrders(event.allOrders()).isEmpty else { return benchmark.error("orders rejected") }
+        guard let engine = try await loaded(directory, fsync: .never, benchmark) else { return }
         try await engine.snapshot()
         _ = try await engine.runBulkCancellation(request, caller: caller)
         engine.kill()  // no close: the next open replays the cancellation from the log
@@ -116,8 +124,7 @@ let benchmarks: @Sendable () -> Void = {
             maxIterations: 1, thresholds: [Million.bytesPerOrder: .init(relative: [.p90: 10.0])])
     ) { benchmark in
         let before = Million.residentAfterTrim()
-        let engine = Engine(configuration: configuration, gateway: SimulatedGateway())
-        guard await engine.putOrders(event.allOrders()).isEmpty else { return benchmark.error("orders rejected") }
+        guard let engine = try await loaded(nil, fsync: .never, benchmark) else { return }
         let status = try await engine.runBulkCancellation(request, caller: caller)
         guard status.succeeded == orderCount else { return benchmark.error("succeeded \(status.succeeded) of \(orderCount)") }
         benchmark.measurement(Million.bytesPerOrder, max(0, Million.residentAfterTrim() - before) / orderCount)
@@ -135,9 +142,7 @@ let benchmarks: @Sendable () -> Void = {
     ) { benchmark in
         let directory = Million.scratch("log")
         defer { Million.remove(directory) }
-        let engine = try await Engine.open(
-            configuration: configuration, durability: DurabilityOptions(directory: directory, fsync: .never, snapshotEveryRecords: 0))
-        guard await engine.putOrders(event.allOrders()).isEmpty else { return benchmark.error("orders rejected") }
+        guard let engine = try await loaded(directory, fsync: .never, benchmark) else { return }
         let before = Million.bytes(under: directory, suffix: ".log")
         let status = try await engine.runBulkCancellation(request, caller: caller)
         guard status.succeeded == orderCount else { return benchmark.error("succeeded \(status.succeeded) of \(orderCount)") }
