@@ -402,7 +402,7 @@ public final class RefundServer: Sendable {
             }
             connection.speak(protocolVersion: version)
         }
-        return (dispatcher.success(id: id, HelloResult(protocolVersion: connection.protocolVersion)), false)
+        return (dispatcher.success(id: id, PingResult(protocolVersion: connection.protocolVersion)), false)
     }
 
     /// Answers an `auth` request. False when the connection must close: its last allowed wrong token.
